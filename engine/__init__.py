@@ -1,0 +1,76 @@
+"""sop-engine: run Standard Operating Procedures written in markdown.
+
+The public API is imported lazily so that ``import engine`` (and ``sop lint``)
+stays cheap; nothing here imports a handler pack or stripe.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import (
+    BindingError,
+    ConfirmationRequired,
+    NotApplicable,
+    ParameterError,
+    PlanRefused,
+    SopError,
+    SopFailure,
+    UsageError,
+)
+from engine.model import Action, ActionKind, Diagnostic, Level, Severity, Sop
+
+if TYPE_CHECKING:
+    from engine.catalog import load
+    from engine.parser import parse
+    from engine.plan import Plan, plan
+    from engine.registry import Registry, action, check
+    from engine.runner import RunResult, resume, run
+
+_LAZY: dict[str, str] = {
+    "parse": "engine.parser",
+    "load": "engine.catalog",
+    "plan": "engine.plan",
+    "Plan": "engine.plan",
+    "Registry": "engine.registry",
+    "action": "engine.registry",
+    "check": "engine.registry",
+    "run": "engine.runner",
+    "resume": "engine.runner",
+    "RunResult": "engine.runner",
+}
+
+__all__ = [
+    "Action",
+    "ActionKind",
+    "BindingError",
+    "ConfirmationRequired",
+    "Diagnostic",
+    "Level",
+    "NotApplicable",
+    "ParameterError",
+    "Plan",
+    "PlanRefused",
+    "Registry",
+    "RunResult",
+    "Severity",
+    "Sop",
+    "SopError",
+    "SopFailure",
+    "UsageError",
+    "action",
+    "check",
+    "load",
+    "parse",
+    "plan",
+    "resume",
+    "run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,154 @@
+"""The ``sop`` command line: argument parsing, dispatch, exit codes, one-line errors.
+
+Each command lives in the module that owns its concept and is imported only when
+invoked, so ``sop lint`` never pays for (or imports) what ``sop run`` needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from engine.errors import SopError, UsageError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PAUSED = 3
+
+# command -> "module:function"; each function takes the parsed args, returns an exit code.
+COMMANDS: dict[str, str] = {
+    "list": "engine.cli_author:cmd_list",
+    "show": "engine.cli_author:cmd_show",
+    "lint": "engine.cli_author:cmd_lint",
+    "graph": "engine.cli_author:cmd_graph",
+    "schema": "engine.cli_author:cmd_schema",
+    "plan": "engine.cli_run:cmd_plan",
+    "run": "engine.cli_run:cmd_run",
+    "resume": "engine.cli_run:cmd_resume",
+    "runs": "engine.cli_run:cmd_runs",
+    "inspect": "engine.cli_run:cmd_inspect",
+    "journal": "engine.cli_run:cmd_journal",
+    "coverage": "engine.cli_run:cmd_coverage",
+    "stub": "engine.cli_run:cmd_stub",
+    "test": "engine.cli_run:cmd_test",
+    "sandbox": "handlers.sandbox:cmd_sandbox",
+    "mcp": "engine.cli_agent:cmd_mcp",
+    "tools": "engine.cli_agent:cmd_tools",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _common() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--handlers",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE to register its handlers (repeatable)",
+    )
+    common.add_argument("--journal", metavar="PATH", help="journal database (default .sop/journal.db)")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    return common
+
+
+def _params(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--params-file", metavar="FILE", help="YAML or JSON file of parameters")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = _Parser(prog="sop", description=__doc__.splitlines()[0], parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, parents=[common])
+
+    add("list", "list the SOPs the catalog finds").add_argument("--json", action="store_true")
+    p = add("show", "show one SOP's parsed model")
+    p.add_argument("name", metavar="NAME|PATH")
+    p.add_argument("--json", action="store_true")
+    p = add("lint", "diagnose SOP files")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--format", choices=["text", "json", "github"], default="text")
+    p.add_argument("--strict", action="store_true", help="warnings fail too")
+    p = add("graph", "draw the step graph")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid")
+    add("schema", "print the parameter JSON Schema").add_argument("name", metavar="NAME")
+    for name, help_text in (("plan", "bind without running"), ("run", "run an SOP")):
+        p = add(name, help_text)
+        p.add_argument("name", metavar="NAME")
+        _params(p)
+        p.add_argument("--json", action="store_true")
+        if name == "run":
+            p.add_argument("--confirm", metavar="TOKEN")
+    p = add("resume", "resume a paused or interrupted run")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--confirm", metavar="TOKEN")
+    p.add_argument("--json", action="store_true")
+    add("runs", "list recorded runs").add_argument("--json", action="store_true")
+    p = add("inspect", "show one recorded run")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--json", action="store_true")
+    p = add("journal", "journal maintenance")
+    p.add_argument("action", choices=["verify"])
+    p = add("coverage", "SOP/handler coverage for CI")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    p.add_argument("--strict", action="store_true", help="unbound SHOULD lines fail too")
+    add("stub", "print handler skeletons for unbound lines").add_argument("name", metavar="NAME")
+    add("test", "run SOP Examples as tests").add_argument("names", nargs="*", metavar="NAME")
+    add("sandbox", "run the local Stripe sandbox").add_argument("--port", type=int, default=8420)
+    add("mcp", "serve SOPs as MCP tools over stdio")
+    p = add("tools", "print tool definitions for agent frameworks")
+    p.add_argument("--format", choices=["mcp", "openai", "anthropic"], default="mcp")
+    return parser
+
+
+def _resolve(command: str) -> Callable[[argparse.Namespace], int]:
+    module_name, _, func_name = COMMANDS[command].partition(":")
+    func: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module_name), func_name)
+    return func
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return _resolve(args.command)(args)
+    except UsageError as exc:
+        if debug:
+            raise
+        print(f"sop: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SopError as exc:
+        if debug:
+            raise
+        print(f"sop: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("sop: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        if debug:
+            raise
+        print(f"sop: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

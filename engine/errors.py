@@ -1,0 +1,94 @@
+"""What handlers raise to talk to the runner, and what the engine raises to callers.
+
+Handlers signal *conditions*; the engine answers with the SOP's own words (its
+Error Handling message and Error Recovery policy), so the markdown stays the
+source of truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SopError(Exception):
+    """Base of every error the engine raises on purpose; its str() is one line."""
+
+
+class UsageError(SopError):
+    """Bad invocation: unknown SOP, invalid parameters, bad option (exit code 2)."""
+
+
+class ParameterError(UsageError):
+    """Parameters failed validation; ``problems`` lists each as 'name: what is wrong'."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid parameters: " + "; ".join(problems))
+
+
+class BindingError(SopError):
+    """Registry problems found at load time: ambiguous patterns, bad patterns."""
+
+
+class HandlerImportError(SopError):
+    """A handler module could not be imported; names the module and the file."""
+
+
+class NotApplicable(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a handler: this action does not apply to this run (status skipped)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ConfirmationRequired(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a handler: a person must confirm before this action may go on.
+
+    ``operation`` describes the exact pending operation (amount, target, ...); the
+    confirmation token is bound to it. ``output`` is merged into the run's output
+    while it waits (e.g. ``requires_confirmation``, ``message``, ``pending_refund``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        operation: dict[str, Any],
+        output: dict[str, Any] | None = None,
+    ) -> None:
+        self.message = message
+        self.operation = operation
+        self.output = output or {}
+        super().__init__(message)
+
+
+class SopFailure(Exception):
+    """Raised by a handler: the SOP condition ``condition`` happened.
+
+    The runner maps ``condition`` to the SOP's Error Handling rule (its quoted
+    message) and Error Recovery row (retry, escalate). ``retryable`` lets a handler
+    mark a transient failure itself; ``details`` are structured facts (redacted
+    before they are stored or shown).
+    """
+
+    def __init__(
+        self,
+        condition: str,
+        message: str | None = None,
+        *,
+        retryable: bool | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.condition = condition
+        self.message = message or condition
+        self.retryable = retryable
+        self.details = details or {}
+        super().__init__(self.message)
+
+
+class PlanRefused(SopError):
+    """The plan has unbound MUST lines or checks; nothing has run. One line per gap."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        super().__init__("refusing to run, unbound: " + "; ".join(lines))
