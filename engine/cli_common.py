@@ -1,0 +1,55 @@
+"""Helpers shared by the command modules: parameters from the command line, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UsageError
+from engine.model import Sop
+
+
+def raw_params(args: argparse.Namespace) -> dict[str, Any]:
+    """``--params-file`` (YAML or JSON) overlaid by each ``-p KEY=VALUE`` (still strings)."""
+    params: dict[str, Any] = {}
+    params_file = getattr(args, "params_file", None)
+    if params_file:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(Path(params_file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise UsageError(f"--params-file {params_file}: {str(exc).splitlines()[0]}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise UsageError(f"--params-file {params_file}: expected a mapping of parameters")
+        params.update(loaded or {})
+    for item in getattr(args, "param", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"-p {item!r}: expected KEY=VALUE")
+        params[key.strip()] = value
+    return params
+
+
+def parse_params(args: argparse.Namespace, sop: Sop) -> dict[str, Any]:
+    """Command-line parameters converted to the SOP's declared types (not yet validated)."""
+    from engine.params import coerce
+
+    params = raw_params(args)
+    strings = {k: v for k, v in params.items() if isinstance(v, str)}
+    return {**params, **coerce(sop, strings)}
+
+
+def emit_json(obj: Any, schema_name: str | None = None) -> None:
+    """Print ``obj`` as JSON; when a published schema is named, validate against it first."""
+    if schema_name is not None:
+        import jsonschema
+
+        from engine.resources import load_schema
+
+        jsonschema.validate(obj, load_schema(schema_name))
+    json.dump(obj, sys.stdout, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")
