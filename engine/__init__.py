@@ -7,6 +7,8 @@ stays cheap; nothing here imports a handler pack or stripe.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import (
@@ -73,4 +75,26 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    if name == "plan":  # the submodule, made callable: see _Package
+        return importlib.import_module(module)
     return getattr(importlib.import_module(module), name)
+
+
+class _CallablePlanModule(types.ModuleType):
+    """``engine.plan`` is both the submodule and the documented ``engine.plan(sop, params)``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.plan(*args, **kwargs)
+
+
+class _Package(types.ModuleType):
+    """Importing ``engine.plan`` binds the submodule over the function of the same name;
+    making that module callable keeps ``engine.plan(sop, params)`` working in any import order."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "plan" and type(value) is types.ModuleType:
+            value.__class__ = _CallablePlanModule
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -47,7 +47,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _common() -> argparse.ArgumentParser:
+def _common() -> _Parser:
     common = _Parser(add_help=False)
     common.add_argument(
         "--handlers",
@@ -56,7 +56,9 @@ def _common() -> argparse.ArgumentParser:
         metavar="MODULE",
         help="import MODULE to register its handlers (repeatable)",
     )
-    common.add_argument("--journal", metavar="PATH", help="journal database (default .sop/journal.db)")
+    common.add_argument(
+        "--journal", metavar="PATH", help="journal database (default .sop/journal.db)"
+    )
     common.add_argument("--debug", action="store_true", help="show tracebacks")
     return common
 
@@ -110,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("stub", "print handler skeletons for unbound lines").add_argument("name", metavar="NAME")
     add("test", "run SOP Examples as tests").add_argument("names", nargs="*", metavar="NAME")
     add("sandbox", "run the local Stripe sandbox").add_argument("--port", type=int, default=8420)
-    add("mcp", "serve SOPs as MCP tools over stdio")
+    add("mcp", "serve SOPs as MCP tools over stdio").add_argument(
+        "--allow-agent-confirm",
+        action="store_true",
+        help="let agents confirm paused runs (default: only a person, via sop resume)",
+    )
     p = add("tools", "print tool definitions for agent frameworks")
     p.add_argument("--format", choices=["mcp", "openai", "anthropic"], default="mcp")
     return parser
@@ -118,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _resolve(command: str) -> Callable[[argparse.Namespace], int]:
     module_name, _, func_name = COMMANDS[command].partition(":")
-    func: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module_name), func_name)
+    func: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(module_name), func_name
+    )
     return func
 
 
@@ -146,7 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, never a traceback
         if debug:
             raise
-        print(f"sop: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        print(
+            f"sop: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 

@@ -34,7 +34,7 @@ class HandlerImportError(SopError):
     """A handler module could not be imported; names the module and the file."""
 
 
-class NotApplicable(Exception):  # noqa: N818 - a signal, not an error
+class NotApplicable(Exception):
     """Raised by a handler: this action does not apply to this run (status skipped)."""
 
     def __init__(self, reason: str) -> None:
@@ -42,7 +42,7 @@ class NotApplicable(Exception):  # noqa: N818 - a signal, not an error
         super().__init__(reason)
 
 
-class ConfirmationRequired(Exception):  # noqa: N818 - a signal, not an error
+class ConfirmationRequired(Exception):
     """Raised by a handler: a person must confirm before this action may go on.
 
     ``operation`` describes the exact pending operation (amount, target, ...); the

@@ -6,6 +6,8 @@ plan can point an author at ``file:line``.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,6 +166,8 @@ class RecoveryRule:
     escalate: bool = False
     notify: bool = False
     unknown_phrases: tuple[str, ...] = ()
+    escalate_to: str | None = None  # "escalate to supervisor" -> "supervisor"
+    block: bool = False  # "block transaction"
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,7 @@ class Example:
     input_line: int = 0  # line of "Input:"; keys' lines in key_lines
     key_lines: dict[str, int] = field(default_factory=dict)  # input key -> line
     raw: str = ""
+    number: int | None = None  # "### Example 2: ..." -> 2 (title is then the text after the colon)
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,9 @@ class Section:
     title: str
     line: int
     text: str
+    # keyword list items outside Steps / Security (Agent SOP "Constraints for parameter
+    # acquisition", Troubleshooting): kept for authors and agents, never bound or run
+    actions: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -245,3 +253,43 @@ class Sop:
         for step in self.steps:
             lines.extend(sorted((*step.actions, *step.checks), key=lambda a: a.line))
         return tuple(lines)
+
+    def to_dict(self, *, include_text: bool = False) -> dict[str, Any]:
+        """JSON-ready form (enums as their values), valid against ``schemas/sop.schema.json``.
+
+        The markdown itself is left out unless asked for: ``content_hash`` names it and
+        every section keeps its own text.
+        """
+        data: dict[str, Any] = {"name": self.name, "title": self.title, "path": self.path}
+        if include_text:
+            data["text"] = self.text
+        data["content_hash"] = self.content_hash
+        data["version"] = self.version
+        for f in dataclasses.fields(self):
+            if f.name not in data and f.name != "text":
+                data[f.name] = _jsonable(getattr(self, f.name))
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    """Model values -> JSON types; actions gain their ``id``, YAML dates become ISO strings."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        if isinstance(value, Action):
+            out["id"] = value.id
+        for f in dataclasses.fields(value):
+            out[f.name] = _jsonable(getattr(value, f.name))
+        return out
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)

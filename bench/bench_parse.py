@@ -1,0 +1,63 @@
+"""Parse cost vs mistune's own AST parse of the same text, in the same process.
+
+Budget: parsing the seed to the full model costs at most 1.5x
+``mistune.create_markdown(renderer="ast", plugins=["table"])(text)``.
+Prints per-file times and ratios; exits 1 when the seed is over budget.
+"""
+
+from __future__ import annotations
+
+import sys
+import timeit
+from pathlib import Path
+
+import mistune
+
+from engine.parser import parse
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET = 1.5
+
+
+def measure(label: str, text: str, number: int, repeat: int = 9) -> float:
+    """Best-of-``repeat`` for each, the two interleaved so load on a shared box hits both."""
+    md = mistune.create_markdown(renderer="ast", plugins=["table"])
+    md(text)
+    parse(text)  # warm both (imports, compiled patterns)
+    floor_t, ours_t = timeit.Timer(lambda: md(text)), timeit.Timer(lambda: parse(text))
+    floor = ours = float("inf")
+    for _ in range(repeat):
+        floor = min(floor, floor_t.timeit(number) / number * 1000)
+        ours = min(ours, ours_t.timeit(number) / number * 1000)
+    ratio = ours / floor
+    print(
+        f"{label:<28} {len(text):>8} chars  mistune {floor:8.3f} ms  parse {ours:8.3f} ms  "
+        f"ratio {ratio:5.2f}"
+    )
+    return ratio
+
+
+def main() -> int:
+    seed = (ROOT / "sops" / "payment-processing.sop.md").read_text(encoding="utf-8")
+    ratio = measure("seed (payment-processing)", seed, 100, repeat=15)
+    for path in sorted((ROOT / "tests" / "fixtures" / "agent-sop").glob("*.sop.md")):
+        measure(path.name, path.read_text(encoding="utf-8"), 50)
+    head, _, tail = seed.partition("## Success Criteria")
+    steps = head.split("### 1. ", 1)[1]
+    big = (
+        head.split("### 1. ", 1)[0]
+        + "".join(
+            f"### {n}. " + steps.split("\n", 1)[1] if n > 1 else "### 1. " + steps
+            for n in range(1, 61)
+        )
+        + "## Success Criteria"
+        + tail
+    )
+    measure("seed with 60x the steps", big, 5)
+    verdict = "ok" if ratio <= BUDGET else "OVER BUDGET"
+    print(f"seed ratio {ratio:.2f} (budget {BUDGET}): {verdict}")
+    return 0 if ratio <= BUDGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

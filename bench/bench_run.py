@@ -1,0 +1,150 @@
+"""Runner benchmark: engine overhead per action on the seed SOP.
+
+Every line of sops/payment-processing.sop.md is bound to a no-op handler; one run
+(operation=charge) executes them with the real SQLite journal (WAL, hash chain,
+redaction, worker thread for timeouts, retry wrapper). The floor is calling the
+same handlers directly in the same order. Target: at most 100 us of engine
+overhead per executed action.
+
+Run: .venv/bin/python bench/bench_run.py [runs]
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from engine.catalog import load
+from engine.journal import Journal
+from engine.model import ActionKind
+from engine.plan import plan
+from engine.registry import Registry
+from engine.runner import ActionStatus, run
+
+TARGET_US = 100.0
+PARAMS = {"operation": "charge", "customer_id": "cus_ABC123", "amount": 2500, "currency": "usd"}
+
+
+def _noop(ctx: Any, **captures: Any) -> None:
+    ctx.state["n"] = ctx.state.get("n", 0) + 1
+
+
+def registry_for_every_line() -> Registry:
+    sop = load("payment-processing")
+    registry = Registry()
+    for action in sop.all_actions():
+        pattern = action.text.replace("{", "{{").replace("}", "}}")
+        kind = ActionKind.CHECK if action.kind is ActionKind.CHECK else ActionKind.ACTION
+        registry.add(_noop, pattern, kind=kind, sop=sop.name, step=action.step)
+    return registry
+
+
+def bare_commit_us(count: int) -> tuple[float, float]:
+    """The cheapest durable append there is: one row, one WAL commit, no engine at all."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = sqlite3.connect(Path(tmp) / "floor.db", isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, run_id TEXT, data TEXT)")
+        row = ("r" * 32, '{"attempt":1,"idempotency_key":"18d07684-7671-5030-b327-03fa545498ec"}')
+        samples, cpu = [], []
+        for _ in range(5):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            for _ in range(count // 5):
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT INTO events(run_id, data) VALUES (?, ?)", row)
+                db.execute("COMMIT")
+            samples.append((time.perf_counter() - started) / (count // 5))
+            cpu.append((time.process_time() - started_cpu) / (count // 5))
+        db.close()
+    return statistics.median(samples) * 1e6, statistics.median(cpu) * 1e6
+
+
+def main() -> int:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    os.environ.setdefault("STRIPE_API_KEY", "sk_test_bench")
+    sop = load("payment-processing")
+    registry = registry_for_every_line()
+    planned = plan(sop, PARAMS, registry=registry)
+    assert planned.ok, [b.action.text for b in planned.unbound]
+    bound = [b for b in planned.bindings if b.status == "bound"]
+
+    # floor: the same handlers called directly, in order
+    ctx = SimpleNamespace(state={}, output={})
+    direct: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        for binding in bound:
+            assert binding.match is not None
+            binding.match.handler.func(ctx, **binding.match.captures)
+        direct.append(time.perf_counter() - started)
+
+    plan_times: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        plan(sop, PARAMS, registry=registry)
+        plan_times.append(time.perf_counter() - started)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal(Path(tmp) / "bench.db")
+        engine_times: list[float] = []
+        engine_cpu: list[float] = []
+        executed = 0
+        for i in range(runs + 5):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            result = run(sop, PARAMS, registry=registry, journal=journal)
+            elapsed = time.perf_counter() - started
+            elapsed_cpu = time.process_time() - started_cpu
+            assert result.ok, result.errors
+            executed = sum(1 for a in result.actions if a.status is ActionStatus.PASSED)
+            if i >= 5:  # warm-up
+                engine_times.append(elapsed)
+                engine_cpu.append(elapsed_cpu)
+        events = sum(len(journal.events(r.run_id)) for r in journal.runs(limit=1))
+        problems = journal.verify()
+        journal.close()
+
+    n = executed
+    commit, commit_cpu = bare_commit_us(runs * n)
+    cpu_per_action = (statistics.median(engine_cpu) - statistics.median(direct)) / n * 1e6
+    floor = statistics.median(direct)
+    total = statistics.median(engine_times)
+    planning = statistics.median(plan_times)
+    per_action = (total - floor) / n * 1e6
+    per_action_exec = (total - planning - floor) / n * 1e6
+    rows = [
+        ("direct handler calls (floor)", floor * 1e6, floor / n * 1e6),
+        ("plan (validate + bind)", planning * 1e6, planning / n * 1e6),
+        ("engine run (plan+exec+journal)", total * 1e6, total / n * 1e6),
+    ]
+    print(f"seed SOP: {len(planned.bindings)} lines, {n} executed (operation=charge), {runs} runs")
+    print(f"journal: {events} events per run, chain intact: {not problems}")
+    for label, per_run, each in rows:
+        print(f"{label:<32}{per_run:10.1f} us/run {each:9.2f} us/action")
+    lines = [
+        ("engine overhead per action", per_action, "incl. planning"),
+        ("  of which execution + journal", per_action_exec, f"target <= {TARGET_US:.0f}"),
+        ("bare SQLite WAL commit", commit, "one per action: the durability floor"),
+        ("CPU per action, engine", cpu_per_action, "all threads; less load-sensitive"),
+        ("CPU, bare commit", commit_cpu, "the same floor in CPU time"),
+    ]
+    for label, value, note in lines:
+        print(f"{label:<32}{value:10.1f} us ({note})")
+    print(f"ratio engine/direct: {total / floor:.0f}x")
+    print(f"ratio overhead/bare commit: {per_action / commit:.1f}x")
+    print(
+        f"load average (1 min) while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+    print(f"verdict: {'OK' if per_action <= TARGET_US else 'OVER TARGET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

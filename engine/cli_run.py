@@ -1,0 +1,246 @@
+"""``sop run``, ``sop resume``, ``sop runs``, ``sop inspect``, ``sop journal verify``.
+
+Exit codes: 0 succeeded, 1 failed or refused, 2 invalid parameters / unknown SOP or
+run (nothing ran), 3 paused for confirmation (the command to confirm is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.cli_common import emit_json, parse_params
+from engine.errors import PlanRefused, UsageError
+from engine.journal import Journal, default_path
+from engine.runner import RESULT_SCHEMA, RunResult, RunStatus, recorded_result
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED = 0, 1, 2, 3
+
+
+def _journal_path(args: argparse.Namespace) -> Path:
+    return Path(args.journal) if getattr(args, "journal", None) else default_path()
+
+
+def _existing_journal(args: argparse.Namespace) -> Journal | None:
+    """Read-only commands never create a journal file."""
+    path = _journal_path(args)
+    return Journal(path) if path.is_file() else None
+
+
+def _exit_code(result: RunResult) -> int:
+    if result.status is RunStatus.SUCCEEDED:
+        return EXIT_OK
+    if result.status is RunStatus.PAUSED:
+        return EXIT_PAUSED
+    return EXIT_FAILED
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def resume_command(result: RunResult, args: argparse.Namespace) -> str:
+    """What a person types to confirm the pending operation."""
+    token = (result.pending or {}).get("token") or "TOKEN"
+    command = f"sop resume {result.run_id} --confirm {token}"
+    if getattr(args, "journal", None):
+        command += f" --journal {shlex.quote(str(args.journal))}"
+    return command
+
+
+def render(result: RunResult, args: argparse.Namespace | None = None) -> str:
+    """The text report: status line, output fields, errors, then every line of the SOP."""
+    data = result.to_dict(validate=False)
+    lines = [
+        f"run {result.run_id}: {result.sop} {result.version or ''}".rstrip() + f" {data['status']}"
+    ]
+    if data["output"]:
+        lines.append("output:")
+        lines += [f"  {key}: {_value(value)}" for key, value in data["output"].items()]
+    if data["errors"]:
+        lines.append("errors:")
+        lines += [f"  {e}" for e in data["errors"]]
+    if data["warnings"]:
+        lines.append("warnings:")
+        lines += [f"  {w}" for w in data["warnings"]]
+    lines.append("actions:")
+    for action in data["actions"]:
+        tries = f" [{action['attempts']} attempts]" if action["attempts"] > 1 else ""
+        reason = f"  ({action['reason']})" if action["reason"] else ""
+        lines.append(
+            f"  {action['status']:<8} {action['level']:<9} L{action['line']:<4} "
+            f"{action['text']}{tries}{reason}"
+        )
+    if result.status is RunStatus.PAUSED and result.pending:
+        lines.append(f"paused: {data['pending']['message']}")
+        lines.append(f"confirm before {data['pending']['expires_at']} with:")
+        lines.append(f"  {resume_command(result, args or argparse.Namespace())}")
+    return "\n".join(lines)
+
+
+def _emit(result: RunResult, args: argparse.Namespace) -> int:
+    if getattr(args, "json", False):
+        emit_json(result.to_dict(), RESULT_SCHEMA)
+    else:
+        print(render(result, args))
+    return _exit_code(result)
+
+
+def _refused(name: str, exc: PlanRefused) -> int:
+    count = len(exc.lines)
+    print(
+        f"sop: error: refusing to run {name}: {count} required line(s) have no handler"
+        " (nothing ran):",
+        file=sys.stderr,
+    )
+    for line in exc.lines:
+        print(f"  {line}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine.catalog import load
+    from engine.registry import load_handlers
+    from engine.runner import run
+
+    sop = load(args.name)
+    params = parse_params(args, sop)
+    registry = load_handlers(args.handlers)
+    with Journal(_journal_path(args)) as journal:
+        try:
+            result = run(
+                sop,
+                params,
+                registry=registry,
+                journal=journal,
+                confirm=args.confirm,
+                handlers=list(args.handlers),
+            )
+        except PlanRefused as exc:
+            return _refused(sop.name, exc)
+        return _emit(result, args)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from engine.registry import load_handlers
+    from engine.runner import resume
+
+    journal = _existing_journal(args)
+    if journal is None:
+        raise UsageError(f"unknown run '{args.run_id}' (no journal at {_journal_path(args)})")
+    with journal:
+        row = journal.run(args.run_id)
+        if row is None:
+            raise UsageError(f"unknown run '{args.run_id}' (journal {journal.path})")
+        registry = load_handlers([*row.handlers, *args.handlers])
+        try:
+            result = resume(args.run_id, confirm=args.confirm, registry=registry, journal=journal)
+        except PlanRefused as exc:
+            return _refused(row.sop, exc)
+        return _emit(result, args)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    journal = _existing_journal(args)
+    rows = []
+    if journal is not None:
+        with journal:
+            rows = [row.to_dict() for row in journal.runs()]
+    if args.json:
+        emit_json(rows)
+        return EXIT_OK
+    if not rows:
+        print(f"no runs (journal {_journal_path(args)})")
+        return EXIT_OK
+    print(f"{'RUN':<32}  {'STATUS':<9}  {'SOP':<24}  {'VERSION':<8}  STARTED")
+    for row in rows:
+        child = f"  (child of {row['parent_run_id']})" if row["parent_run_id"] else ""
+        print(
+            f"{row['run_id']:<32}  {row['status']:<9}  {row['sop']:<24}  "
+            f"{row['version'] or '-':<8}  {row['started']}{child}"
+        )
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    journal = _existing_journal(args)
+    if journal is None:
+        raise UsageError(f"unknown run '{args.run_id}' (no journal at {_journal_path(args)})")
+    with journal:
+        row = journal.run(args.run_id)
+        if row is None:
+            raise UsageError(f"unknown run '{args.run_id}' (journal {journal.path})")
+        events = journal.events(args.run_id)
+        records = journal.records(args.run_id)
+        children = [c.to_dict() for c in journal.children(args.run_id)]
+        result = recorded_result(journal, args.run_id)
+    if args.json:
+        emit_json(
+            {
+                "run": {**row.to_dict(), "params": row.params, "handlers": row.handlers},
+                "result": result.to_dict() if result else None,
+                "events": [e.to_dict() for e in events],
+                "records": records,
+                "children": children,
+            }
+        )
+        return EXIT_OK
+    print(f"run {row.run_id}: {row.sop} {row.version or ''} {row.status}")
+    print(f"  started {row.started}, updated {row.updated}")
+    if row.parent_run_id:
+        print(f"  child of {row.parent_run_id}")
+    print("params:")
+    for key, value in row.params.items():
+        print(f"  {key}: {_value(value)}")
+    if result is not None:
+        print("actions:")
+        for action in result.actions:
+            reason = f"  ({action.reason})" if action.reason else ""
+            status = action.status.value
+            print(f"  {status:<8} {action.level:<9} L{action.line:<4} {action.text}{reason}")
+    print("events:")
+    for event in events:
+        detail = dict(event.data)
+        if event.type in ("run_finished", "run_paused") and isinstance(detail.get("result"), dict):
+            final = detail.pop("result")
+            detail.update(status=final.get("status"), errors=final.get("errors"))
+        shown = json.dumps(detail, default=str, sort_keys=True)
+        if len(shown) > 160:
+            shown = shown[:157] + "..."
+        print(f"  {event.seq:>6} {event.ts} {event.type:<18} {event.action_id or '-':<22} {shown}")
+    if records:
+        print("records:")
+        for record in records:
+            print(
+                f"  {record['ts']} {record['kind']:<14} {record['action_id'] or '-':<22} "
+                f"{json.dumps(record['data'], default=str, sort_keys=True)}"
+            )
+    if children:
+        print("children:")
+        for child in children:
+            print(f"  {child['run_id']} {child['sop']} {child['status']}")
+    return EXIT_OK
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    if args.action != "verify":  # argparse already restricts it
+        raise UsageError(f"sop journal: unknown action {args.action!r}")
+    journal = _existing_journal(args)
+    if journal is None:
+        raise UsageError(f"no journal at {_journal_path(args)}")
+    with journal:
+        problems = journal.verify()
+    if not problems:
+        print(f"journal {journal.path}: intact")
+        return EXIT_OK
+    print(f"journal {journal.path}: broken: {problems[0]}", file=sys.stderr)
+    for problem in problems[1:]:
+        print(f"  {problem}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+__all__ = ["cmd_inspect", "cmd_journal", "cmd_resume", "cmd_run", "cmd_runs", "render"]

@@ -1,0 +1,213 @@
+"""RunContext: what a handler sees of the run it is part of.
+
+One context per action call; ``params``, ``state``, ``output`` and ``services`` are
+shared by every action of the run. Everything a handler leaves behind through the
+context (log lines, records) is redacted before it is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import SopError
+from engine.model import Action, Sop
+from engine.redact import redact, redact_text
+
+if TYPE_CHECKING:
+    from engine.journal import Journal
+    from engine.registry import Registry
+    from engine.runner import RunResult
+
+#: Namespace of every idempotency key (uuid5 of run id + action id + suffix).
+KEY_NAMESPACE = uuid.UUID("6f1c3c0e-2b7a-5f43-9a57-3f3f0a2d5e11")
+
+
+_NS_BYTES = KEY_NAMESPACE.bytes
+
+
+def idempotency_key(run_id: str, action_id: str, suffix: str = "") -> str:
+    """Stable for one run and action: a resumed or retried action sends the same key.
+
+    Exactly ``str(uuid.uuid5(KEY_NAMESPACE, name))``, without the UUID object's overhead.
+    """
+    name = f"{run_id}\x1f{action_id}\x1f{suffix}".encode()
+    raw = bytearray(hashlib.sha1(_NS_BYTES + name).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class Services(Mapping[str, Any]):
+    """Given to ``run(services=...)``, or built on first use by Registry.service factories."""
+
+    def __init__(
+        self, given: Mapping[str, Any] | None, factories: Mapping[str, Callable[..., Any]]
+    ) -> None:
+        self._made: dict[str, Any] = dict(given or {})
+        self._factories = dict(factories)
+        self._ctx: RunContext | None = None
+
+    def bind(self, ctx: RunContext) -> None:
+        """The context factories receive (the first one that asks)."""
+        if self._ctx is None:
+            self._ctx = ctx
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._made:
+            return self._made[name]
+        factory = self._factories.get(name)
+        if factory is None:
+            known = ", ".join(sorted({*self._made, *self._factories})) or "none"
+            raise KeyError(f"no service {name!r} (registered: {known})")
+        value = factory(self._ctx)
+        self._made[name] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._made, *self._factories]))
+
+    def __len__(self) -> int:
+        return len({*self._made, *self._factories})
+
+
+class _RedactFilter(logging.Filter):
+    """Rewrites each record's message (and traceback text) through ``redact`` before any handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_text(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class _JournalHandler(logging.Handler):
+    """Log lines of a run go to its journal as ``log`` events (already redacted)."""
+
+    def __init__(self, journal: Journal, run_id: str, current: Callable[[], str | None]) -> None:
+        super().__init__(logging.INFO)
+        self._journal, self._run_id, self._current = journal, run_id, current
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            data = {"level": record.levelname, "message": record.getMessage()}
+            if record.exc_text:
+                data["exc"] = record.exc_text
+            self._journal.append(self._run_id, "log", self._current(), data)
+        except Exception:  # a log line must never break the run
+            self.handleError(record)
+
+
+def run_logger(journal: Journal, run_id: str, current: Callable[[], str | None]) -> logging.Logger:
+    """A logger private to one run (not in logging's global registry) that redacts every record.
+
+    It propagates to the ``sop`` logger, so an application's logging setup still sees
+    the (redacted) lines.
+    """
+    logger = logging.Logger(f"sop.run.{run_id}", logging.INFO)
+    logger.parent = logging.getLogger("sop")
+    logger.addFilter(_RedactFilter())
+    logger.addHandler(_JournalHandler(journal, run_id, current))
+    return logger
+
+
+class RunContext:
+    """The handler's view of a run. ``state``/``output`` are plain dicts shared across actions."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        sop: Sop,
+        params: Mapping[str, Any],
+        state: dict[str, Any],
+        output: dict[str, Any],
+        action: Action,
+        services: Services,
+        log: logging.Logger,
+        journal: Journal,
+        registry: Registry | None,
+        confirmed: bool = False,
+        confirmed_operations: frozenset[str] = frozenset(),
+        attempt: int = 1,
+    ) -> None:
+        self.run_id = run_id
+        self.sop = sop
+        self.params: Mapping[str, Any] = (
+            params if isinstance(params, MappingProxyType) else MappingProxyType(dict(params))
+        )
+        self.state = state
+        self.output = output
+        self.action = action
+        self.services: Mapping[str, Any] = services
+        self.log = log
+        self.confirmed = confirmed
+        self.attempt = attempt
+        self._journal = journal
+        self._registry = registry
+        self._confirmed_operations = confirmed_operations
+        self._children = 0
+        services.bind(self)
+
+    def idempotency_key(self, suffix: str = "") -> str:
+        """Same for every attempt and after a resume; ``suffix`` separates calls in one action."""
+        return idempotency_key(self.run_id, self.action.id, suffix)
+
+    def confirms(self, operation: Mapping[str, Any]) -> bool:
+        """True when a person confirmed exactly this operation (the one a pause was raised for)."""
+        from engine.confirm import operation_hash
+
+        return (
+            self.confirmed and operation_hash(self.run_id, operation) in self._confirmed_operations
+        )
+
+    def record(self, kind: str, data: Mapping[str, Any]) -> None:
+        """An audit record (e.g. kind="transaction"), redacted and hash-chained in the journal."""
+        if not isinstance(kind, str) or not kind:
+            raise SopError("ctx.record: kind must be a non-empty string")
+        self._journal.add_record(self.run_id, self.action.id, kind, data)
+
+    def run_child(self, sop_name: str, params: Mapping[str, Any]) -> RunResult:
+        """Run another SOP as part of this action; journaled with this run as its parent.
+
+        The child's run id is derived from this run, action and call order, so a
+        resumed parent finds the child it already started (finished: its recorded
+        result; interrupted: resumed) instead of starting a second one.
+        """
+        from engine.runner import child_run
+
+        self._children += 1
+        child_id = idempotency_key(self.run_id, self.action.id, f"child:{self._children}")
+        self._journal.append(
+            self.run_id,
+            "child_run",
+            self.action.id,
+            {"sop": sop_name},
+            raw={"child_run_id": child_id},
+        )
+        return child_run(
+            sop_name,
+            params,
+            run_id=child_id,
+            parent_run_id=self.run_id,
+            registry=self._registry,
+            journal=self._journal,
+            services=self.services,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RunContext(run_id={self.run_id!r}, action={self.action.id!r}, attempt={self.attempt})"
+        )
+
+
+def redacted(value: Any) -> Any:
+    """Alias for handler authors: ``ctx.log.info("%s", redacted(obj))``."""
+    return redact(value)

@@ -1,0 +1,613 @@
+"""The durable run journal: an append-only, hash-chained event log in SQLite.
+
+Every event is committed before the runner's next side effect, so a run killed at
+any point can be resumed from what the journal says happened. Each event's hash
+covers the previous event's hash and its own row, so editing or deleting a row
+breaks the chain at that row. The chain head is anchored in ``meta`` whenever a
+run starts, pauses or ends (and with records and confirmations): deleting events
+from the end is detected up to the last anchor. The per-action hot path is one
+single-statement INSERT (one WAL commit) and does not move the anchor.
+
+Everything handler- or user-provided is passed through ``engine.redact`` before
+it is written; engine-generated identifiers (run ids, idempotency keys, hashes)
+go in ``raw`` and are stored as they are.
+
+Durability: WAL with ``synchronous=NORMAL`` survives a killed process (the case
+the runner's resume handles); set ``SOP_JOURNAL_SYNC=FULL`` to survive power loss too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.errors import SopError
+from engine.redact import redact
+
+DEFAULT_PATH = Path(".sop") / "journal.db"
+GENESIS = "0" * 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    type TEXT NOT NULL,
+    action_id TEXT,
+    data TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+DROP INDEX IF EXISTS events_run;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+DROP TRIGGER IF EXISTS events_head;
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    sop TEXT NOT NULL,
+    sop_path TEXT,
+    version TEXT,
+    content_hash TEXT,
+    params TEXT NOT NULL,
+    handlers TEXT NOT NULL DEFAULT '[]',
+    parent_run_id TEXT,
+    status TEXT NOT NULL,
+    pid INTEGER,
+    started TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    first_seq INTEGER,
+    last_seq INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent_run_id);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    action_id TEXT,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    event_seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_run ON records(run_id);
+CREATE TABLE IF NOT EXISTS confirmations (
+    token_hash TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    operation_hash TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    used_at TEXT
+);
+"""
+
+
+_INSERT = "INSERT INTO events(seq, run_id, ts, type, action_id, data, prev_hash, hash) VALUES "
+_INSERT_MANY: dict[int, str] = {}
+
+
+def default_path() -> Path:
+    """``SOP_JOURNAL`` if set, else ``.sop/journal.db`` under the working directory."""
+    env = os.environ.get("SOP_JOURNAL")
+    return Path(env) if env else DEFAULT_PATH
+
+
+def canonical(obj: Any) -> str:
+    """The one JSON spelling of ``obj`` that hashes are computed over."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _row_hash(
+    prev_hash: str, seq: int, run_id: str, ts: str, type_: str, action_id: str | None, data: str
+) -> str:
+    """sha256 over the previous hash and the row's fields, joined by US (0x1f).
+
+    ``data`` is JSON, which escapes control characters, so the separator cannot occur
+    inside a field and the joined form is unambiguous.
+    """
+    fields = (prev_hash, str(seq), run_id, ts, type_, action_id or "", data)
+    return hashlib.sha256("\x1f".join(fields).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    run_id: str
+    ts: str
+    type: str
+    action_id: str | None
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "type": self.type,
+            "action_id": self.action_id,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    sop: str
+    sop_path: str | None
+    version: str | None
+    content_hash: str | None
+    params: dict[str, Any]
+    handlers: list[str]
+    parent_run_id: str | None
+    status: str
+    pid: int | None
+    started: str
+    updated: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "sop": self.sop,
+            "sop_path": self.sop_path,
+            "version": self.version,
+            "status": self.status,
+            "parent_run_id": self.parent_run_id,
+            "started": self.started,
+            "updated": self.updated,
+        }
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    token_hash: str
+    run_id: str
+    action_id: str
+    operation_hash: str
+    expires_at: float
+    used_at: str | None
+
+
+class Journal:
+    """One SQLite journal file; safe to share between the runner and a handler thread."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            sync = os.environ.get("SOP_JOURNAL_SYNC", "NORMAL").upper()
+            if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+                raise SopError(f"SOP_JOURNAL_SYNC={sync!r}: expected NORMAL or FULL")
+            self._db.execute(f"PRAGMA synchronous={sync}")
+            self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+            for column in ("first_seq", "last_seq"):
+                if column not in columns:  # a journal from before these columns
+                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} INTEGER")
+        except (OSError, sqlite3.Error) as exc:
+            raise SopError(f"cannot open journal {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._deferred: list[tuple[str, str, str | None, str]] = []
+        self._head: tuple[int, str] = (0, GENESIS)
+        self._head_known = False
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.flush()
+            finally:
+                self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; deferred events are written first, the chain head last."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._read_head()
+                for event in self._deferred:
+                    self._insert(db, *event)
+                yield db
+                db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('head', ?)",
+                    (f"{self._head[0]}:{self._head[1]}",),
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                self._head_known = False
+                raise
+            db.execute("COMMIT")
+            self._deferred.clear()
+
+    def _read_head(self) -> None:
+        """The last event's seq and hash (a primary-key lookup)."""
+        last = self._db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        self._head = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+        self._head_known = True
+
+    def _commit_events(self, events: list[tuple[str, str, str | None, str]]) -> int:
+        """Deferred events plus one more in a single autocommitted INSERT: the hot path.
+
+        One statement, one b-tree, one WAL commit per action. The chain head is cached;
+        if another writer appended meanwhile, our first seq is taken (PRIMARY KEY), the
+        insert fails as a whole, and we re-read and retry. The ``meta`` anchor is
+        written by the other (status-changing) transactions, not here.
+        """
+        for _ in range(100):
+            if not self._head_known:
+                self._read_head()
+            head = self._head
+            rows: list[Any] = []
+            seq, prev = head
+            for run_id, type_, action_id, text in events:
+                seq += 1
+                ts = _now()
+                digest = _row_hash(prev, seq, run_id, ts, type_, action_id, text)
+                rows.extend((seq, run_id, ts, type_, action_id, text, prev, digest))
+                prev = digest
+            sql = _INSERT_MANY.get(len(events))
+            if sql is None:
+                sql = _INSERT + ",".join(["(?,?,?,?,?,?,?,?)"] * len(events))
+                _INSERT_MANY[len(events)] = sql
+            try:
+                self._db.execute(sql, rows)
+            except sqlite3.IntegrityError:
+                self._head_known = False
+                continue
+            self._head = (seq, prev)
+            self._deferred.clear()
+            return seq
+        raise SopError(f"journal {self.path}: could not append (chain head keeps moving)")
+
+    # -- writing --------------------------------------------------------------------
+
+    @staticmethod
+    def _body(data: Mapping[str, Any] | None, raw: Mapping[str, Any] | None) -> str:
+        body = dict(redact(data)) if data else {}
+        if raw:
+            body.update(raw)
+        return canonical(body)
+
+    def _insert(
+        self, db: sqlite3.Connection, run_id: str, type_: str, action_id: str | None, text: str
+    ) -> int:
+        seq, prev = self._head[0] + 1, self._head[1]
+        ts = _now()
+        digest = _row_hash(prev, seq, run_id, ts, type_, action_id, text)
+        db.execute(
+            "INSERT INTO events(seq, run_id, ts, type, action_id, data, prev_hash, hash)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (seq, run_id, ts, type_, action_id, text, prev, digest),
+        )
+        self._head = (seq, digest)
+        return seq
+
+    def _append(
+        self,
+        db: sqlite3.Connection,
+        run_id: str,
+        type_: str,
+        action_id: str | None,
+        data: Mapping[str, Any] | None,
+        raw: Mapping[str, Any] | None,
+    ) -> int:
+        return self._insert(db, run_id, type_, action_id, self._body(data, raw))
+
+    def append(
+        self,
+        run_id: str,
+        type_: str,
+        action_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        *,
+        raw: Mapping[str, Any] | None = None,
+        status: str | None = None,
+        defer: bool = False,
+    ) -> int:
+        """Commit one event (``data`` redacted, ``raw`` as is); optionally set the run's status.
+
+        ``defer=True`` queues the event to be committed with the next write (returns 0):
+        the runner defers ``action_finished`` to the commit of the next ``action_started``,
+        which still lands before the next handler's side effect, one commit per action.
+        """
+        text = self._body(data, raw)
+        with self._lock:
+            if defer and status is None:
+                self._deferred.append((run_id, type_, action_id, text))
+                return 0
+            if status is None:
+                return self._commit_events([*self._deferred, (run_id, type_, action_id, text)])
+            with self._tx() as db:
+                seq = self._insert(db, run_id, type_, action_id, text)
+                if status is not None:
+                    db.execute(
+                        "UPDATE runs SET status=?, updated=?, last_seq=? WHERE run_id=?",
+                        (
+                            status,
+                            _now(),
+                            seq if status in ("succeeded", "failed") else None,
+                            run_id,
+                        ),
+                    )
+                return seq
+
+    def flush(self) -> None:
+        """Commit deferred events now."""
+        with self._lock:
+            if self._deferred:
+                with self._tx():
+                    pass
+
+    def start_run(
+        self,
+        run_id: str,
+        *,
+        sop: str,
+        sop_path: str | None,
+        version: str | None,
+        content_hash: str | None,
+        params: Mapping[str, Any],
+        handlers: list[str],
+        parent_run_id: str | None = None,
+    ) -> None:
+        """The ``runs`` row and the ``run_started`` event, in one transaction."""
+        now = _now()
+        safe_params = redact(dict(params))
+        with self._tx() as db:
+            seq = self._append(
+                db,
+                run_id,
+                "run_started",
+                None,
+                {"params": safe_params},
+                {
+                    "sop": sop,
+                    "sop_path": sop_path,
+                    "version": version,
+                    "content_hash": content_hash,
+                    "handlers": handlers,
+                    "parent_run_id": parent_run_id,
+                    "pid": os.getpid(),
+                },
+            )
+            db.execute(
+                "INSERT INTO runs(run_id, sop, sop_path, version, content_hash, params, handlers,"
+                " parent_run_id, status, pid, started, updated, first_seq)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    sop,
+                    sop_path,
+                    version,
+                    content_hash,
+                    canonical(safe_params),
+                    canonical(handlers),
+                    parent_run_id,
+                    "running",
+                    os.getpid(),
+                    now,
+                    now,
+                    seq,
+                ),
+            )
+
+    def claim(self, run_id: str, type_: str, data: Mapping[str, Any] | None = None) -> None:
+        """Mark this process as the one running ``run_id`` (resume) and journal why."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status='running', pid=?, updated=?, last_seq=NULL WHERE run_id=?",
+                (os.getpid(), _now(), run_id),
+            )
+            self._append(db, run_id, type_, None, data, {"pid": os.getpid()})
+
+    def add_record(
+        self, run_id: str, action_id: str | None, kind: str, data: Mapping[str, Any]
+    ) -> None:
+        """A redacted audit record: a chained ``record`` event plus a row in ``records``."""
+        safe = redact(dict(data))
+        with self._tx() as db:
+            seq = self._append(db, run_id, "record", action_id, {"kind": kind, "data": safe}, None)
+            db.execute(
+                "INSERT INTO records(run_id, action_id, kind, data, ts, event_seq)"
+                " VALUES (?,?,?,?,?,?)",
+                (run_id, action_id, kind, canonical(safe), _now(), seq),
+            )
+
+    def add_confirmation(
+        self,
+        run_id: str,
+        action_id: str,
+        *,
+        token_hash: str,
+        operation_hash: str,
+        expires_at: float,
+        data: Mapping[str, Any],
+    ) -> None:
+        """Pause ``run_id``: the pending event and the (hashed) token, in one transaction."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO confirmations(token_hash, run_id, action_id, operation_hash,"
+                " expires_at) VALUES (?,?,?,?,?)",
+                (token_hash, run_id, action_id, operation_hash, expires_at),
+            )
+            self._append(
+                db,
+                run_id,
+                "action_pending",
+                action_id,
+                data,
+                {
+                    "token_hash": token_hash,
+                    "operation_hash": operation_hash,
+                    "expires_at": expires_at,
+                },
+            )
+            db.execute(
+                "UPDATE runs SET status='paused', updated=? WHERE run_id=?", (_now(), run_id)
+            )
+
+    def use_confirmation(self, token_hash: str) -> bool:
+        """Spend a token; False when it was already used (tokens are single-use)."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE confirmations SET used_at=? WHERE token_hash=? AND used_at IS NULL",
+                (_now(), token_hash),
+            )
+            if cur.rowcount != 1:
+                return False
+            row = db.execute(
+                "SELECT run_id, action_id FROM confirmations WHERE token_hash=?", (token_hash,)
+            ).fetchone()
+            self._append(db, row[0], "confirmation_used", row[1], None, {"token_hash": token_hash})
+            return True
+
+    # -- reading --------------------------------------------------------------------
+
+    def confirmation(self, token_hash: str) -> Confirmation | None:
+        with self._lock:
+            self.flush()
+            row = self._db.execute(
+                "SELECT token_hash, run_id, action_id, operation_hash, expires_at, used_at"
+                " FROM confirmations WHERE token_hash=?",
+                (token_hash,),
+            ).fetchone()
+        return Confirmation(*row) if row else None
+
+    def run(self, run_id: str) -> RunRow | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT run_id, sop, sop_path, version, content_hash, params, handlers,"
+                " parent_run_id, status, pid, started, updated FROM runs WHERE run_id=?",
+                (run_id,),
+            ).fetchone()
+        return _run_row(row) if row else None
+
+    def runs(self, limit: int | None = None) -> list[RunRow]:
+        sql = (
+            "SELECT run_id, sop, sop_path, version, content_hash, params, handlers,"
+            " parent_run_id, status, pid, started, updated FROM runs"
+            " ORDER BY started DESC, rowid DESC"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._db.execute(sql).fetchall()
+        return [_run_row(row) for row in rows]
+
+    def events(self, run_id: str) -> list[Event]:
+        with self._lock:
+            self.flush()
+            bounds = self._db.execute(
+                "SELECT first_seq, last_seq FROM runs WHERE run_id=?", (run_id,)
+            ).fetchone()
+            first, last = bounds if bounds else (None, None)
+            # no index on run_id: a primary-key range from the run's first event
+            rows = self._db.execute(
+                "SELECT seq, run_id, ts, type, action_id, data FROM events"
+                " WHERE seq >= ? AND seq <= ? AND run_id=? ORDER BY seq",
+                (first or 0, last if last is not None else 2**62, run_id),
+            ).fetchall()
+        return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def records(self, run_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT action_id, kind, data, ts FROM records WHERE run_id=? ORDER BY id",
+                (run_id,),
+            ).fetchall()
+        return [
+            {"action_id": r[0], "kind": r[1], "data": json.loads(r[2]), "ts": r[3]} for r in rows
+        ]
+
+    def children(self, run_id: str) -> list[RunRow]:
+        with self._lock:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT run_id FROM runs WHERE parent_run_id=? ORDER BY started", (run_id,)
+                )
+            ]
+        return [row for row in (self.run(i) for i in ids) if row is not None]
+
+    def verify(self) -> list[str]:
+        """Every break in the hash chain, first one first; empty when the journal is intact."""
+        problems: list[str] = []
+        prev_hash, expected_seq = GENESIS, 1
+        hashes: dict[int, str] = {}
+        with self._lock:
+            self.flush()
+            rows = self._db.execute(
+                "SELECT seq, run_id, ts, type, action_id, data, prev_hash, hash"
+                " FROM events ORDER BY seq"
+            ).fetchall()
+            head = self._db.execute("SELECT value FROM meta WHERE key='head'").fetchone()
+        for seq, run_id, ts, type_, action_id, data, stored_prev, stored_hash in rows:
+            if seq != expected_seq:
+                problems.append(
+                    f"seq {expected_seq}: missing event(s) {expected_seq}..{seq - 1} (deleted)"
+                )
+            elif stored_prev != prev_hash:
+                problems.append(f"seq {seq}: prev_hash does not match the previous event (edited)")
+            if _row_hash(stored_prev, seq, run_id, ts, type_, action_id, data) != stored_hash:
+                problems.append(f"seq {seq}: hash does not match the row's content (edited)")
+            prev_hash, expected_seq = stored_hash, seq + 1
+            hashes[seq] = stored_hash
+        if head:  # the anchor written at each run start, pause and end
+            head_seq, _, head_hash = head[0].partition(":")
+            anchored = hashes.get(int(head_seq))
+            if int(head_seq) > expected_seq - 1:
+                problems.append(
+                    f"seq {expected_seq}: the chain head anchor says {head_seq},"
+                    f" the log ends at {expected_seq - 1} (events deleted from the end)"
+                )
+            elif anchored != head_hash:
+                problems.append(f"seq {head_seq}: does not match the chain head anchor (edited)")
+        elif rows:
+            problems.append("the chain head anchor is missing (meta edited)")
+        return problems
+
+
+def _run_row(row: tuple[Any, ...]) -> RunRow:
+    return RunRow(
+        run_id=row[0],
+        sop=row[1],
+        sop_path=row[2],
+        version=row[3],
+        content_hash=row[4],
+        params=json.loads(row[5]),
+        handlers=json.loads(row[6]),
+        parent_run_id=row[7],
+        status=row[8],
+        pid=row[9],
+        started=row[10],
+        updated=row[11],
+    )
+
+
+def expiry(ttl_seconds: float) -> float:
+    """Epoch seconds ``ttl_seconds`` from now (confirmation tokens)."""
+    return time.time() + ttl_seconds

@@ -1,0 +1,1044 @@
+"""Execute a Plan: statuses, retries, timeouts, confirmation gates, journal, resume.
+
+Order of events for every action, each committed before the next side effect:
+``action_started`` (attempt, idempotency key) -> handler -> ``action_retry`` per
+retried failure -> ``action_finished`` (status, reason, the state/output keys it
+changed) or ``action_pending`` (a confirmation gate). ``action_finished`` rides in
+the same single-statement commit as the next ``action_started`` (or the run's end),
+so there is one commit per action and it still lands before the next handler runs.
+Resuming replays the journal: finished actions are not re-run (their deltas
+restore ``ctx.state``/``ctx.output``); an action that started but whose finish is
+not in the journal runs again with the same idempotency key.
+
+Handlers run in a worker thread (the run's loop itself runs there, so there is
+no thread hand-off per action) while the calling thread watches the current
+attempt's deadline (HandlerDef.timeout, else SOP_ACTION_TIMEOUT_SECONDS, default
+120; 0 = none). Python cannot kill a thread: a handler that times out keeps running
+in the background until it returns, and its late writes to ``ctx.state`` /
+``ctx.output`` may still land; the run has already failed that action ("timed
+out after N s") and goes on in a fresh worker thread. The abandoned worker
+journals nothing more for the run.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from engine import confirm as confirmation
+from engine import retry
+from engine.context import RunContext, Services, idempotency_key, run_logger
+from engine.errors import (
+    ConfirmationRequired,
+    NotApplicable,
+    PlanRefused,
+    SopError,
+    SopFailure,
+    UsageError,
+)
+from engine.journal import Journal, canonical
+from engine.model import Action, ActionKind, Sop, Step
+from engine.redact import redact, redact_text
+
+if TYPE_CHECKING:
+    from engine.plan import Binding, Plan
+    from engine.registry import Registry
+
+DEFAULT_ACTION_TIMEOUT = 120.0
+RESULT_SCHEMA = "run-result.schema.json"
+
+
+class ActionStatus(enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # unbound optional line, off the selected path, not applicable, not reached
+    PENDING = "pending"  # waiting for a person's confirmation
+
+
+class RunStatus(enum.Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PAUSED = "paused"  # awaiting confirmation
+    RUNNING = "running"
+
+
+@dataclass
+class ActionResult:
+    """One line of the SOP and what became of it in this run."""
+
+    id: str
+    line: int
+    level: str
+    kind: str
+    text: str
+    status: ActionStatus
+    reason: str | None = None
+    attempts: int = 0
+    duration_ms: float = 0.0
+    step: int | None = None
+    handler: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "step": self.step,
+            "line": self.line,
+            "level": self.level,
+            "kind": self.kind,
+            "text": self.text,
+            "status": self.status.value,
+            "reason": redact_text(self.reason) if self.reason else None,
+            "attempts": self.attempts,
+            "duration_ms": round(self.duration_ms, 3),
+            "handler": self.handler,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ActionResult:
+        return cls(
+            id=data["id"],
+            line=data["line"],
+            level=data["level"],
+            kind=data["kind"],
+            text=data["text"],
+            status=ActionStatus(data["status"]),
+            reason=data.get("reason"),
+            attempts=data.get("attempts", 0),
+            duration_ms=data.get("duration_ms", 0.0),
+            step=data.get("step"),
+            handler=data.get("handler"),
+        )
+
+
+@dataclass
+class RunResult:
+    """What a run did: status, the SOP's output fields, every line's fate, errors."""
+
+    run_id: str
+    sop: str
+    version: str | None
+    content_hash: str
+    status: RunStatus
+    output: dict[str, Any] = field(default_factory=dict)
+    actions: list[ActionResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    pending: dict[str, Any] | None = None
+    parent_run_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.SUCCEEDED
+
+    def to_dict(self, *, validate: bool = True) -> dict[str, Any]:
+        """JSON-ready and redacted (except the confirmation token the caller needs)."""
+        pending = None
+        if self.pending is not None:
+            pending = dict(redact({k: v for k, v in self.pending.items() if k != "token"}))
+            pending["token"] = self.pending.get("token")
+        data: dict[str, Any] = {
+            "run_id": self.run_id,
+            "sop": self.sop,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "status": self.status.value,
+            "output": _jsonable(redact(self.output)),
+            "actions": [a.to_dict() for a in self.actions],
+            "errors": [redact_text(e) for e in self.errors],
+            "warnings": [redact_text(w) for w in self.warnings],
+            "pending": pending,
+            "parent_run_id": self.parent_run_id,
+        }
+        if validate:
+            _validator().validate(data)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunResult:
+        return cls(
+            run_id=data["run_id"],
+            sop=data["sop"],
+            version=data.get("version"),
+            content_hash=data.get("content_hash", ""),
+            status=RunStatus(data["status"]),
+            output=dict(data.get("output") or {}),
+            actions=[ActionResult.from_dict(a) for a in data.get("actions", [])],
+            errors=list(data.get("errors", [])),
+            warnings=list(data.get("warnings", [])),
+            pending=data.get("pending"),
+            parent_run_id=data.get("parent_run_id"),
+        )
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    from engine.resources import load_schema
+
+    schema = load_schema(RESULT_SCHEMA)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _jsonable(value: Any) -> Any:
+    """Round-trip through JSON so the result holds only JSON types (key order kept)."""
+    import json
+
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def action_timeout_default() -> float:
+    raw = os.environ.get("SOP_ACTION_TIMEOUT_SECONDS", str(DEFAULT_ACTION_TIMEOUT))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise UsageError(
+            f"SOP_ACTION_TIMEOUT_SECONDS={raw!r}: expected seconds >= 0 (0 = no timeout)"
+        )
+    return value
+
+
+def _crashpoint(event: str, action_id: str | None, target: str | None) -> None:
+    """Fault injection for crash tests: ``SOP_CRASH_AFTER=event:action_id`` SIGKILLs this process
+    right after that event is committed, or with ``handler_returned:action_id`` right after
+    the handler returned and before its outcome is journaled."""
+    if target and target == f"{event}:{action_id}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# -- messages -------------------------------------------------------------------------
+
+
+def _step_of(sop: Sop, action: Action) -> Step | None:
+    if action.step is None:
+        return None
+    for step in sop.steps:
+        if step.number == action.step:
+            return step
+    return None
+
+
+def sop_message(exc: BaseException, sop: Sop, step: Step | None) -> str:
+    """The SOP's words for a failure: the matching Error Handling rule's quoted message,
+    else its response; the raising action's step first, then any step. Otherwise the
+    exception's own message."""
+    if isinstance(exc, SopFailure):
+        steps = [step] if step is not None else []
+        steps += [s for s in sop.steps if s is not step]
+        for candidate in steps:
+            for rule in candidate.error_rules:
+                if retry.conditions_match(exc.condition, rule.condition):
+                    return rule.message or rule.response
+        return exc.message
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _level(action: Action) -> str:
+    return action.level.value
+
+
+def _unbound_line(binding: Binding, sop: Sop) -> str:
+    action = binding.action
+    keyword = action.keyword or _level(action)
+    return f"{sop.path or sop.name}:{action.line}: {keyword} {action.text}"
+
+
+# -- one execution --------------------------------------------------------------------
+
+
+@dataclass
+class _Replay:
+    """What the journal says already happened in a run (for resume)."""
+
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> status, reason, ...
+    state: dict[str, Any] = field(default_factory=dict)
+    output: dict[str, Any] = field(default_factory=dict)
+    pending_action: str | None = None
+    pending_token_hash: str | None = None
+    pending_output_keys: list[str] = field(default_factory=list)
+    confirmed_operations: set[str] = field(default_factory=set)
+    in_flight: str | None = None
+
+
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
+class _Abandoned(BaseException):
+    """Raised in a worker whose action timed out: the main thread has taken the run over."""
+
+
+class _Execution:
+    """One pass over a plan.
+
+    The loop runs in a worker thread and calls the handlers directly (no thread
+    hand-off per action); the calling thread is a watchdog that sleeps until the
+    current attempt's deadline. On a timeout the watchdog fails that action, marks
+    the worker abandoned (it exits, journaling nothing more, once its handler
+    returns) and continues the run in a fresh worker.
+    """
+
+    def __init__(
+        self,
+        *,
+        plan: Plan,
+        run_id: str,
+        journal: Journal,
+        registry: Registry | None,
+        services: Services,
+        parent_run_id: str | None,
+        replay: _Replay | None = None,
+        confirmed: bool = False,
+    ) -> None:
+        self.plan = plan
+        self.sop = plan.sop
+        self.run_id = run_id
+        self.journal = journal
+        self.registry = registry
+        self.services = services
+        self.parent_run_id = parent_run_id
+        self.replay = replay or _Replay()
+        self.params = MappingProxyType(dict(plan.params))
+        self.state: dict[str, Any] = dict(self.replay.state)
+        self.output: dict[str, Any] = dict(self.replay.output)
+        self.confirmed = confirmed or bool(self.replay.confirmed_operations)
+        self.current: str | None = None
+        self.log = run_logger(journal, run_id, lambda: self.current)
+        self.timeout_default = action_timeout_default()
+        self.base_delay = retry.base_delay()
+        self._committed: list[tuple[str, str | None]] = []
+        self._crash_after = os.environ.get("SOP_CRASH_AFTER")
+        self._seen: dict[str, dict[str, str]] = {"state": {}, "output": {}}
+        for name, values in (("state", self.state), ("output", self.output)):
+            self._seen[name] = {
+                k: repr(v) if type(v) in _SCALARS else canonical(v) for k, v in values.items()
+            }
+        self._steps = {step.number: step for step in self.sop.steps}
+        self._info: dict[int, tuple[Any, ...]] = {}
+        # loop state, guarded by _cond
+        self._cond = threading.Condition(threading.RLock())
+        self._gen = 0
+        self._index = 0
+        self._deadline: float | None = None
+        self._current: tuple[Binding, int, float, float] | None = None
+        self._finished = False
+        self._abort = False
+        self._error: BaseException | None = None
+        self.results: list[ActionResult] = []
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+        self.pending: dict[str, Any] | None = None
+        self.stopped: str | None = None
+
+    # -- journal helpers -------------------------------------------------------------
+    def _event(
+        self,
+        type_: str,
+        action_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        *,
+        raw: Mapping[str, Any] | None = None,
+        status: str | None = None,
+        defer: bool = False,
+    ) -> None:
+        """Journal an event; a deferred one is committed with the next (before any handler)."""
+        self.journal.append(
+            self.run_id, type_, action_id, data, raw=raw, status=status, defer=defer
+        )
+        self._committed.append((type_, action_id))
+        if not defer:
+            for mark in self._committed:
+                _crashpoint(*mark, self._crash_after)
+            self._committed.clear()
+
+    def _deltas(self) -> dict[str, Any]:
+        """The state/output keys changed since the last journaled action (by value)."""
+        out: dict[str, Any] = {}
+        for name, values in (("state", self.state), ("output", self.output)):
+            seen = self._seen[name]
+            changed: dict[str, Any] = {}
+            items = list(values.items())  # a timed-out handler may still be writing
+            for key, value in items:
+                try:  # repr of a scalar is a cheap, exact fingerprint
+                    text = repr(value) if type(value) in _SCALARS else canonical(value)
+                except (RuntimeError, ValueError):  # being mutated by a timed-out handler
+                    continue
+                if seen.get(key) != text:
+                    changed[key] = value
+                    seen[key] = text
+            present = {k for k, _ in items}
+            removed = [k for k in seen if k not in present]
+            for key in removed:
+                del seen[key]
+            if changed:
+                out[name] = changed
+            if removed:
+                out[f"{name}_removed"] = removed
+        return out
+
+    def _finish_event(self, result: ActionResult) -> None:
+        """What resume needs (the rest of the line's facts come from the plan)."""
+        row = {
+            "status": result.status.value,
+            "reason": redact_text(result.reason) if result.reason else None,
+            "attempts": result.attempts,
+            "duration_ms": round(result.duration_ms, 3),
+        }
+        self._event("action_finished", result.id, self._deltas(), raw={"result": row}, defer=True)
+
+    # -- the watchdog (calling thread) ---------------------------------------------------
+    def execute(self) -> RunResult:
+        timeouts = [self._timeout_of(b) for b in self.plan.bindings if b.match is not None]
+        positive = [t for t in timeouts if t > 0]
+        # Sleeping at most the smallest timeout means a deadline set while the watchdog
+        # sleeps is never earlier than its wake-up: the worker never needs to wake it.
+        tick = min(positive) if positive else None
+        self._spawn()
+        try:
+            with self._cond:
+                while not self._finished and self._error is None:
+                    now = time.monotonic()
+                    if self._deadline is not None and now >= self._deadline:
+                        self._time_out()
+                        continue
+                    wait = tick
+                    if self._deadline is not None:
+                        wait = min(self._deadline - now, tick or self._deadline - now)
+                    self._cond.wait(wait)
+        except BaseException:
+            with self._cond:
+                self._abort = True
+            raise
+        if self._error is not None:
+            raise self._error
+        return self._result()
+
+    def _spawn(self) -> None:
+        gen = self._gen
+        threading.Thread(
+            target=self._loop, args=(gen,), name=f"sop-run-{self.run_id[:8]}", daemon=True
+        ).start()
+
+    def _time_out(self) -> None:
+        """Under the lock: fail the stuck action, abandon its worker, continue in a new one."""
+        assert self._current is not None
+        binding, attempts, started, timeout = self._current
+        self._gen += 1
+        self._deadline = None
+        self._current = None
+        message = f"timed out after {timeout:g} s"
+        result = self._action_result(
+            binding, ActionStatus.FAILED, message, attempts, (time.perf_counter() - started) * 1e3
+        )
+        self._finish_event(result)
+        self._settle(binding, result, message, None)
+        self._index += 1
+        self.current = None
+        self._spawn()
+
+    # -- the worker --------------------------------------------------------------------
+    def _loop(self, gen: int) -> None:
+        try:
+            bindings = self.plan.bindings
+            while True:
+                with self._cond:
+                    if self._gen != gen or self._abort:
+                        return
+                    if self._index >= len(bindings):
+                        self._finished = True
+                        self._cond.notify_all()
+                        return
+                    index = self._index
+                self._step(bindings[index], gen)
+                with self._cond:
+                    if self._gen != gen:
+                        return
+                    self._index = index + 1
+        except _Abandoned:
+            return
+        except BaseException as exc:
+            with self._cond:
+                if self._gen == gen:
+                    self._error = exc
+                    self._cond.notify_all()
+
+    def _step(self, binding: Binding, gen: int) -> None:
+        if self.stopped is not None:
+            result = self._skipped(binding, self.stopped)
+        elif binding.status != "bound":
+            result = self._skipped(binding, binding.reason or "no handler")
+        else:
+            done = self.replay.done.get(binding.action.id)
+            if done is not None:
+                result = self._action_result(
+                    binding,
+                    ActionStatus(done["status"]),
+                    done.get("reason"),
+                    int(done.get("attempts", 0)),
+                    float(done.get("duration_ms", 0.0)),
+                )
+                with self._cond:
+                    self._settle(binding, result, result.reason, None)
+                return
+            outcome, message, pause = self._run_action(binding, gen)
+            with self._cond:
+                if self._gen != gen:
+                    raise _Abandoned
+                self._settle(binding, outcome, message, pause)
+            return
+        with self._cond:
+            self.results.append(result)
+
+    def _settle(
+        self,
+        binding: Binding,
+        outcome: ActionResult,
+        message: str | None,
+        pause: dict[str, Any] | None,
+    ) -> None:
+        """Under the lock: record an action's outcome and what it means for the run."""
+        action = binding.action
+        self.results.append(outcome)
+        if outcome.status is ActionStatus.PENDING:
+            self.pending = pause
+            self.stopped = f"not reached: waiting for confirmation of line {action.line}"
+        elif outcome.status is ActionStatus.FAILED:
+            if binding.required:
+                self.errors.append(message or "failed")
+                self.stopped = f"not reached: the run failed at line {action.line}"
+            else:
+                self.warnings.append(
+                    f"line {action.line}: {_level(action)} {action.text}: {message}"
+                )
+
+    def _result(self) -> RunResult:
+        status = (
+            RunStatus.PAUSED
+            if self.pending is not None
+            else RunStatus.FAILED
+            if self.errors
+            else RunStatus.SUCCEEDED
+        )
+        result = RunResult(
+            run_id=self.run_id,
+            sop=self.sop.name,
+            version=self.sop.version,
+            content_hash=self.sop.content_hash,
+            status=status,
+            output=self.output,
+            actions=list(self.results),
+            errors=list(self.errors),
+            warnings=list(self.warnings),
+            pending=self.pending,
+            parent_run_id=self.parent_run_id,
+        )
+        stored = result.to_dict(validate=False)
+        if stored["pending"] is not None:
+            stored["pending"]["token"] = None  # shown once; the journal keeps only its hash
+        self._event(  # to_dict already redacted it; every reason is redacted when made
+            "run_paused" if status is RunStatus.PAUSED else "run_finished",
+            raw={"result": stored},
+            status=status.value,
+        )
+        return result
+
+    def _action_result(
+        self,
+        binding: Binding,
+        status: ActionStatus,
+        reason: str | None,
+        attempts: int = 0,
+        duration_ms: float = 0.0,
+    ) -> ActionResult:
+        info = self._info.get(id(binding))
+        if info is None:
+            action = binding.action
+            info = (
+                action.id,
+                action.line,
+                _level(action),
+                action.kind.value,
+                action.text,
+                action.step,
+                binding.match.handler.name if binding.match else None,
+            )
+            self._info[id(binding)] = info
+        aid, line, level, kind, text, step, handler = info
+        return ActionResult(
+            aid, line, level, kind, text, status, reason, attempts, duration_ms, step, handler
+        )
+
+    def _skipped(self, binding: Binding, reason: str) -> ActionResult:
+        return self._action_result(binding, ActionStatus.SKIPPED, reason)
+
+    def _timeout_of(self, binding: Binding) -> float:
+        assert binding.match is not None
+        timeout = binding.match.handler.timeout
+        return self.timeout_default if timeout is None else float(timeout)
+
+    def _arm(self, gen: int, binding: Binding, number: int, started: float) -> None:
+        timeout = self._timeout_of(binding)
+        with self._cond:
+            if self._gen != gen or self._abort:
+                raise _Abandoned
+            self._deadline = time.monotonic() + timeout if timeout > 0 else None
+            self._current = (binding, number, started, timeout)
+
+    def _disarm(self, gen: int) -> None:
+        with self._cond:
+            if self._gen != gen:
+                raise _Abandoned  # timed out meanwhile: the watchdog owns the outcome
+            self._deadline = None
+            self._current = None
+
+    def _run_action(
+        self, binding: Binding, gen: int
+    ) -> tuple[ActionResult, str | None, dict[str, Any] | None]:
+        action = binding.action
+        match = binding.match
+        assert match is not None
+        handler = match.handler
+        func, captures = handler.func, match.captures
+        step = self._steps.get(action.step) if action.step is not None else None
+        aid = action.id
+        key = idempotency_key(self.run_id, aid)
+        self.current = aid
+        confirmed_ops = frozenset(self.replay.confirmed_operations)
+        ctx = RunContext(
+            run_id=self.run_id,
+            sop=self.sop,
+            params=self.params,
+            state=self.state,
+            output=self.output,
+            action=action,
+            services=self.services,
+            log=self.log,
+            journal=self.journal,
+            registry=self.registry,
+            confirmed=self.confirmed,
+            confirmed_operations=confirmed_ops,
+        )
+        if self.replay.pending_action == aid:
+            for out_key in self.replay.pending_output_keys:  # the pause's output, now answered
+                self.output.pop(out_key, None)
+        attempts = 0
+        started = time.perf_counter()
+
+        def attempt(number: int) -> Any:
+            nonlocal attempts
+            attempts = number
+            ctx.attempt = number
+            self._event("action_started", aid, raw={"attempt": number, "idempotency_key": key})
+            self._arm(gen, binding, number, started)
+            try:
+                value = func(ctx, **captures)
+            finally:
+                self._disarm(gen)
+            if self._crash_after:
+                _crashpoint("handler_returned", aid, self._crash_after)
+            return value
+
+        def on_retry(number: int, exc: BaseException, delay: float) -> None:
+            self._event(
+                "action_retry",
+                aid,
+                {"attempt": number, "error": sop_message(exc, self.sop, step)},
+                raw={"delay": round(delay, 6)},
+            )
+
+        status, reason, message, pause = ActionStatus.PASSED, None, None, None
+        try:
+            value = retry.call(
+                attempt,
+                lambda exc: retry.policy_for(exc, self.sop, step),
+                on_retry=on_retry,
+                base=self.base_delay,
+            )
+            if action.kind is ActionKind.CHECK and value is False:
+                status, message = ActionStatus.FAILED, f"check failed: {action.text}"
+        except NotApplicable as exc:
+            status, reason = ActionStatus.SKIPPED, redact_text(f"not applicable: {exc.reason}")
+        except ConfirmationRequired as exc:
+            op_hash = confirmation.operation_hash(self.run_id, exc.operation)
+            if op_hash in confirmed_ops:
+                status = ActionStatus.FAILED
+                message = (
+                    f"handler {handler.name} asked again to confirm the operation a person "
+                    "already confirmed"
+                )
+            else:
+                status = ActionStatus.PENDING
+                pause = self._pause(action, exc, op_hash, attempts, started)
+                reason = redact_text(exc.message)
+        except (KeyboardInterrupt, SystemExit, _Abandoned):
+            raise
+        except BaseException as exc:
+            status, message = ActionStatus.FAILED, sop_message(exc, self.sop, step)
+        duration_ms = (time.perf_counter() - started) * 1000.0
+        if status is ActionStatus.FAILED:
+            reason = redact_text(message or "failed")
+            message = reason
+        result = self._action_result(binding, status, reason, attempts, duration_ms)
+        if status is not ActionStatus.PENDING:
+            self._finish_event(result)
+        self.current = None
+        return result, message, pause
+
+    def _pause(
+        self,
+        action: Action,
+        exc: ConfirmationRequired,
+        op_hash: str,
+        attempts: int,
+        started: float,
+    ) -> dict[str, Any]:
+        token = confirmation.new_token()
+        expires = time.time() + confirmation.ttl_seconds()
+        self.output.update(exc.output)
+        result = {
+            "id": action.id,
+            "step": action.step,
+            "line": action.line,
+            "level": _level(action),
+            "kind": action.kind.value,
+            "text": action.text,
+            "status": ActionStatus.PENDING.value,
+            "reason": exc.message,
+            "attempts": attempts,
+            "duration_ms": round((time.perf_counter() - started) * 1000.0, 3),
+        }
+        self.journal.add_confirmation(
+            self.run_id,
+            action.id,
+            token_hash=confirmation.token_hash(token),
+            operation_hash=op_hash,
+            expires_at=expires,
+            data={
+                "message": exc.message,
+                "result": result,
+                "output_keys": sorted(exc.output),
+                **self._deltas(),
+            },
+        )
+        _crashpoint("action_pending", action.id, self._crash_after)
+        return {
+            "token": token,
+            "operation": redact(dict(exc.operation)),
+            "message": redact_text(exc.message),
+            "expires_at": confirmation.iso(expires),
+            "action_id": action.id,
+            "line": action.line,
+        }
+
+
+# -- replay ---------------------------------------------------------------------------
+
+
+def _replay(journal: Journal, run_id: str) -> _Replay:
+    replay = _Replay()
+    pending_hashes: dict[str, str] = {}  # token hash -> operation hash
+    for event in journal.events(run_id):
+        data = event.data
+        if event.type == "action_started":
+            replay.in_flight = event.action_id
+        elif event.type in ("action_finished", "action_pending"):
+            for name, target in (("state", replay.state), ("output", replay.output)):
+                target.update(data.get(name) or {})
+                for key in data.get(f"{name}_removed") or []:
+                    target.pop(key, None)
+            replay.in_flight = None
+            if event.type == "action_finished" and event.action_id is not None:
+                replay.done[event.action_id] = data["result"]
+                if replay.pending_action == event.action_id:
+                    replay.pending_action = None
+            else:
+                replay.pending_action = event.action_id
+                replay.pending_token_hash = data.get("token_hash")
+                replay.pending_output_keys = list(data.get("output_keys") or [])
+                pending_hashes[str(data.get("token_hash"))] = str(data.get("operation_hash"))
+        elif event.type == "confirmation_used":
+            op = pending_hashes.get(str(data.get("token_hash")))
+            if op:
+                replay.confirmed_operations.add(op)
+    return replay
+
+
+# -- public API -----------------------------------------------------------------------
+
+
+def _load(sop: Sop | str) -> Sop:
+    if isinstance(sop, Sop):
+        return sop
+    from engine.catalog import load
+
+    return load(sop)
+
+
+def _registry_factories(registry: Registry | None) -> dict[str, Callable[..., Any]]:
+    if registry is None:
+        from engine.registry import default_registry
+
+        registry = default_registry
+    return registry.services()
+
+
+def _services(registry: Registry | None, services: Mapping[str, Any] | None) -> Services:
+    if isinstance(services, Services):
+        return services
+    return Services(services, _registry_factories(registry))
+
+
+def _plan(sop: Sop, params: Mapping[str, Any], registry: Registry | None) -> Plan:
+    from engine.plan import plan
+
+    planned = plan(sop, params, registry=registry)
+    if not planned.ok:
+        raise PlanRefused([_unbound_line(b, sop) for b in planned.unbound])
+    return planned
+
+
+def run(
+    sop: Sop | str,
+    params: Mapping[str, Any],
+    *,
+    registry: Registry | None = None,
+    journal: Journal | None = None,
+    services: Mapping[str, Any] | None = None,
+    confirm: str | None = None,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+    handlers: list[str] | None = None,
+) -> RunResult:
+    """Plan, refuse if a required line is unbound, then execute guards and steps in order.
+
+    With ``confirm``: the token names a paused run of this SOP with these parameters;
+    that run resumes (see ``resume``). ``handlers`` (module names) are recorded so
+    ``sop resume`` can import them again. ``run_id``/``parent_run_id`` are for child runs.
+    """
+    owned = journal is None
+    jr = journal if journal is not None else Journal()
+    try:
+        loaded = _load(sop)
+        if confirm is not None:
+            return _run_confirmed(loaded, params, confirm, jr, registry, services)
+        planned = _plan(loaded, params, registry)
+        rid = run_id or _new_run_id()
+        jr.start_run(
+            rid,
+            sop=loaded.name,
+            sop_path=str(Path(loaded.path).resolve()) if loaded.path else None,
+            version=loaded.version,
+            content_hash=loaded.content_hash,
+            params=planned.params,
+            handlers=list(handlers or []),
+            parent_run_id=parent_run_id,
+        )
+        skipped = [
+            {"id": b.action.id, "reason": b.reason} for b in planned.bindings if b.status != "bound"
+        ]
+        jr.append(rid, "plan", data={"skipped": skipped}, defer=True)
+        execution = _Execution(
+            plan=planned,
+            run_id=rid,
+            journal=jr,
+            registry=registry,
+            services=_services(registry, services),
+            parent_run_id=parent_run_id,
+        )
+        return execution.execute()
+    finally:
+        if owned:
+            jr.close()
+
+
+def _run_confirmed(
+    sop: Sop,
+    params: Mapping[str, Any],
+    token: str,
+    journal: Journal,
+    registry: Registry | None,
+    services: Mapping[str, Any] | None,
+) -> RunResult:
+    found = confirmation.lookup(journal, token)
+    row = journal.run(found.run_id)
+    if row is None or row.sop != sop.name:
+        where = f" (it belongs to a run of '{row.sop}')" if row else ""
+        raise SopError(f"confirmation token does not match a run of '{sop.name}'{where}")
+    for key, value in params.items():
+        if canonical(redact(value)) != canonical(row.params.get(key)):
+            raise SopError(
+                "confirmation token does not match these parameters:"
+                f" {key} differs from run {row.run_id}"
+            )
+    return resume(row.run_id, confirm=token, registry=registry, journal=journal, services=services)
+
+
+def _new_run_id() -> str:
+    """A random hex id that redaction leaves alone (no long, Luhn-passing digit run)."""
+    while True:
+        rid = uuid.uuid4().hex
+        if redact_text(rid) == rid:
+            return rid
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _load_for_resume(sop_name: str, sop_path: str | None, content_hash: str | None) -> Sop:
+    sop: Sop | None = None
+    if sop_path and Path(sop_path).is_file():
+        from engine.parser import parse
+
+        sop = parse(Path(sop_path).read_bytes(), path=sop_path)
+    if sop is None or (content_hash and sop.content_hash != content_hash):
+        try:
+            candidate = _load(sop_name)
+        except UsageError:
+            if sop is None:
+                raise
+        else:
+            if sop is None or candidate.content_hash == content_hash:
+                sop = candidate
+    if content_hash and sop.content_hash != content_hash:
+        raise SopError(
+            f"SOP '{sop_name}' changed since the run started ({sop.path or sop_name}); "
+            "it cannot be resumed against different text"
+        )
+    return sop
+
+
+def resume(
+    run_id: str,
+    *,
+    confirm: str | None = None,
+    registry: Registry | None = None,
+    journal: Journal | None = None,
+    services: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Continue a paused (with ``confirm``) or interrupted run from what its journal says."""
+    owned = journal is None
+    jr = journal if journal is not None else Journal()
+    try:
+        row = jr.run(run_id)
+        if row is None:
+            raise UsageError(f"unknown run '{run_id}' (journal {jr.path})")
+        if confirm is not None:
+            found = confirmation.lookup(jr, confirm)
+            if found.run_id != run_id:
+                raise SopError(f"confirmation token does not match run {run_id}")
+            if found.used_at is not None:
+                raise SopError("confirmation token already used")
+        if row.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
+            raise SopError(f"run {run_id} already {row.status}; nothing to resume")
+        if row.status == RunStatus.RUNNING.value and _pid_alive(row.pid):
+            raise SopError(f"run {run_id} is still running (pid {row.pid})")
+        sop = _load_for_resume(row.sop, row.sop_path, row.content_hash)
+        replay = _replay(jr, run_id)
+        confirmed = False
+        if replay.pending_action is not None:
+            if confirm is None:
+                raise SopError(
+                    f"run {run_id} is waiting for confirmation; resume it with --confirm TOKEN"
+                )
+            confirmation.spend(
+                jr,
+                confirm,
+                run_id=run_id,
+                action_id=replay.pending_action,
+                token_hash_expected=replay.pending_token_hash,
+            )
+            replay = _replay(jr, run_id)  # now includes the spent token's operation
+            confirmed = True
+        elif confirm is not None:
+            raise SopError(f"run {run_id} is not waiting for confirmation")
+        planned = _plan(sop, row.params, registry)
+        jr.claim(
+            run_id,
+            "run_resumed",
+            {"confirmed": confirmed, "in_flight": replay.in_flight, "done": len(replay.done)},
+        )
+        execution = _Execution(
+            plan=planned,
+            run_id=run_id,
+            journal=jr,
+            registry=registry,
+            services=_services(registry, services),
+            parent_run_id=row.parent_run_id,
+            replay=replay,
+            confirmed=confirmed,
+        )
+        return execution.execute()
+    finally:
+        if owned:
+            jr.close()
+
+
+def recorded_result(journal: Journal, run_id: str) -> RunResult | None:
+    """The result a finished or paused run journaled last (without the confirmation token)."""
+    last: dict[str, Any] | None = None
+    for event in journal.events(run_id):
+        if event.type in ("run_finished", "run_paused"):
+            last = event.data.get("result")
+    return RunResult.from_dict(last) if last else None
+
+
+def child_run(
+    sop: str,
+    params: Mapping[str, Any],
+    *,
+    run_id: str,
+    parent_run_id: str,
+    registry: Registry | None,
+    journal: Journal,
+    services: Mapping[str, Any] | None,
+) -> RunResult:
+    """A child run with a derived id: start it, or return/resume the one already journaled."""
+    row = journal.run(run_id)
+    if row is None:
+        return run(
+            sop,
+            params,
+            registry=registry,
+            journal=journal,
+            services=services,
+            run_id=run_id,
+            parent_run_id=parent_run_id,
+        )
+    if row.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value, RunStatus.PAUSED.value):
+        recorded = recorded_result(journal, run_id)
+        if recorded is not None:
+            return recorded
+    return resume(run_id, registry=registry, journal=journal, services=services)
+
+
+__all__ = [
+    "ActionResult",
+    "ActionStatus",
+    "RunResult",
+    "RunStatus",
+    "recorded_result",
+    "resume",
+    "run",
+    "sop_message",
+]

@@ -1,0 +1,140 @@
+"""Notifications and receipts: jinja2 templates rendered into an outbox (or sent by SMTP).
+
+Every message is written to the outbox directory (``SOP_OUTBOX``, default
+``.sop/outbox``) as an RFC 5322 ``.eml`` file, so a run's notifications can be read
+and tested without a mail server; when ``SOP_SMTP_HOST`` is set the same message is
+also sent through SMTP. Every value is redacted before rendering, so a card number
+or CVV that slipped into a description never reaches a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from engine.redact import redact
+from engine.registry import default_registry
+
+SERVICE = "notifier"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+DEFAULT_OUTBOX = Path(".sop") / "outbox"
+DEFAULT_SENDER = "payments@sop-engine.invalid"
+DEFAULT_SUPERVISOR = "supervisor@sop-engine.invalid"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+#: Currencies whose minor unit is the major unit (no cents), per Stripe's list.
+ZERO_DECIMAL = frozenset(
+    {
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    }
+)
+
+
+def format_amount(amount: int | None, currency: str | None) -> str:
+    """Minor units as a person reads them: 2500 usd -> "25.00 USD"."""
+    if amount is None:
+        return "-"
+    cur = (currency or "").lower()
+    if cur in ZERO_DECIMAL:
+        return f"{amount} {cur.upper()}"
+    return f"{amount // 100}.{amount % 100:02d} {cur.upper()}".strip()
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # plain-text mail; values are redacted, never executed
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass
+class Notifier:
+    """Renders templates and delivers them to the outbox (always) and SMTP (if configured)."""
+
+    outbox: Path
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    sender: str = DEFAULT_SENDER
+    supervisor: str = DEFAULT_SUPERVISOR
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Notifier:
+        env = os.environ if env is None else env
+        return cls(
+            outbox=Path(env.get("SOP_OUTBOX") or DEFAULT_OUTBOX),
+            smtp_host=env.get("SOP_SMTP_HOST") or None,
+            smtp_port=int(env.get("SOP_SMTP_PORT") or 25),
+            sender=env.get("SOP_MAIL_FROM") or DEFAULT_SENDER,
+            supervisor=env.get("SOP_SUPERVISOR_EMAIL") or DEFAULT_SUPERVISOR,
+        )
+
+    def render(self, template: str, context: Mapping[str, Any]) -> tuple[str, str]:
+        """(subject, body) of ``template`` rendered with a redacted copy of ``context``."""
+        safe = redact(dict(context))
+        if "amount_display" not in safe:
+            safe["amount_display"] = format_amount(safe.get("amount"), safe.get("currency"))
+        text = _environment().get_template(f"{template}.txt.j2").render(**safe)
+        first, _, body = text.partition("\n")
+        subject = first.removeprefix("Subject:").strip()
+        return subject, body.lstrip("\n")
+
+    def send(
+        self, template: str, to: str, context: Mapping[str, Any], *, run_id: str = "run"
+    ) -> Path:
+        """Render and deliver one message; returns the outbox file it was written to."""
+        subject, body = self.render(template, context)
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = str(redact(to))
+        message["Subject"] = subject
+        message["X-Sop-Run"] = run_id
+        message.set_content(body)
+        self.outbox.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        base = _SAFE_NAME.sub("-", f"{stamp}-{run_id}-{template}")
+        path = self.outbox / f"{base}.eml"
+        counter = 1
+        while path.exists():
+            counter += 1
+            path = self.outbox / f"{base}-{counter}.eml"
+        path.write_bytes(bytes(message))
+        if self.smtp_host:
+            with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=30) as smtp:
+                smtp.send_message(message)
+        return path
+
+    def escalate(self, context: Mapping[str, Any], *, run_id: str = "run") -> Path:
+        """An Error Recovery row said "escalate to supervisor": tell the supervisor."""
+        return self.send("escalation", self.supervisor, context, run_id=run_id)
+
+
+@default_registry.service(SERVICE)
+def notifier_service(ctx: Any) -> Notifier:
+    """Per-run notifier configured from the environment."""
+    return Notifier.from_env()

@@ -1,0 +1,34 @@
+"""Shared fixtures: the local Stripe sandbox (real localstripe) and fast retries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from handlers.sandbox import Sandbox
+
+
+@pytest.fixture(scope="session")
+def stripe_sandbox() -> Iterator[Sandbox]:
+    """One sandbox process for the whole session (starts in about half a second)."""
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(stripe_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    """The session sandbox, emptied (data, idempotency keys, faults, log) for this test.
+
+    Also points STRIPE_API_BASE / STRIPE_API_KEY at it for the test's duration.
+    """
+    stripe_sandbox.reset()
+    for name, value in stripe_sandbox.env().items():
+        monkeypatch.setenv(name, value)
+    return stripe_sandbox
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry backoff of 10 ms instead of the default, so retry tests stay fast."""
+    monkeypatch.setenv("SOP_RETRY_BASE_SECONDS", "0.01")

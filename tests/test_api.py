@@ -1,0 +1,194 @@
+"""The Python API as the README documents it: engine.load / plan / run / resume.
+
+``EXAMPLE`` is the README's example, byte for byte; the first test runs it as a
+script in a fresh interpreter and checks what it prints.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import engine
+
+EXAMPLE = '''\
+import os
+import tempfile
+from pathlib import Path
+
+import engine
+from engine.journal import Journal
+
+work = Path(tempfile.mkdtemp())
+(work / "refund-demo.sop.md").write_text("""\\
+# Refund Demo SOP
+
+**Version**: 0.1.0
+
+## Overview
+
+Refunds an amount; refunds above $100 wait for a person to confirm.
+
+## Parameters
+
+- **amount** (integer): Amount in cents
+  - Constraints: Must be positive, max 99999999
+
+## Steps
+
+### 1. Refund
+
+**Actions**:
+- MUST require confirmation for refunds > $100
+- MUST issue the refund
+- SHOULD send a receipt
+""")
+os.environ["SOP_PATH"] = str(work)  # the catalog also searches ./sops and the built-ins
+
+registry = engine.Registry()  # handlers for this example only
+
+
+@registry.action("require confirmation for refunds > ${threshold:d}")
+def confirm_large_refund(ctx, threshold):
+    amount = ctx.params["amount"]
+    if amount > threshold * 100 and not ctx.confirmed:
+        raise engine.ConfirmationRequired(
+            f"Refund amount exceeds ${threshold}. Please confirm.",
+            operation={"amount": amount},
+            output={"requires_confirmation": True},
+        )
+
+
+@registry.action("issue the refund")
+def issue_refund(ctx):
+    ctx.output["refunded"] = ctx.params["amount"]
+
+
+sop = engine.load("refund-demo")
+plan = engine.plan(sop, {"amount": 2500}, registry=registry)
+print("plan ok:", plan.ok, "| skipped:", [b.action.text for b in plan.skipped])
+
+journal = Journal(work / "journal.db")  # default: SOP_JOURNAL or .sop/journal.db
+result = engine.run("refund-demo", {"amount": 2500}, registry=registry, journal=journal)
+print(result.status.value, result.output)
+
+result = engine.run("refund-demo", {"amount": 15000}, registry=registry, journal=journal)
+print(result.status.value, result.pending["message"])
+token = result.pending["token"]  # a person's go-ahead: single use, bound to this operation
+result = engine.resume(result.run_id, confirm=token, registry=registry, journal=journal)
+print(result.status.value, result.output)
+
+try:
+    engine.run("refund-demo", {"amount": 0}, registry=registry, journal=journal)
+except engine.ParameterError as exc:
+    print("refused:", exc.problems)
+'''
+
+EXPECTED = """\
+plan ok: True | skipped: ['send a receipt']
+succeeded {'refunded': 2500}
+paused Refund amount exceeds $100. Please confirm.
+succeeded {'refunded': 15000}
+refused: ['amount: 0 is not > 0 (must be positive)']
+"""
+
+
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOP_")}
+    script = cwd / "example.py"
+    script.write_text(code, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def test_readme_example_runs_as_documented(tmp_path: Path) -> None:
+    proc = _python(EXAMPLE, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == EXPECTED
+    assert not (tmp_path / ".sop").exists()  # the example's journal is where it said
+
+
+def test_plan_stays_callable_whatever_was_imported_first(tmp_path: Path) -> None:
+    """``import engine.plan`` (or engine.runner) binds the submodule on the package."""
+    code = textwrap.dedent(
+        """
+        import engine.runner
+        import engine.plan
+        import engine
+        from engine.plan import Plan, plan
+        text = "# T\\n\\n## Overview\\n\\nx\\n\\n## Steps\\n\\n### 1. A\\n\\n"
+        text += "**Actions**:\\n- MAY wave\\n"
+        sop = engine.parse(text)
+        made = engine.plan(sop, {}, registry=engine.Registry())
+        assert isinstance(made, engine.plan.Plan) and isinstance(made, Plan) and made.ok
+        assert plan is engine.plan.plan
+        print("ok")
+        """
+    )
+    proc = _python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ok\n"
+
+
+def test_public_names_resolve() -> None:
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None, name
+    assert callable(engine.plan) and callable(engine.run) and callable(engine.resume)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        engine.nope  # noqa: B018
+
+
+def test_parse_never_raises_and_reports_diagnostics() -> None:
+    sop = engine.parse(b"\xff\xfe not utf-8")
+    assert isinstance(sop, engine.Sop)
+    assert sop.diagnostics and sop.diagnostics[0].severity is engine.Severity.ERROR
+
+
+def test_load_unknown_name_is_a_usage_error() -> None:
+    with pytest.raises(engine.UsageError, match="unknown SOP 'no-such-sop'"):
+        engine.load("no-such-sop")
+
+
+def test_run_refuses_an_unbound_must_before_any_side_effect(tmp_path: Path) -> None:
+    from engine.journal import Journal
+
+    sop = engine.parse(
+        "# T\n\n## Overview\n\nx\n\n## Steps\n\n### 1. A\n\n**Actions**:\n- MUST do the thing\n",
+        path=str(tmp_path / "t.sop.md"),
+    )
+    journal = Journal(tmp_path / "j.db")
+    with pytest.raises(engine.PlanRefused, match="do the thing"):
+        engine.run(sop, {}, registry=engine.Registry(), journal=journal)
+    assert journal.runs() == []
+
+
+def test_resume_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
+    from engine.journal import Journal
+
+    registry = engine.Registry()
+
+    @registry.action("ask first")
+    def ask(ctx: object) -> None:
+        if not getattr(ctx, "confirmed", False):
+            raise engine.ConfirmationRequired("sure?", operation={"x": 1})
+
+    sop = engine.parse(
+        "# T\n\n## Overview\n\nx\n\n## Steps\n\n### 1. A\n\n**Actions**:\n- MUST ask first\n",
+        path=str(tmp_path / "t.sop.md"),
+    )
+    (tmp_path / "t.sop.md").write_text(sop.text, encoding="utf-8")
+    journal = Journal(tmp_path / "j.db")
+    paused = engine.run(sop, {}, registry=registry, journal=journal)
+    assert paused.status.value == "paused"
+    with pytest.raises(engine.SopError, match="does not match"):
+        engine.resume(paused.run_id, confirm="sopc_wrong", registry=registry, journal=journal)
+    done = engine.resume(
+        paused.run_id, confirm=paused.pending["token"], registry=registry, journal=journal
+    )
+    assert done.status.value == "succeeded"

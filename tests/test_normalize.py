@@ -1,0 +1,81 @@
+"""Normalization: reformatting a line keeps its key; changing a word or a number changes it."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.normalize import clean, normalize
+
+BASE = "verify customer_id exists in Stripe"
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "verify customer_id exists in Stripe",
+        "- MUST verify customer_id exists in Stripe",
+        "* MUST verify customer_id exists in Stripe",
+        "1. MUST verify customer_id exists in Stripe",
+        "**MUST** verify customer_id exists in Stripe",
+        "MUST verify `customer_id` exists in **Stripe**",
+        "MUST  verify   customer_id\texists in Stripe  ",
+        "MUST verify customer_id exists in Stripe.",
+        "MUST verify customer_id exists in Stripe;",
+        "You MUST verify customer_id exists in Stripe",
+        "you MUST verify _customer_id_ exists in *Stripe*",
+        "MUST: verify customer_id exists in Stripe",
+        "SHALL verify customer_id exists in [Stripe](https://stripe.com)",
+        "MUST VERIFY CUSTOMER_ID EXISTS IN STRIPE",
+        "MUST verify customer\\_id exists in Stripe",
+    ],
+)
+def test_reformatting_keeps_the_key(variant: str) -> None:
+    assert normalize(variant) == normalize(BASE) == BASE.lower()
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "verify customer exists in Stripe",  # a word removed
+        "verify customerid exists in Stripe",  # identifier changed
+        "verify customer_id exists in Oracle",
+        "set appropriate timeout (60 seconds)",
+    ],
+)
+def test_changing_words_or_numbers_changes_the_key(changed: str) -> None:
+    assert normalize(changed) not in (normalize(BASE), "set appropriate timeout (30 seconds)")
+
+
+def test_case_is_kept_by_clean_but_folded_by_normalize() -> None:
+    assert clean("MUST refund `pi_XYZ789` now.") == "refund pi_XYZ789 now"
+    assert normalize("MUST refund `pi_XYZ789` now.") == "refund pi_xyz789 now"
+
+
+def test_lower_case_keyword_is_text_not_a_keyword() -> None:
+    # RFC 8174: only upper-case keywords are keywords; "must" stays part of the text.
+    assert normalize("must verify it") == "must verify it"
+    assert normalize("MUST NOT log card numbers") == "log card numbers"
+    assert normalize("You SHOULD NOT retry") == "retry"
+
+
+def test_symbols_and_inner_punctuation_survive() -> None:
+    assert clean("SHOULD require confirmation for refunds > $100.") == (
+        "require confirmation for refunds > $100"
+    )
+    assert clean("set appropriate timeout (30 seconds)") == "set appropriate timeout (30 seconds)"
+    assert clean("retry up to 3 times, then stop") == "retry up to 3 times, then stop"
+
+
+_texty = st.text(
+    alphabet=st.sampled_from(list("abcXYZ019 _*`.,;:!?-$>(){}\t")), min_size=0, max_size=40
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_texty)
+def test_normalize_is_idempotent_and_single_line(text: str) -> None:
+    once = normalize(text)
+    assert normalize(once) == once
+    assert "\n" not in once and "  " not in once and once == once.strip()

@@ -1,0 +1,450 @@
+"""Registry: pattern compilation, lookup, specificity, scope, ties, handler loading."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.errors import BindingError, HandlerImportError
+from engine.model import Action, ActionKind, Level
+from engine.patterns import parse_pattern
+from engine.registry import Registry, configured_modules
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _line(text: str, *, kind: ActionKind = ActionKind.ACTION, step: int | None = 1) -> Action:
+    return Action(kind=kind, level=Level.MUST, text=text, source=text, line=10, step=step)
+
+
+# -- reformatting, numbers and words --------------------------------------------------
+FORMATS = [
+    "* MUST {}",
+    "- MUST {}",
+    "1. MUST {}",
+    "**MUST** {}",
+    "MUST `{}`",
+    "MUST   {}.",
+    "You MUST {}",
+]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    ("text", "captures"),
+    [
+        ("verify customer_id exists in Stripe", {}),
+        ("verify **customer_id** exists in  Stripe", {}),
+        ("Verify Customer_ID exists in stripe", {}),
+        ("set  appropriate `timeout` (30 seconds)", {"seconds": 30}),
+        ("set appropriate **timeout** (30 seconds);", {"seconds": 30}),
+    ],
+)
+def test_reformatted_line_keeps_its_binding(fmt: str, text: str, captures: dict[str, int]) -> None:
+    reg = Registry()
+
+    @reg.action("verify customer_id exists in Stripe")
+    def verify(ctx: Any) -> None: ...
+
+    @reg.action("set appropriate timeout ({seconds:d} seconds)")
+    def timeout(ctx: Any, seconds: int) -> None: ...
+
+    found = reg.match(fmt.format(text))
+    assert found is not None
+    assert found.handler.func is (timeout if captures else verify)
+    assert found.captures == captures
+
+
+def test_changing_a_number_changes_the_capture_and_a_word_unbinds() -> None:
+    reg = Registry()
+
+    @reg.action("set appropriate timeout ({seconds:d} seconds)")
+    def timeout(ctx: Any, seconds: int) -> None: ...
+
+    @reg.action("require confirmation for refunds > ${threshold:d}")
+    def confirm(ctx: Any, threshold: int) -> None: ...
+
+    assert reg.match("set appropriate timeout (45 seconds)").captures == {"seconds": 45}  # type: ignore[union-attr]
+    assert reg.match("require confirmation for refunds > $250").captures == {"threshold": 250}  # type: ignore[union-attr]
+    assert reg.match("require confirmation for refunds > $1,000").captures == {"threshold": 1000}  # type: ignore[union-attr]
+    assert reg.match("set reasonable timeout (45 seconds)") is None
+    assert reg.match("set appropriate timeout (45 minutes)") is None
+    assert reg.match("set appropriate timeout (soon seconds)") is None
+    assert reg.match("require confirmation for refunds > 100") is None  # the $ is literal
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("retry after {delay:f} seconds", "retry after 1.5 seconds", {"delay": 1.5}),
+        ("retry after {delay:f} seconds", "retry after 2 seconds", {"delay": 2.0}),
+        ("retry after {delay:f} seconds", "retry after 1,000.25 seconds", {"delay": 1000.25}),
+        ("notify {team:w} team", "notify ops_oncall team", {"team": "ops_oncall"}),
+        ("refund {pi}", "refund `pi_XYZ789`.", {"pi": "pi_XYZ789"}),
+        ("move {a}-{b}", "move x-y", {"a": "x", "b": "y"}),
+        ("keep {{literal}} {x:d}", "keep {literal} 3", {"x": 3}),
+        ("offset {n:d}", "offset -4", {"n": -4}),
+        ("refund pi_{id}", "refund pi_123", {"id": "123"}),  # underscore kept beside a placeholder
+        ("**confirm** refunds > ${t:d}.", "confirm refunds > $100", {"t": 100}),
+    ],
+)
+def test_placeholder_types_convert(pattern: str, text: str, expected: dict[str, Any]) -> None:
+    assert parse_pattern(pattern).match(text.strip("`.").replace("`", "")) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        ("wait {n:d} seconds", "wait 1,00 seconds"),  # commas only as thousands groups
+        ("wait {n:d} seconds", "wait 1.5 seconds"),
+        ("notify {team:w} team", "notify ops-oncall team"),
+        ("refund {pi}", "refund two words"),
+    ],
+)
+def test_placeholder_types_reject(pattern: str, text: str) -> None:
+    assert parse_pattern(pattern).match(text) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("", "empty"),
+        ("do {x:q}", "unknown placeholder type"),
+        ("do {1x}", "not a valid placeholder name"),
+        ("do {ctx}", "not a valid placeholder name"),
+        ("do {x} and {x}", "used twice"),
+        ("do {a}{b}", "separated by literal text"),
+        ("do {x", "unbalanced"),
+        ("do x}", "unbalanced"),
+    ],
+)
+def test_bad_patterns_fail_at_the_decorator(pattern: str, message: str) -> None:
+    reg = Registry()
+    with pytest.raises(BindingError, match=message):
+        reg.action(pattern)
+
+
+def test_no_catastrophic_backtracking() -> None:
+    pattern = parse_pattern("a {x} b {y} c {z:d} d {w:f} e")
+    evil = "a " + "x" * 5000 + " b " + "y" * 5000 + " c " + "1" * 5000 + " d " + "9" * 5000 + " f"
+    start = time.perf_counter()
+    assert pattern.match(evil) is None
+    assert time.perf_counter() - start < 0.05
+
+
+# -- specificity, scope, ties ------------------------------------------------------------
+def test_literal_beats_patterned_and_specific_beats_general() -> None:
+    reg = Registry()
+
+    @reg.action("verify {field} exists in {system}")
+    def general(ctx: Any, field: str, system: str) -> None: ...
+
+    @reg.action("verify {field} exists in Stripe")
+    def stripe(ctx: Any, field: str) -> None: ...
+
+    @reg.action("verify customer_id exists in Stripe")
+    def literal(ctx: Any) -> None: ...
+
+    @reg.action("wait {n} seconds")
+    def token(ctx: Any, n: str) -> None: ...
+
+    @reg.action("wait {n:d} seconds")
+    def integer(ctx: Any, n: int) -> None: ...
+
+    reg.validate()
+    assert reg.match("verify customer_id exists in Stripe").handler.func is literal  # type: ignore[union-attr]
+    assert reg.match("verify amount exists in Stripe").handler.func is stripe  # type: ignore[union-attr]
+    assert reg.match("verify amount exists in Oracle").handler.func is general  # type: ignore[union-attr]
+    assert reg.match("wait 5 seconds").handler.func is integer  # type: ignore[union-attr]
+    assert reg.match("wait five seconds").handler.func is token  # type: ignore[union-attr]
+    assert len(reg.candidates("verify customer_id exists in Stripe")) == 3
+
+
+def test_scope_narrowing_step_beats_sop_beats_global() -> None:
+    reg = Registry()
+
+    @reg.action("log transaction details")
+    def everywhere(ctx: Any) -> None: ...
+
+    @reg.action("log transaction details", sop="payments")
+    def in_payments(ctx: Any) -> None: ...
+
+    @reg.action("log {what} details", sop="payments", step=3)
+    def in_step3(ctx: Any, what: str) -> None: ...
+
+    reg.validate()
+    line = "MUST log transaction details"
+    assert reg.match(line).handler.func is everywhere  # type: ignore[union-attr]
+    assert reg.match(line, sop="other").handler.func is everywhere  # type: ignore[union-attr]
+    assert reg.match(line, sop="payments", step=1).handler.func is in_payments  # type: ignore[union-attr]
+    assert reg.match(line, sop="payments", step=3).handler.func is in_step3  # type: ignore[union-attr]
+    # an Action carries its own step
+    found = reg.match(_line("log transaction details", step=3), sop="payments")
+    assert found is not None and found.handler.func is in_step3
+
+
+def test_kinds_are_separate_and_guards_use_action_handlers() -> None:
+    reg = Registry()
+
+    @reg.check("payment status is {status}")
+    def status(ctx: Any, status: str) -> bool:
+        return True
+
+    @reg.action("validate all input parameters")
+    def validate(ctx: Any) -> None: ...
+
+    assert reg.match("payment status is succeeded") is None
+    found = reg.match("Payment status is `succeeded`", kind=ActionKind.CHECK)
+    assert found is not None and found.captures == {"status": "succeeded"}
+    guard = _line("validate all input parameters", kind=ActionKind.GUARD, step=None)
+    assert reg.match(guard).handler.func is validate  # type: ignore[union-attr]
+    assert reg.match("validate all input parameters", kind=ActionKind.CHECK) is None
+
+
+def test_identical_patterns_tie_at_validate_naming_both_locations() -> None:
+    reg = Registry()
+
+    @reg.action("Send **receipt** to customer.")
+    def first(ctx: Any) -> None: ...
+
+    first_line = first.__code__.co_firstlineno
+
+    @reg.action("send receipt to customer")
+    def second(ctx: Any) -> None: ...
+
+    second_line = second.__code__.co_firstlineno
+    with pytest.raises(BindingError) as err:
+        reg.validate()
+    message = str(err.value)
+    assert f"{__file__}:{first_line}" in message and f"{__file__}:{second_line}" in message
+    assert "\n" not in message
+    with pytest.raises(BindingError, match="ambiguous"):
+        reg.match("send receipt to customer")
+
+
+def test_equivalent_placeholders_tie_but_different_scopes_do_not() -> None:
+    reg = Registry()
+
+    @reg.action("notify {who} now")
+    def a(ctx: Any, who: str) -> None: ...
+
+    @reg.action("notify {person} now")
+    def b(ctx: Any, person: str) -> None: ...
+
+    with pytest.raises(BindingError, match="ambiguous"):
+        reg.validate()
+
+    reg2 = Registry()
+    reg2.action("notify {who} now", sop="one")(a)
+    reg2.action("notify {who} now", sop="two")(a)
+    reg2.validate()
+    assert reg2.match("notify bob now", sop="two").handler.sop == "two"  # type: ignore[union-attr]
+
+
+def test_overlapping_incomparable_patterns_tie_at_load_and_match_time() -> None:
+    reg = Registry()
+
+    @reg.action("wait {n:f} seconds")
+    def as_float(ctx: Any, n: float) -> None: ...
+
+    @reg.action("wait {n:w} seconds")
+    def as_word(ctx: Any, n: str) -> None: ...
+
+    with pytest.raises(BindingError, match=r"as_float .* and .*as_word"):
+        reg.validate()  # both match "wait 7 seconds", neither is more specific
+    assert reg.match("wait 1.5 seconds").handler.func is as_float  # type: ignore[union-attr]
+    assert reg.match("wait soon seconds").handler.func is as_word  # type: ignore[union-attr]
+    with pytest.raises(BindingError) as err:
+        reg.match("wait 30 seconds")
+    assert "as_float" in str(err.value) and "as_word" in str(err.value)
+
+
+def test_validate_reports_captures_the_function_does_not_accept() -> None:
+    reg = Registry()
+
+    @reg.action("charge {amount:d} cents")
+    def charge(ctx: Any) -> None: ...
+
+    with pytest.raises(BindingError, match="does not accept amount"):
+        reg.validate()
+
+
+def test_services_and_fixtures_register_once() -> None:
+    reg = Registry()
+
+    @reg.service("stripe")
+    def stripe(ctx: Any) -> object:
+        return object()
+
+    @reg.fixture("cus_")
+    def customer(services: Any, symbol: str) -> str:
+        return symbol
+
+    assert reg.services() == {"stripe": stripe}
+    assert reg.fixtures() == {"cus_": customer}
+    with pytest.raises(BindingError, match="defined twice"):
+        reg.service("stripe")(customer)
+
+
+def test_registration_is_linear() -> None:
+    def handler(ctx: Any, **kw: Any) -> None: ...
+
+    def register(n: int) -> float:
+        reg = Registry()
+        start = time.perf_counter()
+        for i in range(n):
+            reg.action(f"step{i % 50} do thing {i} with {{x:d}} items")(handler)
+        return time.perf_counter() - start
+
+    small, large = register(1000), register(8000)
+    assert large < small * 8 * 3  # linear within noise, never quadratic (would be ~64x)
+
+
+# -- loading handler modules --------------------------------------------------------------
+def _project(tmp: Path, handlers: str, config: str = '["hpack.ok"]') -> Path:
+    (tmp / "pyproject.toml").write_text(f"[tool.sop]\nhandlers = {config}\n")
+    (tmp / "hpack").mkdir()
+    (tmp / "hpack" / "__init__.py").write_text("")
+    (tmp / "hpack" / "ok.py").write_text(textwrap.dedent(handlers))
+    return tmp
+
+
+def test_configured_modules_walk_up_to_pyproject(tmp_path: Path) -> None:
+    project = _project(tmp_path, "")
+    (project / "sub" / "deeper").mkdir(parents=True)
+    modules, root = configured_modules(project / "sub" / "deeper")
+    assert modules == ["hpack.ok"] and root == project.resolve()
+
+
+def test_bad_config_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.sop]\nhandlers = "hpack.ok"\n')
+    with pytest.raises(HandlerImportError, match="must be a list"):
+        configured_modules(tmp_path)
+
+
+def _load_in_subprocess(project: Path, *modules: str) -> subprocess.CompletedProcess[str]:
+    """load_handlers uses the process-wide default registry: isolate it in a subprocess."""
+    code = (
+        "import sys\n"
+        "from engine.registry import load_handlers\n"
+        "from engine.errors import SopError\n"
+        "try:\n"
+        f"    reg = load_handlers({list(modules)!r})\n"
+        "except SopError as exc:\n"
+        "    print(type(exc).__name__ + ': ' + str(exc)); sys.exit(1)\n"
+        "print(sorted(h.name for h in reg.handlers()))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True
+    )
+
+
+def test_load_handlers_imports_configured_and_extra_modules(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        """
+        from engine.registry import action
+
+        @action("do the thing")
+        def do_it(ctx):
+            pass
+        """,
+    )
+    (project / "extra.py").write_text(
+        "from engine.registry import check\n@check('it is done')\ndef done(ctx):\n    return True\n"
+    )
+    proc = _load_in_subprocess(project, "extra")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "['extra.done', 'hpack.ok.do_it']" in proc.stdout
+
+
+def test_import_error_names_module_and_failing_line(tmp_path: Path) -> None:
+    project = _project(tmp_path, "import os\n\nx = 1 / 0\n")
+    proc = _load_in_subprocess(project)
+    assert proc.returncode == 1
+    out = proc.stdout.strip()
+    assert out.startswith("HandlerImportError: cannot import handler module 'hpack.ok'")
+    assert f"{project.resolve() / 'hpack' / 'ok.py'}:3" in out and "ZeroDivisionError" in out
+    assert "\n" not in out and "Traceback" not in proc.stderr
+
+
+def test_missing_module_and_syntax_error_are_one_line(tmp_path: Path) -> None:
+    project = _project(tmp_path, "def broken(:\n")
+    proc = _load_in_subprocess(project)
+    assert "SyntaxError" in proc.stdout and "ok.py:1" in proc.stdout
+    proc = _load_in_subprocess(project, "no_such_module")
+    assert "cannot import handler module" in proc.stdout
+
+
+def test_load_time_tie_names_both_handlers(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        """
+        from engine.registry import action
+
+        @action("send receipt")
+        def one(ctx):
+            pass
+
+        @action("Send `receipt`.")
+        def two(ctx):
+            pass
+        """,
+    )
+    proc = _load_in_subprocess(project)
+    assert proc.returncode == 1
+    ok_py = project.resolve() / "hpack" / "ok.py"
+    assert f"{ok_py}:4" in proc.stdout and f"{ok_py}:8" in proc.stdout
+
+
+def test_bad_pattern_in_module_names_the_decorator_line(tmp_path: Path) -> None:
+    project = _project(
+        tmp_path,
+        """
+        from engine.registry import action
+
+        @action("charge {amount:money}")
+        def charge(ctx, amount):
+            pass
+        """,
+    )
+    proc = _load_in_subprocess(project)
+    assert proc.returncode == 1
+    assert "BindingError: handler module 'hpack.ok'" in proc.stdout
+    assert "ok.py:4" in proc.stdout and "unknown placeholder type 'money'" in proc.stdout
+
+
+def test_big_bucket_finds_every_candidate_through_combined_regexes() -> None:
+    reg = Registry()
+    funcs = {}
+    for index, pattern in enumerate(
+        [
+            "verify {a} is gone",
+            "verify {a} exists in {b}",
+            "verify {a} is missing",
+            "verify {a} exists in stripe",
+            "verify {a:d} exists in {b}",
+            "verify {a} left",
+        ]
+    ):
+
+        def handler(ctx: Any, **kw: Any) -> None: ...
+
+        handler.__qualname__ = f"h{index}"
+        funcs[pattern] = reg.action(pattern)(handler)
+    names = sorted(m.handler.name[-2:] for m in reg.candidates("verify 42 exists in stripe"))
+    assert names == ["h1", "h3", "h4"]
+    with pytest.raises(BindingError, match=r"h3 .* and .*h4"):  # incomparable: a true tie
+        reg.match("verify 42 exists in stripe")
+    assert reg.match("verify x exists in stripe").handler.name.endswith("h3")  # type: ignore[union-attr]
+    assert reg.match("verify x exists in oracle").handler.name.endswith("h1")  # type: ignore[union-attr]
+    assert reg.match("verify 7 exists in oracle").handler.name.endswith("h4")  # type: ignore[union-attr]
+    assert reg.match("verify x is there") is None
