@@ -24,7 +24,7 @@ from typing import Any
 from engine.catalog import load
 from engine.journal import Journal
 from engine.model import ActionKind
-from engine.plan import plan
+from engine.planner import plan
 from engine.registry import Registry
 from engine.runner import ActionStatus, run
 

@@ -7,8 +7,6 @@ stays cheap; nothing here imports a handler pack or stripe.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import (
@@ -26,15 +24,15 @@ from engine.model import Action, ActionKind, Diagnostic, Level, Severity, Sop
 if TYPE_CHECKING:
     from engine.catalog import load
     from engine.parser import parse
-    from engine.plan import Plan, plan
+    from engine.planner import Plan, plan
     from engine.registry import Registry, action, check
     from engine.runner import RunResult, resume, run
 
 _LAZY: dict[str, str] = {
     "parse": "engine.parser",
     "load": "engine.catalog",
-    "plan": "engine.plan",
-    "Plan": "engine.plan",
+    "plan": "engine.planner",
+    "Plan": "engine.planner",
     "Registry": "engine.registry",
     "action": "engine.registry",
     "check": "engine.registry",
@@ -75,26 +73,4 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'engine' has no attribute {name!r}")
-    if name == "plan":  # the submodule, made callable: see _Package
-        return importlib.import_module(module)
     return getattr(importlib.import_module(module), name)
-
-
-class _CallablePlanModule(types.ModuleType):
-    """``engine.plan`` is both the submodule and the documented ``engine.plan(sop, params)``."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.plan(*args, **kwargs)
-
-
-class _Package(types.ModuleType):
-    """Importing ``engine.plan`` binds the submodule over the function of the same name;
-    making that module callable keeps ``engine.plan(sop, params)`` working in any import order."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "plan" and type(value) is types.ModuleType:
-            value.__class__ = _CallablePlanModule
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

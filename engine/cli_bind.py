@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from engine.model import Action, Sop
-from engine.plan import Binding, Plan, location
+from engine.planner import Binding, Plan, location
 
 if TYPE_CHECKING:
     from engine.registry import Registry
@@ -65,7 +65,7 @@ def format_plan(result: Plan) -> str:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from engine.cli_common import emit_json, parse_params
-    from engine.plan import plan
+    from engine.planner import plan
 
     sop = _load(args.name)
     params = parse_params(args, sop)

@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 
 from engine.errors import BindingError
 from engine.model import Action, ActionKind, Level, Sop
-from engine.plan import location
+from engine.planner import location
 from engine.registry import HandlerDef, Registry
 
 CATEGORIES = ("must", "should", "may", "checks", "guards")

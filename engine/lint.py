@@ -18,6 +18,9 @@ SOP121  warning   a parameter phrase (type, attribute, constraint) is not enforc
 SOP124  error     a parameter default does not fit its type/Values, or a bad overlay
 SOP130  error     an example's input uses an undeclared parameter
 SOP131  error     an example's input violates the parameter schema
+SOP132  warning   an example's input uses a parameter only the overlay schema declares
+SOP135  warning   an example asks for a larger amount than the example that produced its
+                  symbol (engine.examples.example_diagnostics)
 SOP140  warning   a step branches on a parameter but an enum value has no branch
 SOP141  warning   a ``**For X**:`` branch matches no parameter value
 SOP150  warning   a Related SOPs link resolves to no file
@@ -101,6 +104,7 @@ def lint(sop: Sop) -> list[Diagnostic]:
         _negatives,
         _parameters,
         _examples,
+        _example_amounts,
         _branches,
         _related,
         _recovery,
@@ -250,6 +254,7 @@ def _examples(sop: Sop) -> Iterator[Diagnostic]:
     for example in examples:
         default_line = example.input_line or example.line
         for key in example.input:
+            line = example.key_lines.get(str(key), default_line)
             if key not in declared:
                 yield _diag(
                     sop,
@@ -258,7 +263,17 @@ def _examples(sop: Sop) -> Iterator[Diagnostic]:
                     f"example '{example.title}' passes undeclared parameter '{key}': declare "
                     f"it under ## Parameters or in schemas/{sop.name}.params.schema.json, "
                     "or remove it",
-                    example.key_lines.get(str(key), default_line),
+                    line,
+                )
+            elif sop.parameter(str(key)) is None:
+                yield _diag(
+                    sop,
+                    "SOP132",
+                    Severity.WARNING,
+                    f"example '{example.title}' passes parameter '{key}', which the Parameters "
+                    f"section does not declare (only schemas/{sop.name}.params.schema.json "
+                    "does): declare it under ## Parameters so readers of the SOP see it",
+                    line,
                 )
         known = {k: v for k, v in example.input.items() if k in declared}
         for problem in problems(sop, known):
@@ -271,6 +286,13 @@ def _examples(sop: Sop) -> Iterator[Diagnostic]:
                 "parameter's declaration",
                 example.key_lines.get(name, default_line),
             )
+
+
+def _example_amounts(sop: Sop) -> Iterator[Diagnostic]:
+    from engine.examples import example_diagnostics
+
+    for d in example_diagnostics(sop):
+        yield d if d.path else dataclasses.replace(d, path=sop.path)
 
 
 def _branches(sop: Sop) -> Iterator[Diagnostic]:

@@ -382,7 +382,7 @@ class SopService:
         return _ok(data)
 
     def _plan_sop(self, args: dict[str, Any]) -> ToolOutcome:
-        from engine.plan import plan
+        from engine.planner import plan
 
         sop = self._in_service(str(args["name"]))
         result = plan(sop, args.get("params") or {}, registry=self._registry())

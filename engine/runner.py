@@ -51,7 +51,7 @@ from engine.model import Action, ActionKind, Sop, Step
 from engine.redact import redact, redact_text
 
 if TYPE_CHECKING:
-    from engine.plan import Binding, Plan
+    from engine.planner import Binding, Plan
     from engine.registry import Registry
 
 DEFAULT_ACTION_TIMEOUT = 120.0
@@ -801,7 +801,7 @@ def _services(registry: Registry | None, services: Mapping[str, Any] | None) -> 
 
 
 def _plan(sop: Sop, params: Mapping[str, Any], registry: Registry | None) -> Plan:
-    from engine.plan import plan
+    from engine.planner import plan
 
     planned = plan(sop, params, registry=registry)
     if not planned.ok:

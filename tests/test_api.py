@@ -115,19 +115,22 @@ def test_readme_example_runs_as_documented(tmp_path: Path) -> None:
 
 
 def test_plan_stays_callable_whatever_was_imported_first(tmp_path: Path) -> None:
-    """``import engine.plan`` (or engine.runner) binds the submodule on the package."""
+    """Importing every submodule first must not shadow the package's functions."""
     code = textwrap.dedent(
         """
         import engine.runner
-        import engine.plan
+        import engine.planner
+        import engine.catalog
+        import engine.parser
         import engine
-        from engine.plan import Plan, plan
+        from engine.planner import Plan, plan
         text = "# T\\n\\n## Overview\\n\\nx\\n\\n## Steps\\n\\n### 1. A\\n\\n"
         text += "**Actions**:\\n- MAY wave\\n"
         sop = engine.parse(text)
         made = engine.plan(sop, {}, registry=engine.Registry())
-        assert isinstance(made, engine.plan.Plan) and isinstance(made, Plan) and made.ok
-        assert plan is engine.plan.plan
+        assert isinstance(made, engine.Plan) and isinstance(made, Plan) and made.ok
+        assert plan is engine.plan and engine.run is engine.runner.run
+        assert engine.load is engine.catalog.load and engine.parse is engine.parser.parse
         print("ok")
         """
     )

@@ -221,6 +221,7 @@ def test_seed_findings_without_overlay(tmp_path: Path) -> None:
     found = lint_paths([copy])
     by_code = {(d.code, d.line) for d in found}
     assert ("SOP130", 192) in by_code  # Example 2's payment_intent is undeclared
+    assert ("SOP135", 193) in by_code  # and refunds more than Example 1 charged
     assert ("SOP140", 80) in by_code  # subscription has no branch in step 3
     assert ("SOP150", 205) in by_code  # related SOP files do not exist here
     assert ("SOP150", 206) in by_code
@@ -235,7 +236,12 @@ def test_seed_findings_without_overlay(tmp_path: Path) -> None:
 def test_seed_in_the_project_uses_its_overlay() -> None:
     found = lint_paths([SEED])
     assert not [d for d in found if d.code in ("SOP130", "SOP131", "SOP150")]
-    assert ("SOP140", 80) in {(d.code, d.line) for d in found}
+    by_code = {(d.code, d.line) for d in found}
+    assert ("SOP140", 80) in by_code
+    # the overlay makes payment_intent valid at run time, yet the SOP text never declares it
+    assert ("SOP132", 192) in by_code
+    # Example 2 refunds 15000 of the payment Example 1 charged 2500
+    assert ("SOP135", 193) in by_code
 
 
 def test_directory_recursion_and_missing_path(tmp_path: Path) -> None:

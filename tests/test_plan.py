@@ -11,7 +11,7 @@ import pytest
 from engine.errors import BindingError, ParameterError, UsageError
 from engine.model import Action, ActionKind, Level, Sop, Step
 from engine.parser import parse
-from engine.plan import plan
+from engine.planner import plan
 from engine.registry import Registry
 from engine.resources import load_schema
 

@@ -8,6 +8,7 @@ package data for the built-in SOPs and the schemas, and the console script).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,12 +18,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+_NOT_SOURCE = (".git", ".venv", "build", "dist", "*.egg-info", ".sop", "__pycache__", ".*_cache")
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     dist = work / "dist"
+    source = work / "src"  # build from a copy: an in-tree build leaves build/ and egg-info
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
     subprocess.run(
         [
             sys.executable,
@@ -32,7 +36,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-isolation",
             "--outdir",
             str(dist),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,
