@@ -1,7 +1,7 @@
 """The Python API as the README documents it: engine.load / plan / run / resume.
 
-``EXAMPLE`` is the README's example, byte for byte; the first test runs it as a
-script in a fresh interpreter and checks what it prints.
+``EXAMPLE`` is read from the README itself, so the documented example cannot drift;
+the first test runs it as a script in a fresh interpreter and checks what it prints.
 """
 
 from __future__ import annotations
@@ -16,78 +16,17 @@ import pytest
 
 import engine
 
-EXAMPLE = '''\
-import os
-import tempfile
-from pathlib import Path
-
-import engine
-from engine.journal import Journal
-
-work = Path(tempfile.mkdtemp())
-(work / "refund-demo.sop.md").write_text("""\\
-# Refund Demo SOP
-
-**Version**: 0.1.0
-
-## Overview
-
-Refunds an amount; refunds above $100 wait for a person to confirm.
-
-## Parameters
-
-- **amount** (integer): Amount in cents
-  - Constraints: Must be positive, max 99999999
-
-## Steps
-
-### 1. Refund
-
-**Actions**:
-- MUST require confirmation for refunds > $100
-- MUST issue the refund
-- SHOULD send a receipt
-""")
-os.environ["SOP_PATH"] = str(work)  # the catalog also searches ./sops and the built-ins
-
-registry = engine.Registry()  # handlers for this example only
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-@registry.action("require confirmation for refunds > ${threshold:d}")
-def confirm_large_refund(ctx, threshold):
-    amount = ctx.params["amount"]
-    if amount > threshold * 100 and not ctx.confirmed:
-        raise engine.ConfirmationRequired(
-            f"Refund amount exceeds ${threshold}. Please confirm.",
-            operation={"amount": amount},
-            output={"requires_confirmation": True},
-        )
+def _readme_example() -> str:
+    """The python block between the api-example markers of the README."""
+    text = README.read_text(encoding="utf-8")
+    block = text.split("<!-- api-example:start -->", 1)[1].split("<!-- api-example:end -->", 1)[0]
+    return block.strip().removeprefix("```python").removesuffix("```").lstrip("\n")
 
 
-@registry.action("issue the refund")
-def issue_refund(ctx):
-    ctx.output["refunded"] = ctx.params["amount"]
-
-
-sop = engine.load("refund-demo")
-plan = engine.plan(sop, {"amount": 2500}, registry=registry)
-print("plan ok:", plan.ok, "| skipped:", [b.action.text for b in plan.skipped])
-
-journal = Journal(work / "journal.db")  # default: SOP_JOURNAL or .sop/journal.db
-result = engine.run("refund-demo", {"amount": 2500}, registry=registry, journal=journal)
-print(result.status.value, result.output)
-
-result = engine.run("refund-demo", {"amount": 15000}, registry=registry, journal=journal)
-print(result.status.value, result.pending["message"])
-token = result.pending["token"]  # a person's go-ahead: single use, bound to this operation
-result = engine.resume(result.run_id, confirm=token, registry=registry, journal=journal)
-print(result.status.value, result.output)
-
-try:
-    engine.run("refund-demo", {"amount": 0}, registry=registry, journal=journal)
-except engine.ParameterError as exc:
-    print("refused:", exc.problems)
-'''
+EXAMPLE = _readme_example()
 
 EXPECTED = """\
 plan ok: True | skipped: ['send a receipt']
