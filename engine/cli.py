@@ -11,12 +11,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from engine.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from engine.errors import SopError, UsageError
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_PAUSED = 3
 
 # command -> "module:function"; each function takes the parsed args, returns an exit code.
 COMMANDS: dict[str, str] = {

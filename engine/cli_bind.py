@@ -6,14 +6,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from engine.cli_common import EXIT_FAILED, EXIT_OK
 from engine.model import Action, Sop
 from engine.planner import Binding, Plan, location
 
 if TYPE_CHECKING:
     from engine.registry import Registry
-
-EXIT_OK = 0
-EXIT_FAILED = 1
 
 
 def _load(name: str) -> Sop:

@@ -11,6 +11,12 @@ from typing import Any
 from engine.errors import UsageError
 from engine.model import Sop
 
+#: exit codes of every command (the command-line contract)
+EXIT_OK = 0  # success
+EXIT_FAILED = 1  # run failed, lint errors, coverage short
+EXIT_USAGE = 2  # usage or invalid parameters: nothing ran
+EXIT_PAUSED = 3  # run paused for confirmation
+
 
 def raw_params(args: argparse.Namespace) -> dict[str, Any]:
     """``--params-file`` (YAML or JSON) overlaid by each ``-p KEY=VALUE`` (still strings)."""

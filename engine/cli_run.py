@@ -13,12 +13,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli_common import emit_json, parse_params
+from engine.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PAUSED,
+    emit_json,
+    parse_params,
+)
 from engine.errors import PlanRefused, UsageError
 from engine.journal import Journal, default_path
 from engine.runner import RESULT_SCHEMA, RunResult, RunStatus, recorded_result
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PAUSED = 0, 1, 2, 3
 
 
 def _journal_path(args: argparse.Namespace) -> Path:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli_common import EXIT_FAILED, EXIT_OK
 from engine.errors import PlanRefused
-
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def cmd_test(args: argparse.Namespace) -> int:
