@@ -24,11 +24,19 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check engine handlers tests bench
 	$(PY) -m mypy
 
-test: $(STAMP) lint
+# mermaid's own parser (Node.js) checks that `sop graph` output renders on GitHub.
+MERMAID := tests/mermaid/node_modules/.installed
+
+$(MERMAID): tests/mermaid/package-lock.json
+	if command -v npm >/dev/null; then \
+		npm ci --prefix tests/mermaid --silent --no-audit --no-fund && touch $(MERMAID); \
+	else echo "npm not found: the Mermaid render check will be skipped"; fi
+
+test: $(STAMP) $(MERMAID) lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .sop build dist *.egg-info
+	rm -rf $(VENV) .sop build dist *.egg-info tests/mermaid/node_modules
