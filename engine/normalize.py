@@ -18,19 +18,21 @@ SENTINEL_BASE = 0xE000
 SENTINEL_MAX = 0xF8FF
 _WORDISH = r"[^\W_]|[\ue000-\uf8ff]"
 
-_LIST_MARKER = re.compile(r"^(?:(?:[-+]|\d{1,9}[.)]) (?:\[[ xX]\] )?)+")
+_MARKER = r"(?:[-+]|\d{1,9}[.)]) (?:\[[ xX]\] )?"  # "- ", "1. ", "2) ", "- [x] "
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _BACKSLASH_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|])")
 # An underscore run is emphasis unless it sits between two word characters
 # (customer_id keeps its underscore; _emphasis_ loses both).
 _UNDERSCORE = re.compile(rf"(?<!{_WORDISH})_+|_+(?!{_WORDISH})")
 # RFC 8174: only upper-case keywords are keywords; "You" may be any case.
-_KEYWORD = re.compile(
+_KEYWORD = (
     r"(?:[Yy][Oo][Uu] )?(?:MUST NOT|SHALL NOT|SHOULD NOT|NOT RECOMMENDED|MUST|SHALL|REQUIRED"
     r"|SHOULD|RECOMMENDED|MAY|OPTIONAL)\b[ :,]*"
 )
-_KEYWORD_FIRST = frozenset("MSRNOYy")
-_LIST_FIRST = frozenset("-+0123456789")
+# One match removes the leading list markers (the longest run), then a keyword right
+# after them, if any: a single regex call per line on the hot path.
+_LEAD = re.compile(rf"(?:{_MARKER})*+(?:{_KEYWORD})?")
+_LEAD_FIRST = frozenset("-+0123456789MSRNOYy")  # what a marker or a keyword starts with
 _SPECIAL = re.compile(r"[*_`\[\\\u2018\u2019\u201c\u201d]")
 _CURLY = re.compile(r"[\u2018\u2019\u201c\u201d]")
 _QUOTES = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}
@@ -38,7 +40,7 @@ _TRAILING = " .,;:!?"
 
 
 def _strip_markup(text: str) -> str:
-    if _CURLY.search(text) is not None:
+    if not text.isascii() and _CURLY.search(text) is not None:
         text = _CURLY.sub(lambda m: _QUOTES[m.group(0)], text)
     if "[" in text:
         text = _LINK.sub(r"\1", text)
@@ -58,12 +60,10 @@ def clean(text: str) -> str:
     if _SPECIAL.search(text) is not None:
         text = _strip_markup(text)
     text = " ".join(text.split())
-    if text and text[0] in _LIST_FIRST:
-        text = _LIST_MARKER.sub("", text, count=1)
-    if text and text[0] in _KEYWORD_FIRST:
-        keyword = _KEYWORD.match(text)
-        if keyword is not None:
-            text = text[keyword.end() :]
+    if text and text[0] in _LEAD_FIRST:
+        lead = _LEAD.match(text)
+        if lead is not None and lead.end():
+            text = text[lead.end() :]
     return text.rstrip(_TRAILING)
 
 

@@ -67,7 +67,17 @@ class Placeholder:
 class Pattern:
     """One parsed pattern: normalized literal parts interleaved with placeholders."""
 
-    __slots__ = ("_converters", "_regex", "_witness", "key", "literal", "parts", "prefix", "source")
+    __slots__ = (
+        "_converters",
+        "_regex",
+        "_shape",
+        "_witness",
+        "key",
+        "literal",
+        "parts",
+        "prefix",
+        "source",
+    )
 
     def __init__(
         self, source: str, parts: tuple[str | Placeholder, ...], key: str, prefix: str
@@ -80,6 +90,7 @@ class Pattern:
         self._regex: re.Pattern[str] | None = None
         self._witness: str | None = None
         self._converters: tuple[tuple[str, Any], ...] = ()
+        self._shape: tuple[int, tuple[tuple[int, str], ...]] | None = None
 
     def __repr__(self) -> str:
         return f"Pattern({self.source!r})"
@@ -92,7 +103,9 @@ class Pattern:
     def regex(self) -> re.Pattern[str]:
         """Compiled on first use: registering thousands of handlers compiles nothing."""
         if self._regex is None:
-            self._converters = tuple((p.name, _CONVERT[p.type]) for p in self.placeholders)
+            converters = tuple((p.name, _CONVERT[p.type]) for p in self.placeholders)
+            # text-only captures come straight from groupdict(): no conversion loop
+            self._converters = () if all(c is str for _, c in converters) else converters
             self._regex = re.compile(self.source_regex(), re.IGNORECASE)
         return self._regex
 
@@ -120,11 +133,47 @@ class Pattern:
         found = regex.fullmatch(text)
         if found is None:
             return None
+        converters = self._converters
+        if not converters:
+            return found.groupdict()
+        if len(converters) == 1:
+            name, convert = converters[0]
+            return {name: convert(found.group(1))}
         # the placeholders are the only capturing groups, in order
         return {
             name: convert(value)
-            for (name, convert), value in zip(self._converters, found.groups(), strict=True)
+            for (name, convert), value in zip(converters, found.groups(), strict=True)
         }
+
+    def shape(self) -> tuple[int, tuple[tuple[int, str], ...]]:
+        """Word count and the pure-literal ASCII words (position, folded) of the pattern.
+
+        No placeholder matches white space and both sides are ``clean``ed (single
+        spaces), so a line can match only with the same word count and, at each such
+        position, the same word: ASCII-only so ``str.lower`` agrees with IGNORECASE.
+        """
+        if self._shape is not None:
+            return self._shape
+        words: list[tuple[int, str]] = []
+        position = 0
+        current = ""
+        wild = False
+        for part in self.parts:
+            if not isinstance(part, str):
+                wild = True
+                continue
+            pieces = part.split(" ")
+            for index, piece in enumerate(pieces):
+                if index:
+                    if not wild and current.isascii():
+                        words.append((position, current.lower()))
+                    position += 1
+                    current, wild = "", False
+                current += piece
+        if not wild and current.isascii():
+            words.append((position, current.lower()))
+        self._shape = (position + 1, tuple(words))
+        return self._shape
 
     def covers(self, other: Pattern) -> bool:
         """True when this pattern matches the other's witness text: it is at least as general."""
@@ -171,6 +220,42 @@ def parse_pattern(source: str) -> Pattern:
             raise BindingError(f"pattern {source!r} is empty after normalization")
         folded = text.lower()
         return Pattern(source, (text,), folded, folded)
+    split = _split_simple(source)
+    if split is None:
+        pieces, placeholders = _split(source)
+    else:
+        pieces, placeholders = split
+    return _assemble(source, pieces, placeholders)
+
+
+def _split_simple(source: str) -> tuple[list[str], list[Placeholder]] | None:
+    """The common case (no {{, }} or stray brace, valid placeholders) without a regex.
+
+    None means "ask ``_split``": it handles every case and words every error.
+    """
+    if "{{" in source or "}}" in source:
+        return None
+    chunks = source.split("{")
+    head = chunks[0]
+    if "}" in head or len(chunks) > 64:
+        return None
+    pieces = [head]
+    placeholders: list[Placeholder] = []
+    for chunk in chunks[1:]:
+        body, brace, rest = chunk.partition("}")
+        if not brace or "}" in rest:
+            return None
+        try:
+            placeholders.append(_placeholder(source, body, placeholders))
+        except BindingError:
+            return None
+        pieces.append(chr(SENTINEL_BASE + len(placeholders) - 1))
+        pieces.append(rest)
+    return pieces, placeholders
+
+
+def _split(source: str) -> tuple[list[str], list[Placeholder]]:
+    """Literal pieces with a sentinel per placeholder; BindingError names the bad token."""
     placeholders: list[Placeholder] = []
     pieces: list[str] = []
     last = 0
@@ -191,14 +276,19 @@ def parse_pattern(source: str) -> Pattern:
             raise BindingError(f"pattern {source!r}: too many placeholders")
         pieces.append(chr(SENTINEL_BASE + len(placeholders) - 1))
     pieces.append(source[last:])
+    return pieces, placeholders
+
+
+def _assemble(source: str, pieces: list[str], placeholders: list[Placeholder]) -> Pattern:
     normalized = clean("".join(pieces))
     parts: list[str | Placeholder] = []
     seen = 0
+    inner = len(placeholders) * 2
     for index, piece in enumerate(_SENTINEL_SPLIT.split(normalized)):
         if index % 2 == 0:
             if piece:
                 parts.append(piece)
-            elif 0 < index < len(placeholders) * 2:
+            elif 0 < index < inner:
                 raise BindingError(
                     f"pattern {source!r}: placeholders must be separated by literal text"
                 )
@@ -215,21 +305,34 @@ def parse_pattern(source: str) -> Pattern:
     return Pattern(source=source, parts=tuple(parts), key=_key(parts), prefix=_prefix(parts))
 
 
+# valid placeholder bodies seen so far ("n:d" -> Placeholder): a pure function's memo,
+# bounded, so registering thousands of patterns validates each distinct body once
+_KNOWN: dict[str, Placeholder] = {}
+_KNOWN_MAX = 4096
+
+
 def _placeholder(source: str, body: str, seen: list[Placeholder]) -> Placeholder:
-    name, _, type_ = body.partition(":")
-    name, type_ = name.strip(), type_.strip()
-    if not _NAME.match(name) or keyword.iskeyword(name) or name == "ctx":
-        raise BindingError(f"pattern {source!r}: {{{body}}} is not a valid placeholder name")
-    if type_ not in TYPES:
-        known = ", ".join(f"{{{name}:{t}}}" if t else f"{{{name}}}" for t in TYPES)
-        raise BindingError(f"pattern {source!r}: unknown placeholder type {type_!r} ({known})")
-    if any(p.name == name for p in seen):
-        raise BindingError(f"pattern {source!r}: placeholder {{{name}}} used twice")
-    return Placeholder(name, type_)
+    placeholder = _KNOWN.get(body)
+    if placeholder is None:
+        name, _, type_ = body.partition(":")
+        name, type_ = name.strip(), type_.strip()
+        if not _NAME.match(name) or keyword.iskeyword(name) or name == "ctx":
+            raise BindingError(f"pattern {source!r}: {{{body}}} is not a valid placeholder name")
+        if type_ not in TYPES:
+            known = ", ".join(f"{{{name}:{t}}}" if t else f"{{{name}}}" for t in TYPES)
+            raise BindingError(f"pattern {source!r}: unknown placeholder type {type_!r} ({known})")
+        placeholder = Placeholder(name, type_)
+        if len(_KNOWN) < _KNOWN_MAX:
+            _KNOWN[body] = placeholder
+    name = placeholder.name
+    for other in seen:
+        if other.name == name:
+            raise BindingError(f"pattern {source!r}: placeholder {{{name}}} used twice")
+    return placeholder
 
 
 def _key(parts: list[str | Placeholder]) -> str:
-    return "".join(p.lower() if isinstance(p, str) else "{:" + p.type + "}" for p in parts)
+    return "".join([p.lower() if isinstance(p, str) else "{:" + p.type + "}" for p in parts])
 
 
 def _prefix(parts: list[str | Placeholder]) -> str:

@@ -1,12 +1,12 @@
 """Handler registration and matching: SOP lines -> Python functions.
 
 Lookup: literal patterns are one dictionary hit on the normalized line. Patterned
-ones sit in buckets keyed by their leading literal words (up to four), so a line
-only tries the buckets its own first words select; a pattern with no leading word
-("{system} sync records") is indexed by its longest literal word instead. Each
-bucket first tries one combined regex of all its patterns, so a line that matches
-none of them costs one regex call. Registration appends to a dict of lists: O(1);
-regexes compile on first use.
+ones are found through an index of their word count and literal words (see
+``_Table``), so a line tries only the patterns it could match, and each of those
+with one regex call; a line with non-ASCII letters goes through buckets keyed by
+leading literal words instead. Results are memoized per line until the next
+registration. Registration appends to dicts of lists: O(1); regexes compile on
+first use.
 
 Ranking: the narrowest scope wins (sop+step > step > sop > global), then literal
 beats patterned, then the most specific pattern (A beats B when B matches A's
@@ -19,12 +19,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import re
 import sys
 import tomllib
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from engine.normalize import clean
 from engine.patterns import PREFIX_WORDS, Pattern, parse_pattern
 
 F = TypeVar("F", bound=Callable[..., Any])
+_MEMO_MAX = 32_768  # memoized lines per registry (an SOP has hundreds; the bench 10,000)
 _CO_VARKEYWORDS = inspect.CO_VARKEYWORDS
 
 
@@ -81,58 +82,25 @@ class Match:
 class _Entry:
     """A handler with its parsed pattern and its scope, flattened for the hot loop."""
 
-    __slots__ = ("handler", "pattern", "rank", "sop", "step")
+    __slots__ = ("guard", "handler", "order", "pattern", "rank", "sop", "step")
 
-    def __init__(self, handler: HandlerDef, pattern: Pattern) -> None:
+    def __init__(self, handler: HandlerDef, pattern: Pattern, seq: int) -> None:
         self.handler = handler
         self.pattern = pattern
-        self.rank = handler.scope_rank
+        self.order = seq  # set by _Table.add: bucket rank, then registration order
+        self.guard: str | None = None  # set by _Table.add: a non-ASCII bucket key
         self.sop = handler.sop
         self.step = None if handler.step is None else str(handler.step)
+        self.rank = (2 if self.step is not None else 0) + (1 if self.sop is not None else 0)
 
 
-class _Bucket(list[_Entry]):
-    """Patterned entries sharing a key, searched through combined regexes.
+_ANCHORED, _WILD = 5, 6  # bucket ranks after the prefix lengths 1..PREFIX_WORDS
+_ORDER_SHIFT = 40  # order = bucket rank << 40 | registration number
+_MAX_SHAPES = 12  # literal-word layouts indexed exactly per word count; others by one word
 
-    ``combined(k)`` is one alternation of entries k.. (each alternative its own group),
-    built on first use and dropped when the bucket grows, so registration stays O(1).
-    A line that matches nothing in the bucket costs one regex call; one that matches
-    entry i costs a second call for entries i+1.. (a tie or a more general pattern).
-    """
 
-    COMBINE_MIN = 3
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._combined: dict[int, re.Pattern[str]] = {}
-        self._built_for = 0
-
-    def combined(self, start: int) -> re.Pattern[str]:
-        if self._built_for != len(self):
-            self._combined.clear()
-            self._built_for = len(self)
-        regex = self._combined.get(start)
-        if regex is None:
-            source = "|".join(
-                f"({entry.pattern.source_regex(capture=False)})" for entry in self[start:]
-            )
-            regex = self._combined[start] = re.compile(source, re.IGNORECASE)
-        return regex
-
-    def matching(self, cleaned: str) -> list[_Entry]:
-        """The entries whose pattern could match ``cleaned`` (every one, in small buckets)."""
-        if len(self) < self.COMBINE_MIN:
-            return self
-        out: list[_Entry] = []
-        start = 0
-        while start < len(self):
-            found = self.combined(start).fullmatch(cleaned)
-            if found is None or found.lastindex is None:
-                break
-            index = start + found.lastindex - 1
-            out.append(self[index])
-            start = index + 1
-        return out
+def _order(entry: _Entry) -> int:
+    return entry.order
 
 
 @dataclass
@@ -141,27 +109,154 @@ class _Table:
 
     ``literal``: folded text -> entries. ``buckets``: leading literal words -> entries.
     ``anchored``: patterns with no complete leading word, by their longest literal
-    word. ``wild``: patterns with no complete literal word at all (tried for every line).
+    word. ``wild``: patterns with no complete literal word at all. A line with
+    non-ASCII letters is looked up through these buckets.
+
+    An ASCII line uses the shape index instead: no placeholder matches white space,
+    so a line matches a pattern only with the same word count and the same (folded)
+    word wherever the pattern has a pure-literal ASCII word. ``shapes`` holds, per
+    word count, one table per layout of those words (positions -> words -> entries):
+    a line costs one lookup per layout. Past ``_MAX_SHAPES`` layouts, entries are
+    keyed by their first such word (``by_word``); entries with none sit in
+    ``by_count``. Built on the first lookup, then kept up to date by ``add``:
+    registration stays O(1). Candidates are then confirmed by the pattern's regex.
     """
 
     literal: dict[str, list[_Entry]] = field(default_factory=dict)
-    buckets: dict[str, _Bucket] = field(default_factory=dict)
-    anchored: dict[str, _Bucket] = field(default_factory=dict)
-    wild: _Bucket = field(default_factory=_Bucket)
+    buckets: dict[str, list[_Entry]] = field(default_factory=dict)
+    anchored: dict[str, list[_Entry]] = field(default_factory=dict)
+    wild: list[_Entry] = field(default_factory=list)
     pattern_rank: int = -1  # the widest scope rank among patterned entries
+    patterned: int = 0
+    indexed: bool = False
+    # word count -> [(getter of the literal positions, literal words -> entries)]
+    shapes: dict[int, list[tuple[itemgetter[Any], dict[Any, list[_Entry]]]]] = field(
+        default_factory=dict
+    )
+    skeletons: dict[tuple[int, tuple[int, ...]], dict[Any, list[_Entry]]] = field(
+        default_factory=dict
+    )
+    by_word: dict[tuple[int, int, str], list[_Entry]] = field(default_factory=dict)
+    by_count: dict[int, list[_Entry]] = field(default_factory=dict)
+    positions: dict[int, list[int]] = field(default_factory=dict)
 
     def add(self, entry: _Entry) -> None:
         pattern = entry.pattern
         if pattern.literal:
-            self.literal.setdefault(pattern.key, []).append(entry)
+            same = self.literal.get(pattern.key)
+            if same is None:
+                self.literal[pattern.key] = [entry]
+            else:
+                same.append(entry)
             return
-        self.pattern_rank = max(self.pattern_rank, entry.rank)
-        if pattern.prefix:
-            self.buckets.setdefault(pattern.prefix, _Bucket()).append(entry)
+        if entry.rank > self.pattern_rank:
+            self.pattern_rank = entry.rank
+        self.patterned += 1
+        prefix = pattern.prefix
+        if prefix:
+            entry.order |= (prefix.count(" ") + 1) << _ORDER_SHIFT
+            if not prefix.isascii():
+                entry.guard = prefix
+            bucket = self.buckets.get(prefix)
+            if bucket is None:
+                self.buckets[prefix] = [entry]
+            else:
+                bucket.append(entry)
         elif anchor := pattern.anchor():
-            self.anchored.setdefault(anchor, _Bucket()).append(entry)
+            entry.order |= _ANCHORED << _ORDER_SHIFT
+            if not anchor.isascii():
+                entry.guard = anchor
+            self.anchored.setdefault(anchor, []).append(entry)
         else:
+            entry.order |= _WILD << _ORDER_SHIFT
             self.wild.append(entry)
+        if self.indexed:
+            self._index(entry)
+
+    def _index(self, entry: _Entry) -> None:
+        count, words = entry.pattern.shape()
+        if not words:
+            self.by_count.setdefault(count, []).append(entry)
+            return
+        positions = tuple(position for position, _ in words)
+        texts = tuple(word for _, word in words)
+        key: str | tuple[str, ...] = texts[0] if len(texts) == 1 else texts
+        table = self.skeletons.get((count, positions))
+        if table is None:
+            shapes = self.shapes.setdefault(count, [])
+            if len(shapes) < _MAX_SHAPES:
+                table = self.skeletons[(count, positions)] = {}
+                shapes.append((itemgetter(*positions), table))
+        if table is not None:
+            table.setdefault(key, []).append(entry)
+            return
+        # an unusual shape: keyed by its first literal word, so a line's probes stay bounded
+        position, word = words[0]
+        same = self.by_word.get((count, position, word))
+        if same is None:
+            self.by_word[(count, position, word)] = [entry]
+            used = self.positions.setdefault(count, [])
+            if position not in used:
+                used.append(position)
+        else:
+            same.append(entry)
+
+    def build(self) -> None:
+        """The shape index of every patterned entry, in registration order."""
+        for entry in sorted(
+            (e for group in self.groups() for e in group if not e.pattern.literal),
+            key=lambda e: e.order & ((1 << _ORDER_SHIFT) - 1),
+        ):
+            self._index(entry)
+        self.indexed = True
+
+    def shaped(self, words: list[str]) -> list[_Entry]:
+        """Patterned entries an ASCII line of ``words`` (folded) may match, bucket order."""
+        if not self.indexed:
+            self.build()
+        count = len(words)
+        found = self.by_count.get(count)
+        shapes = self.shapes.get(count)
+        if shapes is not None:
+            for getter, table in shapes:
+                more = table.get(getter(words))
+                if more is not None:
+                    found = more if found is None else [*found, *more]
+        positions = self.positions.get(count)
+        if positions is not None:
+            by_word = self.by_word
+            for position in positions:
+                more = by_word.get((count, position, words[position]))
+                if more is not None:
+                    found = more if found is None else [*found, *more]
+        if found is None:
+            return []
+        if len(found) > 1:
+            return sorted(found, key=_order)
+        return found
+
+    def bucketed(self, words: list[str]) -> list[_Entry]:
+        """Patterned entries a line may match, through the buckets (any line)."""
+        found: list[_Entry] = []
+        by_prefix = self.buckets
+        if by_prefix:
+            key = words[0]
+            bucket = by_prefix.get(key)
+            if bucket is not None:
+                found += bucket
+            for word in words[1:PREFIX_WORDS]:
+                key = key + " " + word
+                bucket = by_prefix.get(key)
+                if bucket is not None:
+                    found += bucket
+        anchored = self.anchored
+        if anchored:
+            for word in set(words):
+                bucket = anchored.get(word)
+                if bucket is not None:
+                    found += bucket
+        found += self.wild
+        return found
 
     def groups(self) -> list[list[_Entry]]:
         """Entries that could match the same line share a group (for validate)."""
@@ -173,22 +268,12 @@ class _Table:
         ]
 
 
-def _try(
-    bucket: _Bucket,
-    cleaned: str,
-    sop: str | None,
-    step_key: str | None,
-    found: list[tuple[_Entry, dict[str, Any]]],
-) -> None:
-    """Append every entry of ``bucket`` whose scope and pattern admit the line."""
-    for entry in bucket.matching(cleaned):
-        if entry.sop is not None and entry.sop != sop:
-            continue
-        if entry.step is not None and entry.step != step_key:
-            continue
-        captures = entry.pattern.match(cleaned)
-        if captures is not None:
-            found.append((entry, captures))
+def _guard_admits(entry: _Entry, guard: str, words: list[str]) -> bool:
+    """A non-ASCII bucket key binds only lines whose folded words hold it (as buckets do)."""
+    rank = entry.order >> _ORDER_SHIFT
+    if rank == _ANCHORED:
+        return guard in words
+    return " ".join(words[:rank]) == guard
 
 
 def _where(func: Callable[..., Any]) -> tuple[str, int]:
@@ -201,24 +286,24 @@ def _where(func: Callable[..., Any]) -> tuple[str, int]:
         return "?", 0
 
 
-def _kind_table(kind: ActionKind) -> ActionKind:
-    return ActionKind.CHECK if kind is ActionKind.CHECK else ActionKind.ACTION
-
-
-_TABLE_OF = {kind: _kind_table(kind) for kind in ActionKind}
-
-
 class Registry:
     """Handlers, services and fixtures. Registration is O(1); regexes compile on first use."""
 
     def __init__(self) -> None:
+        self._action = _Table()
+        self._check = _Table()  # CHECK lines; ACTION and GUARD lines use _action
         self._tables: dict[ActionKind, _Table] = {
-            ActionKind.ACTION: _Table(),
-            ActionKind.CHECK: _Table(),
+            ActionKind.ACTION: self._action,
+            ActionKind.CHECK: self._check,
         }
         self._handlers: list[HandlerDef] = []
         self._services: dict[str, Callable[..., Any]] = {}
         self._fixtures: dict[str, Callable[..., Any]] = {}
+        # binding results per line: see _collect
+        self._memo: dict[
+            tuple[str, bool, str | None, str | None, bool],
+            tuple[tuple[_Entry, dict[str, Any]], ...],
+        ] = {}
 
     # -- registration -------------------------------------------------------------
     def action(
@@ -278,8 +363,12 @@ class Registry:
                 parsed = parse_pattern(pattern)
             except BindingError as exc:
                 raise BindingError(f"{file}:{line}: {exc}") from None
-        handler = HandlerDef(pattern, _kind_table(kind), func, name, file, line, sop, step, timeout)
-        self._tables[handler.kind].add(_Entry(handler, parsed))
+        check = kind is ActionKind.CHECK
+        table_kind = ActionKind.CHECK if check else ActionKind.ACTION
+        handler = HandlerDef(pattern, table_kind, func, name, file, line, sop, step, timeout)
+        (self._check if check else self._action).add(_Entry(handler, parsed, len(self._handlers)))
+        if self._memo:
+            self._memo.clear()  # a new handler can change any line's binding
         self._handlers.append(handler)
         return handler
 
@@ -324,7 +413,7 @@ class Registry:
         kind: ActionKind = ActionKind.ACTION,
     ) -> list[Match]:
         """Every handler whose pattern and scope admit the line, unranked."""
-        return [Match(e.handler, c) for e, c in self._collect(action, sop, step, kind, True)]
+        return [Match(e.handler, dict(c)) for e, c in self._collect(action, sop, step, kind, True)]
 
     def match(
         self,
@@ -340,9 +429,9 @@ class Registry:
             return None
         if len(found) > 1:
             text = action.text if isinstance(action, Action) else action
-            found = [_best(found, text)]
+            found = (_best(found, text),)
         entry, captures = found[0]
-        return Match(entry.handler, captures)
+        return Match(entry.handler, dict(captures))  # a copy: the memo keeps the original
 
     def _collect(
         self,
@@ -351,19 +440,44 @@ class Registry:
         step: int | str | None,
         kind: ActionKind,
         everything: bool,
-    ) -> list[tuple[_Entry, dict[str, Any]]]:
-        """Candidates for a line. Unless ``everything``, patterned ones are skipped when a
-        literal candidate already has a scope no patterned handler can beat (same winner)."""
+    ) -> tuple[tuple[_Entry, dict[str, Any]], ...]:
+        """Candidates for a line, memoized per (text, table, sop, step, everything).
+
+        The result depends only on those and the registered handlers, so the memo is
+        cleared on every registration and when it reaches ``_MEMO_MAX`` lines.
+        """
         if isinstance(action, str):
             text = action
         else:
             text, kind = action.text, action.kind
             if step is None:
                 step = action.step
-        table = self._tables[_TABLE_OF[kind]]
+        check = kind is ActionKind.CHECK
+        step_key = None if step is None else str(step)
+        key = (text, check, sop, step_key, everything)
+        memo = self._memo
+        found = memo.get(key)
+        if found is None:
+            found = self._search(
+                text, self._check if check else self._action, sop, step_key, everything
+            )
+            if len(memo) >= _MEMO_MAX:
+                memo.clear()
+            memo[key] = found
+        return found
+
+    def _search(
+        self,
+        text: str,
+        table: _Table,
+        sop: str | None,
+        step_key: str | None,
+        everything: bool,
+    ) -> tuple[tuple[_Entry, dict[str, Any]], ...]:
+        """Candidates for a line. Unless ``everything``, patterned ones are skipped when a
+        literal candidate already has a scope no patterned handler can beat (same winner)."""
         cleaned = clean(text)
         folded = cleaned.lower()
-        step_key = None if step is None else str(step)
         found: list[tuple[_Entry, dict[str, Any]]] = []
         best_literal = -1
         literals = table.literal.get(folded)
@@ -373,30 +487,27 @@ class Registry:
                     entry.step is None or entry.step == step_key
                 ):
                     found.append((entry, {}))
-                    best_literal = max(best_literal, entry.rank)
+                    if entry.rank > best_literal:
+                        best_literal = entry.rank
         if not everything and best_literal >= table.pattern_rank:
-            return found  # a literal at this scope wins whatever the patterns say
+            return tuple(found)  # a literal at this scope wins whatever the patterns say
+        if not table.patterned:
+            return tuple(found)
         words = folded.split(" ")
-        buckets = table.buckets
-        if buckets:
-            key = words[0]
-            bucket = buckets.get(key)
-            if bucket is not None:
-                _try(bucket, cleaned, sop, step_key, found)
-            for word in words[1:PREFIX_WORDS]:
-                key = key + " " + word
-                bucket = buckets.get(key)
-                if bucket is not None:
-                    _try(bucket, cleaned, sop, step_key, found)
-        anchored = table.anchored
-        if anchored:
-            for word in set(words):
-                bucket = anchored.get(word)
-                if bucket is not None:
-                    _try(bucket, cleaned, sop, step_key, found)
-        if table.wild:
-            _try(table.wild, cleaned, sop, step_key, found)
-        return found
+        via_buckets = not cleaned.isascii()  # where IGNORECASE and str.lower() may differ
+        entries = table.bucketed(words) if via_buckets else table.shaped(words)
+        for entry in entries:
+            if entry.sop is not None and entry.sop != sop:
+                continue
+            if entry.step is not None and entry.step != step_key:
+                continue
+            guard = entry.guard
+            if guard is not None and not via_buckets and not _guard_admits(entry, guard, words):
+                continue
+            captures = entry.pattern.match(cleaned)
+            if captures is not None:
+                found.append((entry, captures))
+        return tuple(found)
 
     # -- load-time checks -----------------------------------------------------------
     def validate(self) -> None:
@@ -464,7 +575,9 @@ def _tie_message(a: HandlerDef, b: HandlerDef, text: str | None = None) -> str:
     return f"ambiguous handlers{line}: {a.describe()} and {b.describe()}"
 
 
-def _best(found: list[tuple[_Entry, dict[str, Any]]], text: str) -> tuple[_Entry, dict[str, Any]]:
+def _best(
+    found: Sequence[tuple[_Entry, dict[str, Any]]], text: str
+) -> tuple[_Entry, dict[str, Any]]:
     top = max(e.handler.scope_rank for e, _ in found)
     ranked = [m for m in found if m[0].handler.scope_rank == top]
     literals = [m for m in ranked if m[0].pattern.literal]

@@ -79,3 +79,23 @@ def test_normalize_is_idempotent_and_single_line(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once
     assert "\n" not in once and "  " not in once and once == once.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # list markers (the whole run) go first, then one keyword right after them
+        ("- [x] You SHOULD: do it", "do it"),
+        ("- 2. + MUST NOT log it", "log it"),
+        ("1) MUST", ""),
+        ("MUST - x", "- x"),  # a marker after the keyword is text
+        ("MUST 1. do", "1. do"),
+        ("12345678901. MUST x", "12345678901. MUST x"),  # ten digits: not a list marker
+        ("- MUSTER the team", "MUSTER the team"),  # a keyword is a whole word
+        ("-MUST x", "-MUST x"),
+        ("+ you must x", "you must x"),
+        ("\u201cquoted\u201d MUST x", '"quoted" MUST x'),
+    ],
+)
+def test_leading_markers_then_keyword(text: str, expected: str) -> None:
+    assert clean(text) == expected

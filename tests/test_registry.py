@@ -9,11 +9,15 @@ import textwrap
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import BindingError, HandlerImportError
 from engine.model import Action, ActionKind, Level
+from engine.normalize import clean
 from engine.patterns import parse_pattern
 from engine.registry import Registry, configured_modules
 
@@ -448,3 +452,177 @@ def test_big_bucket_finds_every_candidate_through_combined_regexes() -> None:
     assert reg.match("verify x exists in oracle").handler.name.endswith("h1")  # type: ignore[union-attr]
     assert reg.match("verify 7 exists in oracle").handler.name.endswith("h4")  # type: ignore[union-attr]
     assert reg.match("verify x is there") is None
+
+
+# -- lookup index and memo (bench/bench_bind.py measures them) ------------------------------
+def _named(reg: Registry, pattern: str, name: str, **scope: Any) -> None:
+    def handler(ctx: Any, **kw: Any) -> None: ...
+
+    handler.__qualname__ = name
+    reg.action(pattern, **scope)(handler)
+
+
+def _winner(reg: Registry, line: str, **scope: Any) -> str | None:
+    found = reg.match(line, **scope)
+    return None if found is None else found.handler.name.rsplit(".", 1)[-1]
+
+
+def test_memo_is_cleared_by_a_new_registration() -> None:
+    reg = Registry()
+    _named(reg, "verify {a} exists in {b}", "general")
+    assert _winner(reg, "verify x exists in stripe") == "general"
+    _named(reg, "verify {a} exists in stripe", "specific")  # same bucket, index rebuilt
+    assert _winner(reg, "verify x exists in stripe") == "specific"
+    _named(reg, "verify x exists in stripe", "literal")
+    assert _winner(reg, "verify x exists in stripe") == "literal"
+    names = sorted(m.handler.name[-7:] for m in reg.candidates("verify x exists in stripe"))
+    assert names == ["general", "literal", "pecific"]
+
+
+def test_memo_keeps_case_scope_and_returns_fresh_captures() -> None:
+    reg = Registry()
+    _named(reg, "refund {pi}", "glob")
+    _named(reg, "refund {pi}", "step2", step=2)
+    first = reg.match("refund pi_ABC")
+    assert first is not None and first.captures == {"pi": "pi_ABC"}
+    first.captures["pi"] = "tampered"
+    assert reg.match("refund pi_ABC").captures == {"pi": "pi_ABC"}  # type: ignore[union-attr]
+    assert reg.match("refund pi_abc").captures == {"pi": "pi_abc"}  # type: ignore[union-attr]
+    assert _winner(reg, "refund pi_ABC", step=2) == "step2"
+    assert _winner(reg, "refund pi_ABC", step="2") == "step2"
+    assert _winner(reg, "refund pi_ABC", step=3) == "glob"
+    assert _winner(reg, "refund pi_ABC") == "glob"
+    listed = reg.candidates("refund pi_ABC", step=2)
+    listed[0].captures.clear()
+    assert all(m.captures == {"pi": "pi_ABC"} for m in reg.candidates("refund pi_ABC", step=2))
+
+
+def test_memo_tie_raises_every_time_and_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.registry as registry_module
+
+    monkeypatch.setattr(registry_module, "_MEMO_MAX", 3)
+    reg = Registry()
+    _named(reg, "send {a} now", "one")
+    _named(reg, "send {b} now", "two")
+    for _ in range(2):
+        with pytest.raises(BindingError, match=r"one .* and .*two"):
+            reg.match("send x now")
+    for i in range(10):
+        assert reg.match(f"send x{i} later") is None
+        assert len(reg._memo) <= 3
+    with pytest.raises(BindingError, match="ambiguous"):
+        reg.match("send x now")
+
+
+def test_word_count_and_literal_words_narrow_but_never_lose_a_candidate() -> None:
+    reg = Registry()
+    _named(reg, "charge {a} to {b}", "h0")
+    _named(reg, "charge {a:d} to stripe", "h1")
+    _named(reg, "charge {a} to {b} now", "h2")
+    _named(reg, "charge ${a:d} to stripe", "h3")
+    _named(reg, "charge {a}", "h4")
+    _named(reg, "{a} charge {b} records", "h5")
+    _named(reg, "{a}-{b}", "h6")
+    got = sorted(m.handler.name[-2:] for m in reg.candidates("charge 5 to stripe"))
+    assert got == ["h0", "h1"]
+    got = sorted(m.handler.name[-2:] for m in reg.candidates("Charge $5 TO Stripe"))
+    assert got == ["h0", "h3"]
+    assert sorted(m.handler.name[-2:] for m in reg.candidates("charge 5 to stripe now")) == ["h2"]
+    assert sorted(m.handler.name[-2:] for m in reg.candidates("charge 5-6")) == ["h4"]
+    assert sorted(m.handler.name[-2:] for m in reg.candidates("x-y")) == ["h6"]
+    assert sorted(m.handler.name[-2:] for m in reg.candidates("sys1 charge 5 records")) == ["h5"]
+    assert reg.candidates("charge 5 to stripe later now") == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "line", "captures"),
+    [
+        # the regex is case-insensitive by Unicode rules, str.lower() is not: long s,
+        # Kelvin sign and dotted I match their ASCII letters outside the leading words
+        ("verify {a} exists", "verify x exi\u017fts", {"a": "x"}),
+        ("verify {a} exi\u017fts", "verify x exists", {"a": "x"}),
+        ("verify {a} in \u212aelvin", "verify x in kelvin", {"a": "x"}),
+        ("verify {a} in kelvin", "verify x in \u212aelvin", {"a": "x"}),
+        ("verify {a} \u0130stanbul", "verify x istanbul", {"a": "x"}),
+        ("verify {a} istanbul", "verify x \u0130stanbul", {"a": "x"}),
+        ("send {a} now", "SEND X NOW", {"a": "X"}),
+        ("send {a} now", "\u017fend x now", None),  # leading words are looked up folded
+        ("\u017fend {a} now", "send x now", None),
+        ("{a} x \u017fynchronize", "y x synchronize", None),  # so is the anchor word
+        ("{a} \u017fync records", "y sync records", {"a": "y"}),
+    ],
+)
+def test_non_ascii_case_folding_binds_as_the_regex_does(
+    pattern: str, line: str, captures: dict[str, str] | None
+) -> None:
+    reg = Registry()
+
+    def handler(ctx: Any, a: str) -> None: ...
+
+    reg.action(pattern)(handler)
+    found = reg.match(line)
+    assert (None if found is None else found.captures) == captures
+
+
+_WORDS = ["verify", "send", "x", "to", "stripe", "$5", "pi_1", "7", "1,000", "a-b"]
+_PIECES = [*_WORDS, "{p}", "{n:d}", "{f:f}", "{w:w}", "${m:d}", "pi_{q}", "{r}-{s}"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=5), min_size=1, max_size=12),
+    st.lists(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=5), min_size=1, max_size=10),
+    st.sampled_from([0, 1, 12]),
+)
+def test_candidates_equal_a_brute_force_scan(
+    patterns: list[list[str]], lines: list[list[str]], shapes: int
+) -> None:
+    import engine.registry as registry_module
+
+    reg = Registry()
+    parsed = []
+    with mock.patch.object(registry_module, "_MAX_SHAPES", shapes):  # exact or by one word
+        for index, words in enumerate(patterns):
+            source = " ".join(words)
+            try:
+                parsed.append((source, parse_pattern(source)))
+            except BindingError:
+                continue  # e.g. a placeholder used twice
+            reg.add(lambda ctx, **kw: None, source)
+            if index == len(patterns) // 2:
+                reg.candidates("build the index now")  # later ones are added to it
+        for words in lines:
+            line = " ".join(words)
+            expected = sorted(s for s, p in parsed if p.match(clean(line)) is not None)
+            for _ in range(2):  # the second time from the memo
+                got = sorted(m.handler.pattern for m in reg.candidates(line))
+                assert got == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("{}ab:dw x_$\ue000")), max_size=24))
+def test_fast_pattern_split_agrees_with_the_tokenizer(source: str) -> None:
+    from engine.patterns import _split, _split_simple
+
+    fast = _split_simple(source)
+    try:
+        slow = _split(source)
+    except BindingError:
+        assert fast is None  # every error is worded by the tokenizer
+        return
+    assert fast is None or fast == slow
+
+
+def test_candidates_list_shorter_prefixes_first_then_registration_order() -> None:
+    reg = Registry()
+    _named(reg, "verify pending invoice in {t}", "p4")
+    _named(reg, "{a} pending invoice in {t}", "anchored")
+    _named(reg, "verify {a} invoice in {t}", "p1")
+    _named(reg, "verify pending {a} in {t}", "p2")
+    _named(reg, "verify {a} invoice in {b}", "p1b")
+    names = [
+        m.handler.name.rsplit(".", 1)[-1] for m in reg.candidates("verify pending invoice in x")
+    ]
+    assert names == ["p1", "p1b", "p2", "p4", "anchored"]
+    with pytest.raises(BindingError, match=r"p1 .* and .*p1b"):  # the first two tied, in order
+        reg.match("verify x invoice in y")
