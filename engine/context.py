@@ -28,6 +28,7 @@ KEY_NAMESPACE = uuid.UUID("6f1c3c0e-2b7a-5f43-9a57-3f3f0a2d5e11")
 
 
 _NS_BYTES = KEY_NAMESPACE.bytes
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 def idempotency_key(run_id: str, action_id: str, suffix: str = "") -> str:
@@ -35,12 +36,9 @@ def idempotency_key(run_id: str, action_id: str, suffix: str = "") -> str:
 
     Exactly ``str(uuid.uuid5(KEY_NAMESPACE, name))``, without the UUID object's overhead.
     """
-    name = f"{run_id}\x1f{action_id}\x1f{suffix}".encode()
-    raw = bytearray(hashlib.sha1(_NS_BYTES + name).digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha1(_NS_BYTES + f"{run_id}\x1f{action_id}\x1f{suffix}".encode()).hexdigest()
+    # version nibble 5; RFC 4122 variant: the top two bits of byte 8 are 10
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 class Services(Mapping[str, Any]):
@@ -155,6 +153,18 @@ class RunContext:
         self._confirmed_operations = confirmed_operations
         self._children = 0
         services.bind(self)
+
+    def for_action(self, action: Action) -> RunContext:
+        """A fresh context for another action of the same run, without re-running ``__init__``.
+
+        Copy it from a context no handler has seen (a handler may set attributes on its own).
+        """
+        ctx = object.__new__(RunContext)
+        ctx.__dict__.update(self.__dict__)
+        ctx.action = action
+        ctx.attempt = 1
+        ctx._children = 0
+        return ctx
 
     def idempotency_key(self, suffix: str = "") -> str:
         """Same for every attempt and after a resume; ``suffix`` separates calls in one action."""

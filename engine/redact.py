@@ -72,6 +72,69 @@ def redact_text(text: str) -> str:
     return text
 
 
+#: What ``_key_class`` looks for inside a normalized key (substrings of its drop/mask names).
+_KEY_WORDS = re.compile("cv|cid|code|password|secret|apikey|authorization")
+_NON_ALNUM = re.compile(r"[^a-z0-9]")
+_ASCII_NON_ALNUM = str.maketrans(
+    "", "", "".join(c for c in map(chr, range(128)) if not ("a" <= c <= "z" or "0" <= c <= "9"))
+)
+_SECRET_HINT = re.compile(r"(?:sk|rk)_(?:live|test)_|whsec_")
+
+
+def may_need_redaction(text: str) -> bool:
+    """False only when ``redact`` would change no key and no value that ``text`` spells.
+
+    ``text`` is the JSON (``ensure_ascii=False``) of JSON-native data. Without a
+    backslash every key and string appears in it verbatim, so one scan of the whole
+    text with each rule's trigger (a 13-digit run, a CVV hint, a secret-key prefix)
+    and of its normalized form (a drop/mask key name, normalized as ``_key_class``
+    does) is a superset of what ``redact`` checks value by value. A True is only a
+    hint: the caller then runs ``redact`` itself.
+    """
+    if "\\" in text or _HAS_13_DIGITS.search(text) or _CVV_HINT.search(text):
+        return True
+    if "_" in text and _SECRET_HINT.search(text):
+        return True
+    low = text.lower()
+    norm = low.translate(_ASCII_NON_ALNUM) if low.isascii() else _NON_ALNUM.sub("", low)
+    return _KEY_WORDS.search(norm) is not None
+
+
+def _text_clean(text: str) -> bool:
+    """True when ``redact_text`` would return ``text`` unchanged (none of its triggers)."""
+    if len(text) >= 13 and _HAS_13_DIGITS.search(text):
+        return False
+    if _CVV_HINT.search(text):
+        return False
+    return "_" not in text or not _SECRET.search(text)
+
+
+@lru_cache(maxsize=4096)
+def _key_clean(key: str) -> bool:
+    return _key_class(key) is None and _text_clean(key)
+
+
+def flat_clean(value: dict[Any, Any]) -> bool:
+    """True when ``value`` is a flat dict of str keys and scalars that ``redact`` leaves as is.
+
+    The common shape of what a handler stores (counts, ids, statuses): checked key by
+    key (cached) and value by value, without walking or scanning anything nested.
+    """
+    for key, item in value.items():
+        if type(key) is not str or not _key_clean(key):
+            return False
+        kind = type(item)
+        if kind is str:
+            if not _text_clean(item):
+                return False
+        elif kind is int:
+            if item >= 10**12:
+                return False
+        elif not (kind is float or kind is bool or item is None):
+            return False
+    return True
+
+
 @lru_cache(maxsize=4096)
 def _key_class(key: str) -> str | None:
     norm = re.sub(r"[^a-z0-9]", "", key.lower())

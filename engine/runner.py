@@ -46,7 +46,7 @@ from engine.errors import (
     SopFailure,
     UsageError,
 )
-from engine.journal import Journal, canonical
+from engine.journal import Journal, canonical, redacted_json
 from engine.model import Action, ActionKind, Sop, Step
 from engine.redact import redact, redact_text
 
@@ -274,10 +274,88 @@ class _Replay:
 
 
 _SCALARS = frozenset({int, float, str, bool, type(None)})
+_OUTPUT_KEYS = ("output", "output_removed")  # sort before "result"
+_STATE_KEYS = ("state", "state_removed")  # sort after it
 
 
 class _Abandoned(BaseException):
     """Raised in a worker whose action timed out: the main thread has taken the run over."""
+
+
+class _Hot:
+    """A bound line's per-run constants, worked out once instead of on every attempt."""
+
+    __slots__ = (
+        "aid",
+        "captures",
+        "func",
+        "handler",
+        "is_check",
+        "key",
+        "started",
+        "step",
+        "text",
+        "timeout",
+    )
+
+    def __init__(
+        self, binding: Binding, aid: str, step: Step | None, timeout: float, key: str
+    ) -> None:
+        action, match = binding.action, binding.match
+        assert match is not None
+        self.aid = aid
+        self.func = match.handler.func
+        self.captures = match.captures
+        self.step = step
+        self.timeout = timeout
+        self.is_check = action.kind is ActionKind.CHECK
+        self.handler = match.handler.name
+        self.text = action.text
+        self.key = key
+        self.started = _started_text(1, key)
+
+
+class _Line:
+    """What never changes for one SOP line and handler: ActionResult fields, JSON pieces."""
+
+    __slots__ = ("aid", "head", "info", "tail")
+
+    def __init__(self, action: Action, handler: Any) -> None:
+        self.aid = aid = action.id
+        name = handler.name if handler is not None else None
+        level, kind = _level(action), action.kind.value
+        self.info = (aid, action.line, level, kind, action.text, action.step, name)
+        c = canonical  # the sorted keys of ActionResult.to_dict around the changing ones
+        self.head = (
+            f'"handler":{c(name)},"id":{c(aid)},"kind":{c(kind)},'
+            f'"level":{c(level)},"line":{c(action.line)}'
+        )
+        self.tail = f'"step":{c(action.step)},"text":{c(action.text)}'
+
+
+#: (id(action), id(handler)) -> (action, handler, _Line): frozen objects, checked by identity,
+#: so a long-lived process (API, MCP server) works each line out once, not once per run.
+_LINES: dict[tuple[int, int], tuple[Action, Any, _Line]] = {}
+
+
+def _line_of(action: Action, handler: Any) -> _Line:
+    key = (id(action), id(handler))
+    hit = _LINES.get(key)
+    if hit is not None and hit[0] is action and hit[1] is handler:
+        return hit[2]
+    if len(_LINES) >= 4096:
+        _LINES.clear()
+    line = _Line(action, handler)
+    _LINES[key] = (action, handler, line)
+    return line
+
+
+def _started_text(attempt: int, key: str) -> str:
+    """``canonical({"attempt": attempt, "idempotency_key": key})``, spelled directly."""
+    return f'{{"attempt":{attempt},"idempotency_key":"{key}"}}'
+
+
+_STATUS_JSON = {status: f'"{status.value}"' for status in ActionStatus}
 
 
 class _Execution:
@@ -327,8 +405,13 @@ class _Execution:
             }
         self._steps = {step.number: step for step in self.sop.steps}
         self._info: dict[int, tuple[Any, ...]] = {}
-        # loop state, guarded by _cond
-        self._cond = threading.Condition(threading.RLock())
+        self._hot: dict[int, _Hot] = {}
+        self._lines: dict[str, _Line] = {}
+        self._confirmed_ops = frozenset(self.replay.confirmed_operations)
+        self._base_ctx: RunContext | None = None  # never handed to a handler; copied per action
+        # loop state, guarded by _lock (entered directly: no Python frame per acquisition)
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._gen = 0
         self._index = 0
         self._deadline: float | None = None
@@ -357,29 +440,48 @@ class _Execution:
         self.journal.append(
             self.run_id, type_, action_id, data, raw=raw, status=status, defer=defer
         )
+        if self._crash_after:
+            self._crash_marks(type_, action_id, defer)
+
+    def _crash_marks(self, type_: str, action_id: str | None, defer: bool) -> None:
+        """Crash points fire once the event (and the ones deferred with it) is committed."""
         self._committed.append((type_, action_id))
         if not defer:
             for mark in self._committed:
                 _crashpoint(*mark, self._crash_after)
             self._committed.clear()
 
+    def _started(self, hot: _Hot, number: int) -> None:
+        """``action_started``: engine-made fields only (nothing to redact), as canonical JSON."""
+        text = hot.started if number == 1 else _started_text(number, hot.key)
+        self.journal.append_text(self.run_id, "action_started", hot.aid, text)
+        if self._crash_after:
+            self._crash_marks("action_started", hot.aid, False)
+
     def _deltas(self) -> dict[str, Any]:
         """The state/output keys changed since the last journaled action (by value)."""
         out: dict[str, Any] = {}
+        scalars = _SCALARS
         for name, values in (("state", self.state), ("output", self.output)):
             seen = self._seen[name]
+            if not values and not seen:
+                continue
             changed: dict[str, Any] = {}
             items = list(values.items())  # a timed-out handler may still be writing
+            skipped = False
             for key, value in items:
                 try:  # repr of a scalar is a cheap, exact fingerprint
-                    text = repr(value) if type(value) in _SCALARS else canonical(value)
+                    text = repr(value) if type(value) in scalars else canonical(value)
                 except (RuntimeError, ValueError):  # being mutated by a timed-out handler
+                    skipped = True
                     continue
                 if seen.get(key) != text:
                     changed[key] = value
                     seen[key] = text
-            present = {k for k, _ in items}
-            removed = [k for k in seen if k not in present]
+            removed: list[str] = []
+            if skipped or len(seen) > len(items):  # else every seen key is still present
+                present = {k for k, _ in items}
+                removed = [k for k in seen if k not in present]
             for key in removed:
                 del seen[key]
             if changed:
@@ -390,13 +492,24 @@ class _Execution:
 
     def _finish_event(self, result: ActionResult) -> None:
         """What resume needs (the rest of the line's facts come from the plan)."""
-        row = {
-            "status": result.status.value,
-            "reason": redact_text(result.reason) if result.reason else None,
-            "attempts": result.attempts,
-            "duration_ms": round(result.duration_ms, 3),
-        }
-        self._event("action_finished", result.id, self._deltas(), raw={"result": row}, defer=True)
+        reason = canonical(redact_text(result.reason)) if result.reason else "null"
+        # canonical({"result": {...}, **redact(deltas)}), assembled in sorted key order
+        row = (
+            f'"result":{{"attempts":{result.attempts},'
+            f'"duration_ms":{round(result.duration_ms, 3)!r},'
+            f'"reason":{reason},"status":{_STATUS_JSON[result.status]}}}'
+        )
+        deltas = self._deltas()
+        if deltas:
+            parts = [f'"{k}":{redacted_json(deltas[k])}' for k in _OUTPUT_KEYS if k in deltas]
+            parts.append(row)
+            parts += [f'"{k}":{redacted_json(deltas[k])}' for k in _STATE_KEYS if k in deltas]
+            text = "{" + ",".join(parts) + "}"
+        else:
+            text = "{" + row + "}"
+        self.journal.append_text(self.run_id, "action_finished", result.id, text, defer=True)
+        if self._crash_after:
+            self._crash_marks("action_finished", result.id, True)
 
     # -- the watchdog (calling thread) ---------------------------------------------------
     def execute(self) -> RunResult:
@@ -405,6 +518,7 @@ class _Execution:
         # Sleeping at most the smallest timeout means a deadline set while the watchdog
         # sleeps is never earlier than its wake-up: the worker never needs to wake it.
         tick = min(positive) if positive else None
+        self._prepare()
         self._spawn()
         try:
             with self._cond:
@@ -450,22 +564,28 @@ class _Execution:
 
     # -- the worker --------------------------------------------------------------------
     def _loop(self, gen: int) -> None:
+        """Run bindings from ``_index`` on; one lock acquisition per line to settle it."""
         try:
             bindings = self.plan.bindings
-            while True:
-                with self._cond:
-                    if self._gen != gen or self._abort:
-                        return
-                    if self._index >= len(bindings):
-                        self._finished = True
-                        self._cond.notify_all()
-                        return
-                    index = self._index
-                self._step(bindings[index], gen)
-                with self._cond:
+            lock = self._lock
+            with lock:
+                if self._gen != gen or self._abort:
+                    return
+                index = self._index
+            while index < len(bindings):
+                binding = bindings[index]
+                outcome, message, pause = self._step(binding, gen)
+                with lock:
                     if self._gen != gen:
                         return
-                    self._index = index + 1
+                    self._settle(binding, outcome, message, pause)
+                    self._index = index = index + 1
+                    if self._abort:
+                        return
+            with self._cond:
+                if self._gen == gen:
+                    self._finished = True
+                    self._cond.notify_all()
         except _Abandoned:
             return
         except BaseException as exc:
@@ -474,32 +594,25 @@ class _Execution:
                     self._error = exc
                     self._cond.notify_all()
 
-    def _step(self, binding: Binding, gen: int) -> None:
+    def _step(
+        self, binding: Binding, gen: int
+    ) -> tuple[ActionResult, str | None, dict[str, Any] | None]:
         if self.stopped is not None:
-            result = self._skipped(binding, self.stopped)
-        elif binding.status != "bound":
-            result = self._skipped(binding, binding.reason or "no handler")
-        else:
-            done = self.replay.done.get(binding.action.id)
-            if done is not None:
-                result = self._action_result(
-                    binding,
-                    ActionStatus(done["status"]),
-                    done.get("reason"),
-                    int(done.get("attempts", 0)),
-                    float(done.get("duration_ms", 0.0)),
-                )
-                with self._cond:
-                    self._settle(binding, result, result.reason, None)
-                return
-            outcome, message, pause = self._run_action(binding, gen)
-            with self._cond:
-                if self._gen != gen:
-                    raise _Abandoned
-                self._settle(binding, outcome, message, pause)
-            return
-        with self._cond:
-            self.results.append(result)
+            return self._skipped(binding, self.stopped), None, None
+        if binding.status != "bound":
+            return self._skipped(binding, binding.reason or "no handler"), None, None
+        hot = self._hot_of(binding)
+        done = self.replay.done.get(hot.aid) if self.replay.done else None
+        if done is not None:
+            result = self._action_result(
+                binding,
+                ActionStatus(done["status"]),
+                done.get("reason"),
+                int(done.get("attempts", 0)),
+                float(done.get("duration_ms", 0.0)),
+            )
+            return result, result.reason, None
+        return self._run_action(binding, hot, gen)
 
     def _settle(
         self,
@@ -544,15 +657,51 @@ class _Execution:
             pending=self.pending,
             parent_run_id=self.parent_run_id,
         )
-        stored = result.to_dict(validate=False)
-        if stored["pending"] is not None:
-            stored["pending"]["token"] = None  # shown once; the journal keeps only its hash
-        self._event(  # to_dict already redacted it; every reason is redacted when made
-            "run_paused" if status is RunStatus.PAUSED else "run_finished",
-            raw={"result": stored},
-            status=status.value,
+        type_ = "run_paused" if status is RunStatus.PAUSED else "run_finished"
+        self.journal.append_text(
+            self.run_id, type_, None, self._result_json(result), status=status.value
         )
+        if self._crash_after:
+            self._crash_marks(type_, None, False)
         return result
+
+    def _result_json(self, result: RunResult) -> str:
+        """``canonical({"result": result.to_dict()})`` (token blanked: shown once, the journal
+        keeps its hash), with each line's constant fields from the per-line cache."""
+        pending = None
+        if result.pending is not None:
+            pending = dict(redact({k: v for k, v in result.pending.items() if k != "token"}))
+            pending["token"] = None
+        rest = canonical(
+            {
+                "content_hash": result.content_hash,
+                "errors": [redact_text(e) for e in result.errors],
+                "output": _jsonable(redact(result.output)),
+                "parent_run_id": result.parent_run_id,
+                "pending": pending,
+                "run_id": result.run_id,
+                "sop": result.sop,
+                "status": result.status.value,
+                "version": result.version,
+                "warnings": [redact_text(w) for w in result.warnings],
+            }
+        )
+        lines = self._lines
+        items = []
+        for a in result.actions:
+            line = lines.get(a.id)
+            if line is None or line.info != (
+                a.id, a.line, a.level, a.kind, a.text, a.step, a.handler
+            ):  # fmt: skip
+                items.append(canonical(a.to_dict()))
+                continue
+            reason = canonical(redact_text(a.reason)) if a.reason else "null"
+            items.append(
+                f'{{"attempts":{a.attempts},"duration_ms":{round(a.duration_ms, 3)!r},'
+                f'{line.head},"reason":{reason},"status":{_STATUS_JSON[a.status]},{line.tail}}}'
+            )
+        # "actions" sorts before every other key of the result
+        return '{"result":{"actions":[' + ",".join(items) + "]," + rest[1:] + "}"
 
     def _action_result(
         self,
@@ -588,48 +737,62 @@ class _Execution:
         timeout = binding.match.handler.timeout
         return self.timeout_default if timeout is None else float(timeout)
 
-    def _arm(self, gen: int, binding: Binding, number: int, started: float) -> None:
-        timeout = self._timeout_of(binding)
-        with self._cond:
+    def _prepare(self) -> None:
+        """Every line's constants, in one pass before the first handler runs."""
+        run_id, steps = self.run_id, self._steps
+        for binding in self.plan.bindings:
+            action, match = binding.action, binding.match
+            line = _line_of(action, match.handler if match is not None else None)
+            self._lines[line.aid] = line
+            self._info[id(binding)] = line.info
+            if binding.status != "bound" or match is None:
+                continue
+            step = steps.get(action.step) if action.step is not None else None
+            key = idempotency_key(run_id, line.aid)
+            self._hot[id(binding)] = _Hot(binding, line.aid, step, self._timeout_of(binding), key)
+
+    def _hot_of(self, binding: Binding) -> _Hot:
+        return self._hot[id(binding)]
+
+    def _arm(self, gen: int, binding: Binding, number: int, started: float, timeout: float) -> None:
+        with self._lock:
             if self._gen != gen or self._abort:
                 raise _Abandoned
             self._deadline = time.monotonic() + timeout if timeout > 0 else None
             self._current = (binding, number, started, timeout)
 
     def _disarm(self, gen: int) -> None:
-        with self._cond:
+        with self._lock:
             if self._gen != gen:
                 raise _Abandoned  # timed out meanwhile: the watchdog owns the outcome
             self._deadline = None
             self._current = None
 
     def _run_action(
-        self, binding: Binding, gen: int
+        self, binding: Binding, hot: _Hot, gen: int
     ) -> tuple[ActionResult, str | None, dict[str, Any] | None]:
         action = binding.action
-        match = binding.match
-        assert match is not None
-        handler = match.handler
-        func, captures = handler.func, match.captures
-        step = self._steps.get(action.step) if action.step is not None else None
-        aid = action.id
-        key = idempotency_key(self.run_id, aid)
+        func, captures, step, timeout = hot.func, hot.captures, hot.step, hot.timeout
+        aid = hot.aid
         self.current = aid
-        confirmed_ops = frozenset(self.replay.confirmed_operations)
-        ctx = RunContext(
-            run_id=self.run_id,
-            sop=self.sop,
-            params=self.params,
-            state=self.state,
-            output=self.output,
-            action=action,
-            services=self.services,
-            log=self.log,
-            journal=self.journal,
-            registry=self.registry,
-            confirmed=self.confirmed,
-            confirmed_operations=confirmed_ops,
-        )
+        confirmed_ops = self._confirmed_ops
+        base = self._base_ctx
+        if base is None:  # the first action run: services factories receive this one
+            base = self._base_ctx = RunContext(
+                run_id=self.run_id,
+                sop=self.sop,
+                params=self.params,
+                state=self.state,
+                output=self.output,
+                action=action,
+                services=self.services,
+                log=self.log,
+                journal=self.journal,
+                registry=self.registry,
+                confirmed=self.confirmed,
+                confirmed_operations=confirmed_ops,
+            )
+        ctx = base.for_action(action)
         if self.replay.pending_action == aid:
             for out_key in self.replay.pending_output_keys:  # the pause's output, now answered
                 self.output.pop(out_key, None)
@@ -640,8 +803,8 @@ class _Execution:
             nonlocal attempts
             attempts = number
             ctx.attempt = number
-            self._event("action_started", aid, raw={"attempt": number, "idempotency_key": key})
-            self._arm(gen, binding, number, started)
+            self._started(hot, number)
+            self._arm(gen, binding, number, started, timeout)
             try:
                 value = func(ctx, **captures)
             finally:
@@ -666,8 +829,8 @@ class _Execution:
                 on_retry=on_retry,
                 base=self.base_delay,
             )
-            if action.kind is ActionKind.CHECK and value is False:
-                status, message = ActionStatus.FAILED, f"check failed: {action.text}"
+            if hot.is_check and value is False:
+                status, message = ActionStatus.FAILED, f"check failed: {hot.text}"
         except NotApplicable as exc:
             status, reason = ActionStatus.SKIPPED, redact_text(f"not applicable: {exc.reason}")
         except ConfirmationRequired as exc:
@@ -675,7 +838,7 @@ class _Execution:
             if op_hash in confirmed_ops:
                 status = ActionStatus.FAILED
                 message = (
-                    f"handler {handler.name} asked again to confirm the operation a person "
+                    f"handler {hot.handler} asked again to confirm the operation a person "
                     "already confirmed"
                 )
             else:

@@ -1,0 +1,268 @@
+"""The runner's fast paths write exactly what the slow, obviously-correct code would.
+
+Event bodies are scanned as text instead of redacted object by object, and
+``action_started`` / ``action_finished`` / ``run_finished`` are assembled from
+pieces: these tests hold them to ``canonical({**redact(data), **raw})`` and to
+``RunResult.to_dict``, with real runs, a real SQLite journal and real redaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.context import KEY_NAMESPACE, idempotency_key
+from engine.errors import ConfirmationRequired, NotApplicable, SopFailure
+from engine.journal import Journal, _now, body, canonical, redacted_json
+from engine.parser import parse
+from engine.redact import flat_clean, may_need_redaction, redact
+from engine.registry import Registry
+from engine.runner import RunResult, RunStatus, run
+
+CARD = "4242424242424242"
+
+TRICKY_KEYS = [
+    "n",
+    "amount",
+    "cvv",
+    "CVC2",
+    "c-v-v",
+    "Card Code",
+    "security_code",
+    "cid",
+    "api_key",
+    "apiKey",
+    "api\u212aey",  # KELVIN SIGN lowers to "k"
+    "pass\u00e9word",  # a non-ASCII letter is dropped when key names are normalized
+    "secret",
+    "Authorization",
+    "x\ny",
+    'quote"d',
+    "caf\u00e9",
+    "ref",
+]
+TRICKY_TEXT = [
+    "",
+    "ok",
+    CARD,
+    "4242 4242 4242 4242",
+    "4242-4242-4242-4242",
+    f"ref00{CARD}",
+    "cvv: 123",
+    "CVC 4567",
+    "sk_test_abcdef",
+    "rk_live_XYZ",
+    "whsec_123",
+    "1234567890123",
+    "succeeded",
+    "caf\u00e9 cvv 999",
+    "tab\there",
+]
+
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.sampled_from([0.0, -0.0, 0.012, 1.5, 1e300, 12345678901234.0]),
+    st.sampled_from([float("nan"), float("inf"), float("-inf")]),
+    st.floats(allow_nan=False),
+    st.sampled_from(TRICKY_TEXT),
+    st.text(max_size=20),
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(TRICKY_KEYS) | st.text(max_size=8), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+def reference_body(data: dict[str, Any] | None, raw: dict[str, Any] | None) -> str:
+    """What the journal wrote before the fast path (for JSON-native data)."""
+    out = dict(redact(data)) if data else {}
+    if raw:
+        out.update(raw)
+    return canonical(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(TRICKY_KEYS) | st.text(max_size=8), json_value))
+def test_body_is_redact_then_canonical(data: dict[str, Any]) -> None:
+    raw = {"result": {"status": "passed", "attempts": 1}}
+    assert body(data, raw) == reference_body(data, raw)
+    assert body(data, None) == reference_body(data, None)
+    assert redacted_json(data) == canonical(redact(data))
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_value)
+def test_scan_flags_everything_redact_would_change(value: Any) -> None:
+    if canonical(redact(value)) != canonical(value):  # (NaN != NaN: compare what is written)
+        assert may_need_redaction(json.dumps(value, ensure_ascii=False))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(TRICKY_KEYS) | st.text(max_size=8), json_leaf))
+def test_flat_clean_only_when_redact_changes_nothing(data: dict[str, Any]) -> None:
+    if flat_clean(data):
+        assert canonical(redact(data)) == canonical(data)
+    if canonical(redact(data)) != canonical(data):
+        assert not flat_clean(data)
+    assert redacted_json(data) == canonical(redact(data))
+
+
+@pytest.mark.parametrize("key", [k for k in TRICKY_KEYS if redact({k: 1}) != {k: 1}])
+def test_sensitive_key_spellings_are_flagged(key: str) -> None:
+    assert may_need_redaction(json.dumps({key: 1}, ensure_ascii=False)), key
+    assert body({"state": {key: "123"}}, None) == reference_body({"state": {key: "123"}}, None)
+
+
+@pytest.mark.parametrize("text", [t for t in TRICKY_TEXT if redact(t) != t])
+def test_sensitive_strings_are_masked_in_bodies(text: str) -> None:
+    stored = body({"output": {"note": text}}, {"result": {"status": "passed"}})
+    assert stored == reference_body({"output": {"note": text}}, {"result": {"status": "passed"}})
+    assert text not in stored
+
+
+def test_non_json_values_are_written_redacted() -> None:
+    class Card:
+        def __str__(self) -> str:
+            return f"card {CARD}"
+
+    stored = body({"state": {"card": Card()}}, None)
+    assert CARD not in stored
+    assert json.loads(stored) == {"state": {"card": "card 424242******4242"}}
+
+
+def test_now_is_isoformat_utc_microseconds() -> None:
+    stamp = _now()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", stamp), stamp
+    parsed = datetime.fromisoformat(stamp)
+    assert abs((datetime.now(UTC) - parsed).total_seconds()) < 5
+
+
+SOP_TEXT = """\
+# Fast Path
+
+**Version**: 1.0.0
+
+## Overview
+
+A procedure for the fast-path tests.
+
+## Parameters
+
+- **mode** (string): What the handlers do
+  - Values: `pass` | `fail` | `pause`
+
+## Steps
+
+### 1. Work
+
+**Actions**:
+- MUST store the card
+- SHOULD note the card
+- MAY skip this one
+- MUST ask for approval
+
+### 2. Finish
+
+**Actions**:
+- MUST write the receipt
+"""
+
+
+def _registry() -> Registry:
+    registry = Registry()
+
+    @registry.action("store the card")
+    def store(ctx: Any) -> None:
+        ctx.state["card"] = f"card {CARD}"  # redacted in the journal
+        ctx.state["count"] = 1
+        ctx.output["quote"] = 'say "hi"\n'  # escapes: the slow path
+
+    @registry.action("note the card")
+    def note(ctx: Any) -> None:
+        ctx.output["last4"] = "4242"
+        del ctx.state["count"]  # a removed key
+
+    @registry.action("skip this one")
+    def skip(ctx: Any) -> None:
+        raise NotApplicable(f"not for {CARD}")
+
+    @registry.action("ask for approval")
+    def ask(ctx: Any) -> None:
+        mode = ctx.params["mode"]
+        if mode == "fail":
+            raise SopFailure("Customer not found", message=f"no customer for {CARD}")
+        if mode == "pause" and not ctx.confirmed:
+            raise ConfirmationRequired(
+                f"approve {CARD}", {"amount": 5000, "card": CARD}, {"requires_confirmation": True}
+            )
+
+    @registry.action("write the receipt")
+    def receipt(ctx: Any) -> None:
+        ctx.output["receipt"] = "r-1"
+
+    return registry
+
+
+def _rows(path: Path, run_id: str) -> list[tuple[str, str]]:
+    db = sqlite3.connect(path)
+    try:
+        return list(
+            db.execute("SELECT type, data FROM events WHERE run_id=? ORDER BY seq", (run_id,))
+        )
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "status"),
+    [("pass", RunStatus.SUCCEEDED), ("fail", RunStatus.FAILED), ("pause", RunStatus.PAUSED)],
+)
+def test_journaled_events_are_canonical_redacted_and_match_the_result(
+    tmp_path: Path, mode: str, status: RunStatus
+) -> None:
+    sop = parse(SOP_TEXT, path=str(tmp_path / "fast-path.sop.md"))
+    path = tmp_path / "journal.db"
+    with Journal(path) as journal:
+        result = run(sop, {"mode": mode}, registry=_registry(), journal=journal)
+        assert result.status is status, result.errors
+        assert journal.verify() == []
+    rows = _rows(path, result.run_id)
+    assert rows, "nothing journaled"
+    for type_, text in rows:
+        assert canonical(json.loads(text)) == text, (type_, text)  # sorted, compact
+        assert CARD not in text, (type_, text)
+    final = json.loads(rows[-1][1])["result"]
+    expected: dict[str, Any] = RunResult.to_dict(result, validate=False)
+    if expected["pending"] is not None:
+        expected["pending"]["token"] = None
+    assert rows[-1][1] == canonical({"result": expected})
+    assert final["status"] == status.value
+    finished = [json.loads(t) for ty, t in rows if ty == "action_finished"]
+    assert {"card": "card 424242******4242", "count": 1} in [f.get("state") for f in finished]
+    assert ["count"] in [f.get("state_removed") for f in finished]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40), st.text(max_size=40), st.text(max_size=10))
+def test_idempotency_key_is_uuid5(run_id: str, action_id: str, suffix: str) -> None:
+    name = f"{run_id}\x1f{action_id}\x1f{suffix}"
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return  # lone surrogates: not an id the engine makes
+    assert idempotency_key(run_id, action_id, suffix) == str(uuid.uuid5(KEY_NAMESPACE, name))
