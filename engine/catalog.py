@@ -33,7 +33,7 @@ class CatalogEntry:
     path: Path
 
 
-_cache: dict[str, tuple[int, int, Sop]] = {}
+_cache: dict[tuple[str, str], tuple[int, int, Sop]] = {}
 _lock = threading.Lock()
 
 
@@ -85,7 +85,8 @@ def _describe_dirs() -> str:
 
 
 def _load_path(path: Path) -> Sop:
-    key = os.path.abspath(path)
+    # the Sop carries the path as given (diagnostics print it), so that is part of the key
+    key = (os.path.abspath(path), str(path))
     try:
         stat = path.stat()
     except OSError as exc:

@@ -480,18 +480,24 @@ class _Builder:
         if numeric and text in ("negative", "< 0"):
             put("exclusiveMaximum", 0)
             return True
-        m = re.fullmatch(rf"between\s+({_NUM})\s+and\s+({_NUM})(?:\s+\w+)?", text)
+        # each pattern is tried only where its literal words occur: compiling one costs
+        # more than the whole check, and most phrases need none of them
+        between = text.startswith("between")
+        m = between and re.fullmatch(rf"between\s+({_NUM})\s+and\s+({_NUM})(?:\s+\w+)?", text)
         if m and numeric:
             put("minimum", _number(m.group(1)))
             put("maximum", _number(m.group(2)))
             return True
         length = r"(?:\s+(?:characters|chars|character|bytes))?"
-        m = re.fullmatch(rf"(max(?:imum)?|min(?:imum)?)\s+length:?\s+(\d+){length}", text)
+        m = "length" in text and re.fullmatch(
+            rf"(max(?:imum)?|min(?:imum)?)\s+length:?\s+(\d+){length}", text
+        )
         if m and stringy:
             put("maxLength" if m.group(1).startswith("max") else "minLength", int(m.group(2)))
             return True
-        m = re.fullmatch(rf"(?:at most|max(?:imum)?|up to)\s+(\d+){length}", text)
-        if m and stringy and re.search(r"char|byte", text):
+        sized = "char" in text or "byte" in text
+        m = sized and re.fullmatch(rf"(?:at most|max(?:imum)?|up to)\s+(\d+){length}", text)
+        if m and stringy:
             put("maxLength", int(m.group(1)))
             return True
         bounds = {
@@ -721,6 +727,11 @@ def _validator_class() -> type[Validator]:
     checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer)
     cls: type[Validator] = validators.extend(Draft202012Validator, type_checker=checker)  # type: ignore[no-untyped-call]
     return cls
+
+
+def warm_up() -> None:
+    """Import what validating needs now (jsonschema): done before forking lint workers."""
+    _validator_class()
 
 
 def _short(value: Any) -> str:

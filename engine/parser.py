@@ -42,16 +42,19 @@ SOP099   error     internal parser error (a bug; the fuzz tests assert it never 
 from __future__ import annotations
 
 import codecs
-import hashlib
 import os
+import re
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import mistune
 import yaml
+from mistune.block_parser import BlockParser
 from mistune.core import BlockState
+from mistune.inline_parser import InlineParser
+from mistune.plugins import import_plugin
 
 from engine.model import (
     KEYWORDS,
@@ -73,6 +76,11 @@ from engine.model import (
     Step,
 )
 from engine.recovery import interpret
+
+try:  # the built-in module: hashlib would load OpenSSL, ~5 ms of every CLI start
+    from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - other Pythons
+    from hashlib import sha256
 
 __all__ = ["MAX_BYTES", "parse"]
 
@@ -118,9 +126,211 @@ _BLOCK_LABELS = {
 
 @cache
 def _markdown() -> mistune.Markdown:
-    md = mistune.create_markdown(renderer="ast", plugins=["table"])
-    assert isinstance(md, mistune.Markdown)
-    return md
+    """One parser for the process: the same as ``create_markdown(renderer="ast",
+    plugins=["table"])`` but with :class:`_SopBlockParser`'s fast path for plain lists."""
+    inline = InlineParser()
+    block = _SopBlockParser(max_nested_level=inline.max_nested_level)
+    return mistune.Markdown(
+        renderer=None, block=block, inline=inline, plugins=[import_plugin("table")]
+    )
+
+
+# mistune's list parser compiles patterns and re-parses every item's text as a child
+# document: most of a whole parse for a typical SOP, whose lists are all "- text" items
+# with at most one level of "  - text" details. Such a list has one possible token tree,
+# built here directly; anything else (other markers, wider indents, continuation or lazy
+# lines, blank lines inside an item, text that could open a block) goes to mistune.
+# ``bench/bench_parse.py`` checks the two agree token for token.
+_UNSAFE_ITEM = re.compile(
+    r"[^A-Za-z0-9*`\[(\"']"  # a first character that might open a block
+    r"|\d{1,9}[.)]"  # an ordered list marker
+    r"|\*(?:\s|$|\*(?:[\s*]|$))"  # a bullet, a thematic break, a bare "**"
+    r"|```"  # a code fence
+    r"|\[[^\]]*\]:"  # a link reference definition
+    r"|.*(?:[\t\r\v\f]|\s$)"  # tabs, odd breaks, trailing white space
+    r"|$"  # no text at all
+)
+#: first characters of a line that no block a list item ends at can start with
+_PLAIN_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz|([\"'!")
+_NOT_BOLD = ("", " ", "\t", "*")  # after "**": a bullet or a thematic break may follow
+
+
+#: blocks that end a list when they start a line right after it; mistune parses them
+#: inside the list and puts the list before them (which matters in a lazy block quote)
+_LIST_ENDERS = frozenset({"atx_heading", "thematic_break", "fenced_code", "block_quote"})
+
+
+class _SopBlockParser(BlockParser):
+    """mistune's block parser with a fast path for the plain lists SOPs are made of."""
+
+    _list_break: re.Pattern[str] | None = None
+    _atx: re.Pattern[str] | None = None
+
+    def parse_list(self, m: re.Match[str], state: BlockState) -> int:
+        end = _plain_list(self, m, state)
+        return end if end is not None else super().parse_list(m, state)
+
+    def _parse_plain_paragraph(self, state: BlockState, sc: re.Pattern[str]) -> bool:
+        """Also a paragraph opening with bold (``**Purpose**: ...``), which mistune finds
+        by searching ahead with its whole block pattern from every character.
+
+        Called only when no block starts at the cursor; all block rules match at line
+        starts, so the paragraph runs to the first line one matches at (a blank line is
+        one), just as the search would find. An indented stop line goes back to
+        mistune, whose indented-code check differs between the two paths.
+        """
+        if super()._parse_plain_paragraph(state, sc):
+            return True
+        src, start, stop = state.src, state.cursor, state.cursor_max
+        if src[start : start + 2] != "**" or not src[start + 2 : start + 3].isalnum():
+            return False
+        pos = state.find_line_end_at(start)
+        while pos < stop and sc.match(src, pos) is None:
+            pos = state.find_line_end_at(pos)
+        if pos < stop and src[pos] in " \t":
+            return False
+        state.add_paragraph(src[start:pos])
+        state.cursor = pos
+        return True
+
+    def atx_heading(self) -> re.Pattern[str]:
+        """mistune's ATX heading rule alone (lines starting with ``#``)."""
+        if self._atx is None:
+            spec = self.specification["atx_heading"]
+            self._atx = re.compile(f"(?P<atx_heading>{spec})", self.sc_flag)
+        return self._atx
+
+    def list_break(self) -> re.Pattern[str] | None:
+        """mistune's pattern for lines that end a ``- `` item (None: no fast path)."""
+        if self._list_break is None:
+            from mistune import list_parser
+
+            compile_break = getattr(list_parser, "_compile_list_break_sc", None)
+            if compile_break is None:
+                return None
+            self._list_break = compile_break(self, 1)
+        return self._list_break
+
+
+def _plain_list(block: _SopBlockParser, m: re.Match[str], state: BlockState) -> int | None:
+    """Tokenize a list of ``- text`` items (each with optional ``  - text`` details).
+
+    Returns the end offset, or None (nothing changed) when the list is anything else.
+    In the document's own state (not an item's or a quote's) the tokens also get their
+    source lines, so ``_stamp`` need not walk them.
+    """
+    if m.group("list_1") or m.group("list_2") != "-" or state.lazy_line_starts:
+        return None
+    depth = state.depth()
+    if depth + 3 >= block.max_nested_level:
+        return None
+    src, begin, stop = state.src, state.cursor, state.cursor_max
+    pos = begin
+    row = src.count("\n", 0, begin) + 1 if state.parent is None else 0  # 1-based; 0: unknown
+    items: list[_Item] = []
+    loose = blank = False
+    ender: re.Match[str] | None = None
+    unsafe = _UNSAFE_ITEM.match
+    while pos < stop:
+        newline = src.find("\n", pos, stop)
+        after = stop if newline < 0 else newline + 1
+        line = src[pos : stop if newline < 0 else newline]
+        if not line:
+            blank = True
+        elif line[:2] == "- ":
+            if unsafe(line, 2):
+                return None
+            loose = loose or (blank and bool(items))
+            items.append((line[2:], row, []))
+            blank = False
+        elif line[:4] == "  - " and items and not blank:
+            if unsafe(line, 4):
+                return None
+            items[-1][2].append((line[4:], row))
+        elif line[0].isspace() or line[0] == "-":
+            return None  # continuation, white space mistune calls blank, another item
+        elif line[0] in _PLAIN_START or (line[:2] == "**" and line[2:3] not in _NOT_BOLD):
+            if not blank:  # no block starts so: a paragraph after a blank, else lazy
+                return None
+            break
+        else:
+            if line[0] == "#":
+                found = block.atx_heading().match(src, pos)
+            else:
+                breaks = block.list_break()
+                if breaks is None:
+                    return None
+                found = breaks.match(src, pos)
+            if found is not None and found.lastgroup in _LIST_ENDERS:
+                ender = found
+            elif not blank and (found is None or found.lastgroup != "list"):
+                return None  # a lazy continuation line
+            break
+        pos = after
+        if row:
+            row += 1
+    if not items:
+        return None
+    token = _list_token(items, loose, depth, bool(row))
+    if ender is not None:
+        index = len(state.tokens)
+        state.cursor = pos
+        end = block.parse_method(ender, state)
+        if end:
+            state.tokens.insert(index, token)
+            return end
+        if not blank:  # a fence that declined (backticks in its info): a lazy line
+            state.cursor = begin
+            return None
+    state.append_token(token)
+    state.cursor = pos
+    return pos
+
+
+#: an item's text and line (0: not known) with its details' texts and lines
+_Item = tuple[str, int, list[tuple[str, int]]]
+
+
+def _list_token(items: list[_Item], loose: bool, depth: int, lines: bool) -> Token:
+    """The tokens mistune makes of such a list; with ``lines``, stamped as ``_stamp`` would."""
+    kind = "paragraph" if loose else "block_text"
+    children = []
+    for text, row, details in items:
+        first: Token = {"type": kind, "text": text + "\n"}
+        item: Token = {"type": "list_item", "children": [first]}
+        if details:
+            sub: list[Token] = []
+            for detail, sub_row in details:
+                para: Token = {"type": "block_text", "text": detail + "\n"}
+                entry: Token = {"type": "list_item", "children": [para]}
+                if lines:
+                    para["_line"] = entry["_line"] = sub_row
+                sub.append(entry)
+            nested: Token = {
+                "type": "list",
+                "children": sub,
+                "tight": True,
+                "bullet": "-",
+                "attrs": {"depth": depth + 1, "ordered": False},
+            }
+            if lines:
+                nested["_line"] = details[0][1]
+            item["children"].append(nested)
+        if lines:
+            first["_line"] = item["_line"] = row
+        children.append(item)
+    token: Token = {
+        "type": "list",
+        "children": children,
+        "tight": not loose,
+        "bullet": "-",
+        "attrs": {"depth": depth, "ordered": False},
+    }
+    if lines:
+        last = items[-1]
+        token["_line"] = items[0][1]
+        token["_last"] = last[2][-1][1] if last[2] else last[1]  # 1-based, the list's end
+    return token
 
 
 # ----------------------------------------------------------------------------- lines
@@ -237,6 +447,9 @@ def _stamp_one(tok: Token, cur: _Cursor, depth: int) -> None:
         tok["_line"] = min(cur.i, cur.n - 1) + 1 if cur.n else 1
         return
     if kind == "list":
+        if "_last" in tok:  # stamped by _plain_list, which knew the lines
+            cur.i = max(cur.i, tok["_last"])
+            return
         first = -1
         for item in tok.get("children", ()):
             start = cur.seek(_is_list_marker)
@@ -293,6 +506,38 @@ def _stamp_one(tok: Token, cur: _Cursor, depth: int) -> None:
 
 
 # ----------------------------------------------------------------------------- text
+
+_INLINE_MARKS = frozenset("*_`[]<>!\\&~")
+
+
+def _plain(md: mistune.Markdown, raw: str, env: MutableMapping[str, Any]) -> str:
+    out: list[str] = []
+    _flatten(md.inline(raw, env), out)
+    return " ".join("".join(out).split())
+
+
+def _links(md: mistune.Markdown, raw: str, env: MutableMapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    _collect_links(md.inline(raw, env), out)
+    return out
+
+
+# Inline parsing is a pure function of the text when the file defines no reference
+# links; SOPs repeat their labels and phrases (``**Purpose**:``, `usd`, ...) across files.
+@lru_cache(maxsize=4096)
+def _plain_cached(raw: str) -> str:
+    return _plain(_markdown(), raw, {"ref_links": {}})
+
+
+@lru_cache(maxsize=1024)
+def _links_cached(raw: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_links(_markdown(), raw, {"ref_links": {}}))
+
+
+def clear_caches() -> None:
+    """Forget memoized inline results (benchmarks measuring a cold parse call this)."""
+    _plain_cached.cache_clear()
+    _links_cached.cache_clear()
 
 
 def _flatten(tokens: list[Token], out: list[str]) -> None:
@@ -446,22 +691,23 @@ class _Parser:
         raw = raw.strip()
         if not raw:
             return ""
-        if not any(c in raw for c in "*_`[]<>!\\&~"):
+        if _INLINE_MARKS.isdisjoint(raw):
             return " ".join(raw.split())
-        out: list[str] = []
-        _flatten(self.md.inline(raw, self.env), out)
-        return " ".join("".join(out).split())
+        if self.env.get("ref_links"):  # reference links: the answer depends on this file
+            return _plain(self.md, raw, self.env)
+        return _plain_cached(raw)
 
     def links(self, raw: str) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        _collect_links(self.md.inline(raw.strip(), self.env), out)
-        return out
+        raw = raw.strip()
+        if self.env.get("ref_links"):
+            return _links(self.md, raw, self.env)
+        return list(_links_cached(raw))
 
     # ---- entry
 
     def run(self, data: str | bytes) -> Sop:
         raw_bytes, text = self.decode(data)
-        digest = hashlib.sha256(raw_bytes).hexdigest()
+        digest = sha256(raw_bytes).hexdigest()
         name = _name_from_path(self.path)
         if text is None:
             return Sop(
@@ -1301,7 +1547,9 @@ class _Parser:
         if "Input:" not in heads and "Expected Output:" not in heads:
             return Example(ex.title, ex.line, raw=ex.raw, number=ex.number)
         try:
-            data = yaml.load(ex.raw, Loader=_yaml_loader())
+            data = _simple_yaml(ex.raw)
+            if data is None:
+                data = yaml.load(ex.raw, Loader=_yaml_loader())
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = ex.code_line + (mark.line if mark is not None else 0)
@@ -1379,6 +1627,82 @@ def _yaml_loader() -> type[yaml.SafeLoader]:
         "_SopYamlLoader", (base,), {"yaml_implicit_resolvers": resolvers}
     )
     return loader
+
+
+# Most examples are ``Key:`` lines over indented ``name: value`` lines (values plain
+# words, or quoted without escapes, maybe with a trailing comment). That shape means one
+# thing in YAML: nested mappings of scalars, each typed by the loader's own resolvers and
+# constructors, with no parser in between; anything else goes to yaml.load.
+_YAML_LINE = re.compile(
+    r"(?P<key>[A-Za-z_][A-Za-z0-9_]*(?: [A-Za-z0-9_]+)*):"
+    r"(?: +(?:(?P<plain>-?[A-Za-z0-9_][A-Za-z0-9_.+/$-]*(?: [A-Za-z0-9_.+/$(),-]+)*)"
+    r"|\"(?P<dq>[\t !#-\[\]-~]*)\"|'(?P<sq>[\t -&(-~]*)'))?"  # printable, no escapes
+    r"(?: +#[\t -~]*)?"
+)
+_YAML_TYPED = frozenset("tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null"))
+
+
+def _simple_yaml(raw: str) -> dict[Any, Any] | None:
+    """``yaml.load(raw)`` for that common shape; None when ``raw`` is anything else."""
+    root: dict[Any, Any] = {}
+    stack: list[tuple[int, dict[Any, Any]]] = [(0, root)]
+    pending: tuple[dict[Any, Any], Any] | None = None  # a ``key:`` whose value is below
+    for line in raw.split("\n"):
+        body = line.lstrip(" ")
+        if not body:
+            if line:
+                return None  # white space only: leave such details to yaml
+            continue
+        indent = len(line) - len(body)
+        found = _YAML_LINE.fullmatch(line, indent)
+        if found is None:
+            return None
+        if pending is not None and indent > stack[-1][0]:
+            child: dict[Any, Any] = {}
+            pending[0][pending[1]] = child
+            stack.append((indent, child))
+        pending = None
+        while stack[-1][0] > indent:
+            stack.pop()
+        if stack[-1][0] != indent:
+            return None  # not aligned with any open mapping
+        key = _yaml_scalar(found.group("key"))
+        if key is _NOT_SIMPLE:
+            return None
+        plain, dq, sq = found.group("plain", "dq", "sq")
+        if plain is not None:
+            value = _yaml_scalar(plain)
+            if value is _NOT_SIMPLE:
+                return None
+        elif dq is not None or sq is not None:
+            value = dq if dq is not None else sq
+        else:
+            value, pending = None, (stack[-1][1], key)
+        stack[-1][1][key] = value
+    return root or None
+
+
+_NOT_SIMPLE = object()
+
+
+def _yaml_scalar(text: str) -> Any:
+    """A plain scalar, typed exactly as the loader's implicit resolvers type it."""
+    loader = _yaml_loader()
+    tag = "tag:yaml.org,2002:str"
+    for found, pattern in loader.yaml_implicit_resolvers.get(text[0], []):
+        if pattern.match(text):
+            tag = found
+            break
+    if tag not in _YAML_TYPED:
+        return _NOT_SIMPLE
+    return _yaml_constructor().yaml_constructors[tag](
+        _yaml_constructor(), yaml.ScalarNode(tag, text)
+    )
+
+
+@cache
+def _yaml_constructor() -> yaml.constructor.SafeConstructor:
+    return yaml.constructor.SafeConstructor()
 
 
 def _step_label(tok: Token) -> tuple[str, str] | None:
@@ -1492,6 +1816,6 @@ def parse(text: str | bytes, path: str | None = None) -> Sop:
         title="",
         path=path,
         text=text if isinstance(text, str) else raw.decode("utf-8", "replace"),
-        content_hash=hashlib.sha256(raw).hexdigest(),
+        content_hash=sha256(raw).hexdigest(),
         diagnostics=(*parser.diags, Diagnostic(code, _ERROR, message, 1, 1, path)),
     )

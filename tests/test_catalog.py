@@ -191,3 +191,15 @@ def test_cli_show_broken_file_reports_diagnostics(tmp_path: Path) -> None:
     assert as_json.returncode == 0
     codes = [d["code"] for d in json.loads(as_json.stdout)["diagnostics"]]
     assert "SOP002" in codes
+
+
+def test_a_cached_sop_keeps_the_path_it_was_loaded_by(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading one file as 'sops/x.sop.md' must not hand a later absolute lookup that path."""
+    write_sop(project / "sops" / "delta.sop.md", "Delta")
+    relative = catalog.load("sops/delta.sop.md")
+    absolute = catalog.load(str(project / "sops" / "delta.sop.md"))
+    assert relative.path == "sops/delta.sop.md"
+    assert absolute.path == str(project / "sops" / "delta.sop.md")
+    assert catalog.load("sops/delta.sop.md") is relative  # still cached
