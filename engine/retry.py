@@ -14,10 +14,11 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import tenacity
 
+from engine import recovery
 from engine.errors import SopFailure
 from engine.model import Sop, Step
 
@@ -25,12 +26,6 @@ T = TypeVar("T")
 DEFAULT_MAX_RETRIES = 3
 
 _WORDS = re.compile(r"[a-z0-9]+")
-_NO_RETRY = re.compile(r"(?i)\b(do not|don't|dont|never|no|must not|without)\s+retr(y|ies|ying)\b")
-_RETRY = re.compile(r"(?i)\bretr(y|ies|ying)\b")
-_COUNT = re.compile(
-    r"(?i)\b(?:max(?:imum)?|up to|at most)\s+(\d+)|\b(\d+)\s+(?:retries|times|attempts)\b"
-)
-_BACKOFF = re.compile(r"(?i)\bback-?\s?off\b")
 
 
 def normalize(text: str) -> str:
@@ -63,26 +58,9 @@ class Phrase:
 
 
 def interpret(phrase: str) -> Phrase:
-    """The retry vocabulary: "retry", "do not retry", "up to N times", "max N retries", "backoff".
-
-    Uses the parser's ``engine.recovery.interpret`` when it exists so both read the
-    same vocabulary; this fallback covers the same documented words.
-    """
-    try:
-        from engine import recovery  # type: ignore[attr-defined,unused-ignore]
-
-        fields: Any = recovery.interpret(phrase)
-    except (ImportError, AttributeError):
-        fields = None
-    if fields is not None:
-        get = fields.get if isinstance(fields, dict) else lambda k, d=None: getattr(fields, k, d)
-        return Phrase(get("retry"), get("max_retries"), bool(get("backoff", False)))
-    if _NO_RETRY.search(phrase):
-        return Phrase(False, None, False)
-    count = _COUNT.search(phrase)
-    number = int(count.group(1) or count.group(2)) if count else None
-    retry = True if _RETRY.search(phrase) else None
-    return Phrase(retry, number if retry else None, bool(_BACKOFF.search(phrase)))
+    """What a phrase says about retrying, in the parser's recovery vocabulary."""
+    fields = recovery.interpret(phrase)
+    return Phrase(fields["retry"], fields["max_retries"], fields["backoff"])
 
 
 @dataclass(frozen=True)
