@@ -305,15 +305,19 @@ class Journal:
         self.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; deferred events are written first, the chain head last."""
+    def _tx(
+        self, event: tuple[str, str, str | None, str] | None = None
+    ) -> Iterator[sqlite3.Connection]:
+        """One write transaction; deferred events (and ``event``) are written first, in one
+        INSERT, the chain head last."""
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
                 self._read_head()
-                for event in self._deferred:
-                    self._insert(db, *event)
+                events = self._deferred if event is None else [*self._deferred, event]
+                if events:
+                    self._insert_rows(db, events)
                 yield db
                 db.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('head', ?)",
@@ -372,6 +376,26 @@ class Journal:
     @staticmethod
     def _body(data: Mapping[str, Any] | None, raw: Mapping[str, Any] | None) -> str:
         return body(data, raw)
+
+    def _insert_rows(
+        self, db: sqlite3.Connection, events: list[tuple[str, str, str | None, str]]
+    ) -> int:
+        """Chain ``events`` after the head in one multi-row INSERT (inside a transaction)."""
+        rows: list[Any] = []
+        seq, prev = self._head
+        ts = _now()
+        for run_id, type_, action_id, text in events:
+            seq += 1
+            digest = _row_hash(prev, seq, run_id, ts, type_, action_id, text)
+            rows.extend((seq, run_id, ts, type_, action_id, text, prev, digest))
+            prev = digest
+        sql = _INSERT_MANY.get(len(events))
+        if sql is None:
+            sql = _INSERT + ",".join(["(?,?,?,?,?,?,?,?)"] * len(events))
+            _INSERT_MANY[len(events)] = sql
+        db.execute(sql, rows)
+        self._head = (seq, prev)
+        return seq
 
     def _insert(
         self, db: sqlite3.Connection, run_id: str, type_: str, action_id: str | None, text: str
@@ -434,8 +458,8 @@ class Journal:
         ``action_started`` (attempt number, idempotency key) this way.
         """
         if status is not None:
-            with self._lock, self._tx() as db:
-                seq = self._insert(db, run_id, type_, action_id, text)
+            with self._lock, self._tx((run_id, type_, action_id, text)) as db:
+                seq = self._head[0]  # the event just written with the deferred ones
                 db.execute(
                     "UPDATE runs SET status=?, updated=?, last_seq=? WHERE run_id=?",
                     (status, _now(), seq if status in ("succeeded", "failed") else None, run_id),

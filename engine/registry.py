@@ -398,6 +398,11 @@ class Registry:
     def handlers(self) -> list[HandlerDef]:
         return list(self._handlers)
 
+    @property
+    def generation(self) -> int:
+        """Grows with every registration (handlers are only ever added): a cache key."""
+        return len(self._handlers)
+
     def services(self) -> dict[str, Callable[..., Any]]:
         return dict(self._services)
 

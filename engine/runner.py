@@ -813,22 +813,12 @@ class _Execution:
                 _crashpoint("handler_returned", aid, self._crash_after)
             return value
 
-        def on_retry(number: int, exc: BaseException, delay: float) -> None:
-            self._event(
-                "action_retry",
-                aid,
-                {"attempt": number, "error": sop_message(exc, self.sop, step)},
-                raw={"delay": round(delay, 6)},
-            )
-
         status, reason, message, pause = ActionStatus.PASSED, None, None, None
         try:
-            value = retry.call(
-                attempt,
-                lambda exc: retry.policy_for(exc, self.sop, step),
-                on_retry=on_retry,
-                base=self.base_delay,
-            )
+            try:  # attempt 1 is a plain call; the retry machinery is built only on a failure
+                value = attempt(1)
+            except Exception as first:
+                value = self._retry_after(first, attempt, aid, step)
             if hot.is_check and value is False:
                 status, message = ActionStatus.FAILED, f"check failed: {hot.text}"
         except NotApplicable as exc:
@@ -858,6 +848,32 @@ class _Execution:
             self._finish_event(result)
         self.current = None
         return result, message, pause
+
+    def _retry_after(
+        self, first: Exception, attempt: Callable[[int], Any], aid: str, step: Step | None
+    ) -> Any:
+        """``retry.call`` from attempt 1's failure on: re-raised when its policy allows no
+        retry, else attempts 2.. follow, each retry journaled before its attempt."""
+
+        def replay(number: int) -> Any:
+            if number == 1:
+                raise first
+            return attempt(number)
+
+        def on_retry(number: int, exc: BaseException, delay: float) -> None:
+            self._event(
+                "action_retry",
+                aid,
+                {"attempt": number, "error": sop_message(exc, self.sop, step)},
+                raw={"delay": round(delay, 6)},
+            )
+
+        return retry.call(
+            replay,
+            lambda exc: retry.policy_for(exc, self.sop, step),
+            on_retry=on_retry,
+            base=self.base_delay,
+        )
 
     def _pause(
         self,

@@ -266,3 +266,70 @@ def test_idempotency_key_is_uuid5(run_id: str, action_id: str, suffix: str) -> N
     except UnicodeEncodeError:
         return  # lone surrogates: not an id the engine makes
     assert idempotency_key(run_id, action_id, suffix) == str(uuid.uuid5(KEY_NAMESPACE, name))
+
+
+PLAN_SOP = """\
+# Plan Cache
+
+## Parameters
+
+- **operation** (string): What to do
+  - Values: `charge` | `refund`
+
+## Steps
+
+### 1. Do
+
+**Actions**:
+- MUST verify customer exists
+
+**For Charges**:
+- MUST capture the charge
+
+**For Refunds**:
+- MUST refund the charge
+"""
+
+
+def test_cached_plans_follow_params_and_registrations() -> None:
+    """plan() caches bindings per (SOP, registry): branches still follow the parameters,
+    a handler registered later is seen, and a tie still raises on every call."""
+    from engine.errors import BindingError
+    from engine.planner import bind_line, plan
+
+    sop = parse(PLAN_SOP.encode(), path="cache.sop.md")
+    reg = Registry()
+    reg.action("verify customer exists")(lambda ctx: None)
+    reg.action("capture the charge")(lambda ctx: None)
+
+    def fresh(params: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
+        """What planning without any cache gives (bind_line per line, as before)."""
+        first = plan(sop, params, registry=reg)
+        rows = []
+        for b in first.bindings:
+            ref = bind_line(b.action, sop, reg, b.reason if b.status == "off_path" else None)
+            name = ref.match.handler.name if ref.match else None
+            assert (b.status, b.reason) == (ref.status, ref.reason)
+            rows.append((b.status, b.reason, name))
+        return rows
+
+    charge = fresh({"operation": "charge"})
+    assert [r[0] for r in charge] == ["bound", "bound", "off_path"]
+    refund = fresh({"operation": "refund"})
+    assert [r[0] for r in refund] == ["bound", "off_path", "unbound"]
+    assert not plan(sop, {"operation": "refund"}, registry=reg).ok
+    assert fresh({"operation": "charge"}) == charge  # the cached plan, same answer
+
+    reg.action("refund the charge")(lambda ctx: None)  # a new handler: the cache is dropped
+    now = plan(sop, {"operation": "refund"}, registry=reg)
+    assert now.ok and [b.status for b in now.bindings] == ["bound", "off_path", "bound"]
+
+    reg.action("verify {who} exists")(lambda ctx, who: None)  # literal still wins
+    literal = plan(sop, {"operation": "charge"}, registry=reg).bindings[0].match
+    assert literal is not None and literal.captures == {}
+    tie = Registry()
+    tie.action("verify {a} exists")(lambda ctx, a: None)
+    tie.action("verify {b} exists")(lambda ctx, b: None)
+    for _ in range(2):  # not cached away after the first failure
+        with pytest.raises(BindingError):
+            plan(sop, {"operation": "charge"}, registry=tie)
