@@ -267,20 +267,21 @@ class Sop:
         data["version"] = self.version
         for f in dataclasses.fields(self):
             if f.name not in data and f.name != "text":
-                data[f.name] = _jsonable(getattr(self, f.name))
+                data[f.name] = jsonable(getattr(self, f.name))
         return data
 
 
-def _jsonable(value: Any) -> Any:
-    """Model values -> JSON types; actions gain their ``id``, YAML dates become ISO strings."""
+def jsonable(value: Any) -> Any:
+    """Model (and handler) values -> JSON types; actions gain their ``id``, dates become ISO
+    strings, anything else its ``str``."""
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, tuple | list):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
+        return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -288,7 +289,7 @@ def _jsonable(value: Any) -> Any:
         if isinstance(value, Action):
             out["id"] = value.id
         for f in dataclasses.fields(value):
-            out[f.name] = _jsonable(getattr(value, f.name))
+            out[f.name] = jsonable(getattr(value, f.name))
         return out
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")

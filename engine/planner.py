@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import UsageError
-from engine.model import Action, ActionKind, Branch, Sop
+from engine.model import Action, ActionKind, Branch, Sop, jsonable
 from engine.normalize import clean
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class Plan:
             "version": self.sop.version,
             "path": self.sop.path,
             "content_hash": self.sop.content_hash,
-            "params": _jsonable(self.params),
+            "params": jsonable(self.params),
             "ok": self.ok,
             "bindings": [binding_dict(b, self.sop) for b in self.bindings],
             "unbound": [location(b.action, self.sop) for b in self.unbound],
@@ -124,16 +124,8 @@ def binding_dict(binding: Binding, sop: Sop) -> dict[str, Any]:
         "status": binding.status,
         "reason": binding.reason,
         "handler": handler_dict(binding.match),
-        "captures": _jsonable(binding.match.captures) if binding.match else {},
+        "captures": jsonable(binding.match.captures) if binding.match else {},
     }
-
-
-def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        ok = value is None or isinstance(value, str | int | float | bool | list | dict)
-        out[str(key)] = value if ok else str(value)
-    return out
 
 
 def missing_environment(sop: Sop, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -47,7 +47,7 @@ from engine.errors import (
     UsageError,
 )
 from engine.journal import Journal, canonical, redacted_json
-from engine.model import Action, ActionKind, Sop, Step
+from engine.model import Action, ActionKind, Sop, Step, jsonable
 from engine.redact import redact, redact_text
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class RunResult:
             "version": self.version,
             "content_hash": self.content_hash,
             "status": self.status.value,
-            "output": _jsonable(redact(self.output)),
+            "output": jsonable(redact(self.output)),
             "actions": [a.to_dict() for a in self.actions],
             "errors": [redact_text(e) for e in self.errors],
             "warnings": [redact_text(w) for w in self.warnings],
@@ -188,13 +188,6 @@ def _validator() -> Any:
 
     schema = load_schema(RESULT_SCHEMA)
     return jsonschema.Draft202012Validator(schema)
-
-
-def _jsonable(value: Any) -> Any:
-    """Round-trip through JSON so the result holds only JSON types (key order kept)."""
-    import json
-
-    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
 def action_timeout_default() -> float:
@@ -676,7 +669,7 @@ class _Execution:
             {
                 "content_hash": result.content_hash,
                 "errors": [redact_text(e) for e in result.errors],
-                "output": _jsonable(redact(result.output)),
+                "output": jsonable(redact(result.output)),
                 "parent_run_id": result.parent_run_id,
                 "pending": pending,
                 "run_id": result.run_id,
