@@ -21,7 +21,7 @@ from engine.cli_common import (
     parse_params,
 )
 from engine.errors import PlanRefused, UsageError
-from engine.journal import Journal, default_path
+from engine.journal import Journal, RunRow, default_path
 from engine.runner import RESULT_SCHEMA, RunResult, RunStatus, recorded_result
 
 
@@ -33,6 +33,18 @@ def _existing_journal(args: argparse.Namespace) -> Journal | None:
     """Read-only commands never create a journal file."""
     path = _journal_path(args)
     return Journal(path) if path.is_file() else None
+
+
+def _recorded_run(args: argparse.Namespace) -> tuple[Journal, RunRow]:
+    """The journal and the row of ``args.run_id``; UsageError (exit 2) when either is missing."""
+    journal = _existing_journal(args)
+    if journal is None:
+        raise UsageError(f"unknown run '{args.run_id}' (no journal at {_journal_path(args)})")
+    row = journal.run(args.run_id)
+    if row is None:
+        journal.close()
+        raise UsageError(f"unknown run '{args.run_id}' (journal {journal.path})")
+    return journal, row
 
 
 def _exit_code(result: RunResult) -> int:
@@ -133,13 +145,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from engine.registry import load_handlers
     from engine.runner import resume
 
-    journal = _existing_journal(args)
-    if journal is None:
-        raise UsageError(f"unknown run '{args.run_id}' (no journal at {_journal_path(args)})")
+    journal, row = _recorded_run(args)
     with journal:
-        row = journal.run(args.run_id)
-        if row is None:
-            raise UsageError(f"unknown run '{args.run_id}' (journal {journal.path})")
         registry = load_handlers([*row.handlers, *args.handlers])
         try:
             result = resume(args.run_id, confirm=args.confirm, registry=registry, journal=journal)
@@ -171,13 +178,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    journal = _existing_journal(args)
-    if journal is None:
-        raise UsageError(f"unknown run '{args.run_id}' (no journal at {_journal_path(args)})")
+    journal, row = _recorded_run(args)
     with journal:
-        row = journal.run(args.run_id)
-        if row is None:
-            raise UsageError(f"unknown run '{args.run_id}' (journal {journal.path})")
         events = journal.events(args.run_id)
         records = journal.records(args.run_id)
         children = [c.to_dict() for c in journal.children(args.run_id)]
