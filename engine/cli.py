@@ -36,6 +36,10 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# optional packages -> the extra that installs them (pyproject.toml)
+_EXTRAS = {"localstripe": "sandbox", "aiohttp": "sandbox", "mcp": "mcp"}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit code 2."""
 
@@ -142,6 +146,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"sop: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except ModuleNotFoundError as exc:
+        if debug:
+            raise
+        missing = (exc.name or "").partition(".")[0]
+        extra = _EXTRAS.get(missing)
+        if extra is None:
+            print(f"sop: internal error: {exc} (rerun with --debug)", file=sys.stderr)
+            return EXIT_FAILED
+        print(
+            f"sop: error: this command needs the optional package '{missing}': "
+            f"pip install 'sop-engine[{extra}]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("sop: interrupted", file=sys.stderr)
         return 130
