@@ -8,7 +8,6 @@ was issued by, until ``SOP_CONFIRM_TTL_SECONDS`` (default 86400) pass, once.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import time
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from typing import Any
 
 from engine.errors import SopError, UsageError
 from engine.journal import Confirmation, Journal, canonical
+from engine.settings import seconds
 
 PREFIX = "sopc_"
 DEFAULT_TTL = 86400.0
@@ -39,14 +39,7 @@ def operation_hash(run_id: str, operation: Mapping[str, Any]) -> str:
 
 
 def ttl_seconds() -> float:
-    raw = os.environ.get("SOP_CONFIRM_TTL_SECONDS", str(DEFAULT_TTL))
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise UsageError(f"SOP_CONFIRM_TTL_SECONDS={raw!r}: expected a positive number of seconds")
-    return value
+    return seconds("SOP_CONFIRM_TTL_SECONDS", DEFAULT_TTL)
 
 
 def iso(epoch: float) -> str:

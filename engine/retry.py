@@ -10,7 +10,6 @@ over everything else. The number of attempts comes from the SOP text.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import tenacity
 from engine import recovery
 from engine.errors import SopFailure
 from engine.model import Sop, Step
+from engine.settings import seconds
 
 T = TypeVar("T")
 DEFAULT_MAX_RETRIES = 3
@@ -127,16 +127,7 @@ def _policy(
 
 def base_delay() -> float:
     """``SOP_RETRY_BASE_SECONDS`` (default 0.5): the first backoff interval."""
-    raw = os.environ.get("SOP_RETRY_BASE_SECONDS", "0.5")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        from engine.errors import UsageError
-
-        raise UsageError(f"SOP_RETRY_BASE_SECONDS={raw!r}: expected a number of seconds >= 0")
-    return value
+    return seconds("SOP_RETRY_BASE_SECONDS", 0.5, zero="no wait")
 
 
 def call(

@@ -49,6 +49,7 @@ from engine.errors import (
 from engine.journal import Journal, canonical, redacted_json
 from engine.model import Action, ActionKind, Sop, Step, jsonable
 from engine.redact import redact, redact_text
+from engine.settings import seconds
 
 if TYPE_CHECKING:
     from engine.planner import Binding, Plan
@@ -191,16 +192,7 @@ def _validator() -> Any:
 
 
 def action_timeout_default() -> float:
-    raw = os.environ.get("SOP_ACTION_TIMEOUT_SECONDS", str(DEFAULT_ACTION_TIMEOUT))
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise UsageError(
-            f"SOP_ACTION_TIMEOUT_SECONDS={raw!r}: expected seconds >= 0 (0 = no timeout)"
-        )
-    return value
+    return seconds("SOP_ACTION_TIMEOUT_SECONDS", DEFAULT_ACTION_TIMEOUT, zero="no timeout")
 
 
 def _crashpoint(event: str, action_id: str | None, target: str | None) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +48,77 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("sop: error: sop: argument command: invalid choice: 'frobnicate'")
     assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SOP_ACTION_TIMEOUT_SECONDS", "soon"),
+        ("SOP_ACTION_TIMEOUT_SECONDS", "-1"),
+        ("SOP_RETRY_BASE_SECONDS", "nan"),
+        ("SOP_CONFIRM_TTL_SECONDS", "0"),
+    ],
+)
+def test_settings_value_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    from engine import confirm, retry, runner
+    from engine.errors import UsageError
+
+    read = {
+        "SOP_ACTION_TIMEOUT_SECONDS": runner.action_timeout_default,
+        "SOP_RETRY_BASE_SECONDS": retry.base_delay,
+        "SOP_CONFIRM_TTL_SECONDS": confirm.ttl_seconds,
+    }[name]
+    monkeypatch.setenv(name, value)
+    with pytest.raises(UsageError, match=rf"^{name}='{value}': expected a number of seconds"):
+        read()
+
+
+def test_settings_defaults_and_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import confirm, retry, runner
+
+    for name in ("SOP_ACTION_TIMEOUT_SECONDS", "SOP_RETRY_BASE_SECONDS", "SOP_CONFIRM_TTL_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    assert (runner.action_timeout_default(), retry.base_delay(), confirm.ttl_seconds()) == (
+        runner.DEFAULT_ACTION_TIMEOUT,
+        0.5,
+        confirm.DEFAULT_TTL,
+    )
+    monkeypatch.setenv("SOP_ACTION_TIMEOUT_SECONDS", "0")  # 0 = no timeout
+    assert runner.action_timeout_default() == 0
+
+
+def test_bad_setting_stops_a_run_before_any_handler(tmp_path: Path) -> None:
+    (tmp_path / "sops").mkdir()
+    (tmp_path / "sops" / "tiny.sop.md").write_text(
+        "# Tiny\n\n## Overview\n\nx\n\n"
+        "## Steps\n\n### 1. Do\n\n**Actions**:\n- MUST touch the file\n"
+    )
+    (tmp_path / "tiny_handlers.py").write_text(
+        "from pathlib import Path\nfrom engine import action\n\n"
+        "@action('touch the file')\ndef touch(ctx):\n    Path('touched').touch()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "SOP_ACTION_TIMEOUT_SECONDS": "soon"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "run",
+            "tiny",
+            "--handlers",
+            "tiny_handlers",
+            "--journal",
+            str(tmp_path / "j.db"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "sop: error: SOP_ACTION_TIMEOUT_SECONDS='soon': expected a number of seconds "
+        ">= 0 (no timeout at 0)\n"
+    )
+    assert not (tmp_path / "touched").exists()
