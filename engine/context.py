@@ -129,7 +129,7 @@ class RunContext:
         output: dict[str, Any],
         action: Action,
         services: Services,
-        log: logging.Logger,
+        log: Callable[[], logging.Logger],
         journal: Journal,
         registry: Registry | None,
         confirmed: bool = False,
@@ -145,7 +145,7 @@ class RunContext:
         self.output = output
         self.action = action
         self.services: Mapping[str, Any] = services
-        self.log = log
+        self._log = log
         self.confirmed = confirmed
         self.attempt = attempt
         self._journal = journal
@@ -165,6 +165,11 @@ class RunContext:
         ctx.attempt = 1
         ctx._children = 0
         return ctx
+
+    @property
+    def log(self) -> logging.Logger:
+        """The run's logger (redacting, journaled); made when a handler first logs."""
+        return self._log()
 
     def idempotency_key(self, suffix: str = "") -> str:
         """Same for every attempt and after a resume; ``suffix`` separates calls in one action."""

@@ -11,8 +11,8 @@ restore ``ctx.state``/``ctx.output``); an action that started but whose finish i
 not in the journal runs again with the same idempotency key.
 
 Handlers run in a worker thread (the run's loop itself runs there, so there is
-no thread hand-off per action) while the calling thread watches the current
-attempt's deadline (HandlerDef.timeout, else SOP_ACTION_TIMEOUT_SECONDS, default
+no thread hand-off per action; parked workers are reused, see engine.workers) while
+the calling thread watches the current attempt's deadline (HandlerDef.timeout, else SOP_ACTION_TIMEOUT_SECONDS, default
 120; 0 = none). Python cannot kill a thread: a handler that times out keeps running
 in the background until it returns, and its late writes to ``ctx.state`` /
 ``ctx.output`` may still land; the run has already failed that action ("timed
@@ -23,6 +23,7 @@ journals nothing more for the run.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import signal
 import threading
@@ -30,13 +31,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from engine import confirm as confirmation
-from engine import retry
+from engine import retry, workers
 from engine.context import RunContext, Services, idempotency_key, run_logger
 from engine.errors import (
     ConfirmationRequired,
@@ -268,24 +269,11 @@ class _Abandoned(BaseException):
 
 
 class _Hot:
-    """A bound line's per-run constants, worked out once instead of on every attempt."""
+    """A bound line's constants for every run of its plan."""
 
-    __slots__ = (
-        "aid",
-        "captures",
-        "func",
-        "handler",
-        "is_check",
-        "key",
-        "started",
-        "step",
-        "text",
-        "timeout",
-    )
+    __slots__ = ("aid", "captures", "func", "handler", "is_check", "step", "text", "timeout")
 
-    def __init__(
-        self, binding: Binding, aid: str, step: Step | None, timeout: float, key: str
-    ) -> None:
+    def __init__(self, binding: Binding, aid: str, step: Step | None, timeout: float) -> None:
         action, match = binding.action, binding.match
         assert match is not None
         self.aid = aid
@@ -296,8 +284,6 @@ class _Hot:
         self.is_check = action.kind is ActionKind.CHECK
         self.handler = match.handler.name
         self.text = action.text
-        self.key = key
-        self.started = _started_text(1, key)
 
 
 class _Line:
@@ -318,21 +304,55 @@ class _Line:
         self.tail = f'"step":{c(action.step)},"text":{c(action.text)}'
 
 
-#: (id(action), id(handler)) -> (action, handler, _Line): frozen objects, checked by identity,
-#: so a long-lived process (API, MCP server) works each line out once, not once per run.
-_LINES: dict[tuple[int, int], tuple[Action, Any, _Line]] = {}
+class _Prepared:
+    """A plan's per-line constants, worked out before the first handler runs.
+
+    The planner hands out the same (frozen) bindings tuple for every run of a SOP,
+    registry generation and branch choice, so a long-lived process (API, MCP server)
+    prepares each plan once, not once per run.
+    """
+
+    __slots__ = ("bindings", "hot", "info", "lines", "tick", "timeout_default")
+
+    def __init__(self, sop: Sop, bindings: tuple[Binding, ...], timeout_default: float) -> None:
+        self.bindings = bindings
+        self.timeout_default = timeout_default
+        self.info: dict[int, tuple[Any, ...]] = {}
+        self.hot: dict[int, _Hot] = {}
+        self.lines: dict[str, _Line] = {}
+        steps = {step.number: step for step in sop.steps}
+        positive: list[float] = []
+        for binding in bindings:
+            action, match = binding.action, binding.match
+            line = _Line(action, match.handler if match is not None else None)
+            self.lines[line.aid] = line
+            self.info[id(binding)] = line.info
+            if binding.status != "bound" or match is None:
+                continue
+            own = match.handler.timeout
+            timeout = timeout_default if own is None else float(own)
+            if timeout > 0:
+                positive.append(timeout)
+            step = steps.get(action.step) if action.step is not None else None
+            self.hot[id(binding)] = _Hot(binding, line.aid, step, timeout)
+        # The watchdog sleeps at most the smallest timeout, so a deadline set while it
+        # sleeps is never earlier than its wake-up: the worker never needs to wake it.
+        self.tick = min(positive) if positive else None
 
 
-def _line_of(action: Action, handler: Any) -> _Line:
-    key = (id(action), id(handler))
-    hit = _LINES.get(key)
-    if hit is not None and hit[0] is action and hit[1] is handler:
-        return hit[2]
-    if len(_LINES) >= 4096:
-        _LINES.clear()
-    line = _Line(action, handler)
-    _LINES[key] = (action, handler, line)
-    return line
+#: id(bindings) -> _Prepared; the entry holds the tuple, so an id is never reused while cached.
+_PREPARED: dict[int, _Prepared] = {}
+
+
+def _prepared(plan: Plan, timeout_default: float) -> _Prepared:
+    bindings = plan.bindings
+    hit = _PREPARED.get(id(bindings))
+    if hit is not None and hit.bindings is bindings and hit.timeout_default == timeout_default:
+        return hit
+    if len(_PREPARED) >= 256:
+        _PREPARED.clear()
+    prepared = _PREPARED[id(bindings)] = _Prepared(plan.sop, bindings, timeout_default)
+    return prepared
 
 
 def _started_text(attempt: int, key: str) -> str:
@@ -378,7 +398,7 @@ class _Execution:
         self.output: dict[str, Any] = dict(self.replay.output)
         self.confirmed = confirmed or bool(self.replay.confirmed_operations)
         self.current: str | None = None
-        self.log = run_logger(journal, run_id, lambda: self.current)
+        self._logger: logging.Logger | None = None
         self.timeout_default = action_timeout_default()
         self.base_delay = retry.base_delay()
         self._committed: list[tuple[str, str | None]] = []
@@ -388,10 +408,7 @@ class _Execution:
             self._seen[name] = {
                 k: repr(v) if type(v) in _SCALARS else canonical(v) for k, v in values.items()
             }
-        self._steps = {step.number: step for step in self.sop.steps}
-        self._info: dict[int, tuple[Any, ...]] = {}
-        self._hot: dict[int, _Hot] = {}
-        self._lines: dict[str, _Line] = {}
+        self._prepared = _prepared(plan, self.timeout_default)
         self._confirmed_ops = frozenset(self.replay.confirmed_operations)
         self._base_ctx: RunContext | None = None  # never handed to a handler; copied per action
         # loop state, guarded by _lock (entered directly: no Python frame per acquisition)
@@ -409,6 +426,12 @@ class _Execution:
         self.warnings: list[str] = []
         self.pending: dict[str, Any] | None = None
         self.stopped: str | None = None
+
+    def _log(self) -> logging.Logger:
+        """The run's logger, made on first use: most runs never log."""
+        if self._logger is None:
+            self._logger = run_logger(self.journal, self.run_id, lambda: self.current)
+        return self._logger
 
     # -- journal helpers -------------------------------------------------------------
     def _event(
@@ -436,12 +459,11 @@ class _Execution:
                 _crashpoint(*mark, self._crash_after)
             self._committed.clear()
 
-    def _started(self, hot: _Hot, number: int) -> None:
+    def _started(self, aid: str, key: str, number: int) -> None:
         """``action_started``: engine-made fields only (nothing to redact), as canonical JSON."""
-        text = hot.started if number == 1 else _started_text(number, hot.key)
-        self.journal.append_text(self.run_id, "action_started", hot.aid, text)
+        self.journal.append_text(self.run_id, "action_started", aid, _started_text(number, key))
         if self._crash_after:
-            self._crash_marks("action_started", hot.aid, False)
+            self._crash_marks("action_started", aid, False)
 
     def _deltas(self) -> dict[str, Any]:
         """The state/output keys changed since the last journaled action (by value)."""
@@ -498,12 +520,7 @@ class _Execution:
 
     # -- the watchdog (calling thread) ---------------------------------------------------
     def execute(self) -> RunResult:
-        timeouts = [self._timeout_of(b) for b in self.plan.bindings if b.match is not None]
-        positive = [t for t in timeouts if t > 0]
-        # Sleeping at most the smallest timeout means a deadline set while the watchdog
-        # sleeps is never earlier than its wake-up: the worker never needs to wake it.
-        tick = min(positive) if positive else None
-        self._prepare()
+        tick = self._prepared.tick
         self._spawn()
         try:
             with self._cond:
@@ -525,10 +542,7 @@ class _Execution:
         return self._result()
 
     def _spawn(self) -> None:
-        gen = self._gen
-        threading.Thread(
-            target=self._loop, args=(gen,), name=f"sop-run-{self.run_id[:8]}", daemon=True
-        ).start()
+        workers.submit(partial(self._loop, self._gen))
 
     def _time_out(self) -> None:
         """Under the lock: fail the stuck action, abandon its worker, continue in a new one."""
@@ -586,7 +600,7 @@ class _Execution:
             return self._skipped(binding, self.stopped), None, None
         if binding.status != "bound":
             return self._skipped(binding, binding.reason or "no handler"), None, None
-        hot = self._hot_of(binding)
+        hot = self._prepared.hot[id(binding)]
         done = self.replay.done.get(hot.aid) if self.replay.done else None
         if done is not None:
             result = self._action_result(
@@ -671,7 +685,7 @@ class _Execution:
                 "warnings": [redact_text(w) for w in result.warnings],
             }
         )
-        lines = self._lines
+        lines = self._prepared.lines
         items = []
         for a in result.actions:
             line = lines.get(a.id)
@@ -696,48 +710,13 @@ class _Execution:
         attempts: int = 0,
         duration_ms: float = 0.0,
     ) -> ActionResult:
-        info = self._info.get(id(binding))
-        if info is None:
-            action = binding.action
-            info = (
-                action.id,
-                action.line,
-                _level(action),
-                action.kind.value,
-                action.text,
-                action.step,
-                binding.match.handler.name if binding.match else None,
-            )
-            self._info[id(binding)] = info
-        aid, line, level, kind, text, step, handler = info
+        aid, line, level, kind, text, step, handler = self._prepared.info[id(binding)]
         return ActionResult(
             aid, line, level, kind, text, status, reason, attempts, duration_ms, step, handler
         )
 
     def _skipped(self, binding: Binding, reason: str) -> ActionResult:
         return self._action_result(binding, ActionStatus.SKIPPED, reason)
-
-    def _timeout_of(self, binding: Binding) -> float:
-        assert binding.match is not None
-        timeout = binding.match.handler.timeout
-        return self.timeout_default if timeout is None else float(timeout)
-
-    def _prepare(self) -> None:
-        """Every line's constants, in one pass before the first handler runs."""
-        run_id, steps = self.run_id, self._steps
-        for binding in self.plan.bindings:
-            action, match = binding.action, binding.match
-            line = _line_of(action, match.handler if match is not None else None)
-            self._lines[line.aid] = line
-            self._info[id(binding)] = line.info
-            if binding.status != "bound" or match is None:
-                continue
-            step = steps.get(action.step) if action.step is not None else None
-            key = idempotency_key(run_id, line.aid)
-            self._hot[id(binding)] = _Hot(binding, line.aid, step, self._timeout_of(binding), key)
-
-    def _hot_of(self, binding: Binding) -> _Hot:
-        return self._hot[id(binding)]
 
     def _arm(self, gen: int, binding: Binding, number: int, started: float, timeout: float) -> None:
         with self._lock:
@@ -760,6 +739,7 @@ class _Execution:
         func, captures, step, timeout = hot.func, hot.captures, hot.step, hot.timeout
         aid = hot.aid
         self.current = aid
+        key = idempotency_key(self.run_id, aid)
         confirmed_ops = self._confirmed_ops
         base = self._base_ctx
         if base is None:  # the first action run: services factories receive this one
@@ -771,7 +751,7 @@ class _Execution:
                 output=self.output,
                 action=action,
                 services=self.services,
-                log=self.log,
+                log=self._log,
                 journal=self.journal,
                 registry=self.registry,
                 confirmed=self.confirmed,
@@ -788,7 +768,7 @@ class _Execution:
             nonlocal attempts
             attempts = number
             ctx.attempt = number
-            self._started(hot, number)
+            self._started(aid, key, number)
             self._arm(gen, binding, number, started, timeout)
             try:
                 value = func(ctx, **captures)
@@ -1002,7 +982,7 @@ def run(
         jr.start_run(
             rid,
             sop=loaded.name,
-            sop_path=str(Path(loaded.path).resolve()) if loaded.path else None,
+            sop_path=os.path.abspath(loaded.path) if loaded.path else None,
             version=loaded.version,
             content_hash=loaded.content_hash,
             params=planned.params,
