@@ -33,10 +33,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.checkpointer import BACKSTOP_FRAMES, Checkpointer
 from engine.errors import SopError
 from engine.redact import flat_clean, may_need_redaction, redact, redact_text
 
 DEFAULT_PATH = Path(".sop") / "journal.db"
+#: Bytes the WAL file is cut back to after a checkpoint resets it.
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
 GENESIS = "0" * 64
 _sha256 = hashlib.sha256
 
@@ -94,6 +97,10 @@ CREATE TABLE IF NOT EXISTS confirmations (
 
 _INSERT = "INSERT INTO events(seq, run_id, ts, type, action_id, data, prev_hash, hash) VALUES "
 _INSERT_MANY: dict[int, str] = {}
+_INSERT_RUN = (
+    "INSERT INTO runs(run_id, sop, sop_path, version, content_hash, params, handlers,"
+    " parent_run_id, status, pid, started, updated, first_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 
 
 def default_path() -> Path:
@@ -279,6 +286,9 @@ class Journal:
             if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
                 raise SopError(f"SOP_JOURNAL_SYNC={sync!r}: expected NORMAL or FULL")
             self._db.execute(f"PRAGMA synchronous={sync}")
+            # checkpoints run in the background (engine.checkpointer); this is the backstop
+            self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_FRAMES}")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._db.executescript(_SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
             for column in ("first_seq", "last_seq"):
@@ -288,14 +298,19 @@ class Journal:
             raise SopError(f"cannot open journal {self.path}: {exc}") from exc
         self._lock = threading.RLock()
         self._deferred: list[tuple[str, str, str | None, str]] = []
+        #: ``runs`` rows of started runs, each with the index of its ``run_started`` event in
+        #: ``_deferred``: written in the transaction that commits that event.
+        self._new_runs: list[tuple[int, tuple[Any, ...]]] = []
         self._head: tuple[int, str] = (0, GENESIS)
         self._head_known = False
+        self._checkpoints = Checkpointer(self.path, sync)
 
     def close(self) -> None:
         with self._lock:
             try:
                 self.flush()
             finally:
+                self._checkpoints.close()
                 self._db.close()
 
     def __enter__(self) -> Journal:
@@ -316,8 +331,11 @@ class Journal:
             try:
                 self._read_head()
                 events = self._deferred if event is None else [*self._deferred, event]
+                before = self._head[0]
                 if events:
                     self._insert_rows(db, events)
+                for index, run_row in self._new_runs:
+                    db.execute(_INSERT_RUN, (*run_row, before + index + 1))
                 yield db
                 db.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('head', ?)",
@@ -328,7 +346,9 @@ class Journal:
                 self._head_known = False
                 raise
             db.execute("COMMIT")
+            self._checkpoints.committed()
             self._deferred.clear()
+            self._new_runs.clear()
 
     def _read_head(self) -> None:
         """The last event's seq and hash (a primary-key lookup)."""
@@ -368,6 +388,7 @@ class Journal:
                 continue
             self._head = (seq, prev)
             self._deferred.clear()
+            self._checkpoints.committed()
             return seq
         raise SopError(f"journal {self.path}: could not append (chain head keeps moving)")
 
@@ -469,6 +490,9 @@ class Journal:
             if defer:
                 self._deferred.append((run_id, type_, action_id, text))
                 return 0
+            if self._new_runs:  # a run's first commit also writes its ``runs`` row
+                with self._tx((run_id, type_, action_id, text)):
+                    return self._head[0]
             if self._deferred:
                 return self._commit_events([*self._deferred, (run_id, type_, action_id, text)])
             return self._commit_events([(run_id, type_, action_id, text)])
@@ -492,46 +516,43 @@ class Journal:
         handlers: list[str],
         parent_run_id: str | None = None,
     ) -> None:
-        """The ``runs`` row and the ``run_started`` event, in one transaction."""
+        """The ``runs`` row and the ``run_started`` event, queued for the run's first commit.
+
+        That is the commit of its first ``action_started`` (or of its end), so both land
+        before any handler runs, without a commit of their own. A process killed before
+        then leaves no trace, and nothing of the run has happened.
+        """
         now = _now()
         safe_params = redact(dict(params))
-        with self._tx() as db:
-            seq = self._append(
-                db,
-                run_id,
-                "run_started",
-                None,
-                {"params": safe_params},
-                {
-                    "sop": sop,
-                    "sop_path": sop_path,
-                    "version": version,
-                    "content_hash": content_hash,
-                    "handlers": handlers,
-                    "parent_run_id": parent_run_id,
-                    "pid": os.getpid(),
-                },
-            )
-            db.execute(
-                "INSERT INTO runs(run_id, sop, sop_path, version, content_hash, params, handlers,"
-                " parent_run_id, status, pid, started, updated, first_seq)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    sop,
-                    sop_path,
-                    version,
-                    content_hash,
-                    canonical(safe_params),
-                    canonical(handlers),
-                    parent_run_id,
-                    "running",
-                    os.getpid(),
-                    now,
-                    now,
-                    seq,
-                ),
-            )
+        text = body(
+            {"params": safe_params},
+            {
+                "sop": sop,
+                "sop_path": sop_path,
+                "version": version,
+                "content_hash": content_hash,
+                "handlers": handlers,
+                "parent_run_id": parent_run_id,
+                "pid": os.getpid(),
+            },
+        )
+        row = (
+            run_id,
+            sop,
+            sop_path,
+            version,
+            content_hash,
+            canonical(safe_params),
+            canonical(handlers),
+            parent_run_id,
+            "running",
+            os.getpid(),
+            now,
+            now,
+        )
+        with self._lock:
+            self._new_runs.append((len(self._deferred), row))
+            self._deferred.append((run_id, "run_started", None, text))
 
     def claim(self, run_id: str, type_: str, data: Mapping[str, Any] | None = None) -> None:
         """Mark this process as the one running ``run_id`` (resume) and journal why."""
@@ -617,6 +638,7 @@ class Journal:
 
     def run(self, run_id: str) -> RunRow | None:
         with self._lock:
+            self.flush()
             row = self._db.execute(
                 "SELECT run_id, sop, sop_path, version, content_hash, params, handlers,"
                 " parent_run_id, status, pid, started, updated FROM runs WHERE run_id=?",
@@ -633,6 +655,7 @@ class Journal:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
+            self.flush()
             rows = self._db.execute(sql).fetchall()
         return [_run_row(row) for row in rows]
 

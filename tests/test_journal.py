@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -148,8 +150,6 @@ def test_cli_journal_verify_missing_file(tmp_path: Path) -> None:
 
 def test_two_writers_keep_one_chain(tmp_path: Path) -> None:
     """Two connections appending at once (two `sop run`s on one journal): no fork, no gap."""
-    import threading
-
     first = Journal(tmp_path / "shared.db")
     second = Journal(tmp_path / "shared.db")
     for journal, run_id in ((first, "a"), (second, "b")):
@@ -176,3 +176,77 @@ def test_two_writers_keep_one_chain(tmp_path: Path) -> None:
     assert [e.data["n"] for e in first.events("a") if e.type == "action_finished"] == list(
         range(150)
     )
+
+
+def _started(journal: Journal, run_id: str) -> None:
+    journal.start_run(
+        run_id, sop="s", sop_path=None, version=None, content_hash=None, params={}, handlers=[]
+    )
+
+
+def test_run_row_lands_with_the_runs_first_commit(tmp_path: Path) -> None:
+    """start_run costs no commit of its own: the row and run_started ride with the first
+    action_started, so both are on disk before any handler runs."""
+    journal = Journal(tmp_path / "j.db")
+    _started(journal, "r1")
+    journal.append("r1", "plan", data={"skipped": []}, defer=True)
+    other = sqlite3.connect(tmp_path / "j.db")
+    assert other.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+    journal.append("r1", "action_started", "a1", raw={"idempotency_key": "k"})
+    first_seq, status = other.execute("SELECT first_seq, status FROM runs").fetchone()
+    types = other.execute("SELECT seq, type FROM events ORDER BY seq").fetchall()
+    assert status == "running"
+    assert [t for _, t in types] == ["run_started", "plan", "action_started"]
+    assert first_seq == types[0][0]
+    assert [e.type for e in journal.events("r1")] == ["run_started", "plan", "action_started"]
+    assert journal.verify() == []
+
+
+def test_started_run_is_visible_to_its_own_journal_and_kept_at_close(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.db")
+    _started(journal, "r1")
+    assert [r.run_id for r in journal.runs()] == ["r1"]  # reading commits what is queued
+    _started(journal, "r2")
+    journal.close()
+    with Journal(tmp_path / "j.db") as again:
+        assert {r.run_id for r in again.runs()} == {"r1", "r2"}
+        assert again.run("r2") is not None and again.verify() == []
+
+
+def _database_pages(path: Path) -> int:
+    """Pages in the main database file: only a checkpoint moves WAL frames there."""
+    return path.stat().st_size // 4096
+
+
+def test_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
+    from engine.checkpointer import Checkpointer
+
+    journal = Journal(tmp_path / "j.db")
+    journal._checkpoints = Checkpointer(journal.path, "NORMAL", every=20)
+    _started(journal, "r1")
+    before = _database_pages(tmp_path / "j.db")
+    for n in range(200):
+        journal.append("r1", "action_started", f"a{n}", raw={"pad": "x" * 500})
+    deadline = time.monotonic() + 10
+    while _database_pages(tmp_path / "j.db") <= before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _database_pages(tmp_path / "j.db") > before
+    names = [t.name for t in threading.enumerate()]
+    assert "sop-journal-checkpoint" in names
+    journal.close()
+    assert "sop-journal-checkpoint" not in [t.name for t in threading.enumerate()]
+
+
+def test_no_checkpoint_below_the_thresholds(tmp_path: Path) -> None:
+    """The control for the test above: without the background thread (and below SQLite's
+    backstop) nothing reaches the database file."""
+    journal = Journal(tmp_path / "j.db")
+    _started(journal, "r1")
+    journal.append("r1", "action_started", "a0")
+    before = _database_pages(tmp_path / "j.db")
+    for n in range(200):
+        journal.append("r1", "action_started", f"a{n}", raw={"pad": "x" * 500})
+    time.sleep(0.2)
+    assert _database_pages(tmp_path / "j.db") == before
+    assert journal._checkpoints._thread is None
+    journal.close()
