@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ParameterError
 from engine.model import Diagnostic, Parameter, Severity, Sop
+from engine.schema_check import Check, compile_schema, is_integer
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -86,7 +87,8 @@ class _Interpretation:
 
 
 _INTERPRETED: dict[tuple[str, str, str], _Interpretation] = {}
-_VALIDATORS: dict[tuple[str, str, str], Validator] = {}
+#: jsonschema validator and the fast accept check (None: schema outside its subset), per schema.
+_VALIDATORS: dict[tuple[str, str, str], tuple[Validator, Check | None]] = {}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -610,6 +612,11 @@ def _describe_condition(rule: dict[str, Any], source: str) -> str:
 
 
 def _interpret(sop: Sop) -> _Interpretation:
+    return _keyed(sop)[1]
+
+
+def _keyed(sop: Sop) -> tuple[tuple[str, str, str], _Interpretation]:
+    """The SOP's interpretation and its cache key: content, name, overlay file and mtime."""
     overlay = _overlay_path(sop)
     stamp = f"{overlay}:{overlay.stat().st_mtime_ns}" if overlay else ""
     key = (sop.content_hash, sop.name, stamp)
@@ -621,7 +628,7 @@ def _interpret(sop: Sop) -> _Interpretation:
         if len(_INTERPRETED) > 4096:
             _INTERPRETED.clear()
         _INTERPRETED[key] = cached
-    return cached
+    return key, cached
 
 
 # --------------------------------------------------------------------------- public API
@@ -700,24 +707,24 @@ def _coerce_one(value: str, json_type: str) -> Any:
     return value
 
 
-def _validator(sop: Sop) -> tuple[Validator, _Interpretation]:
-    interp = _interpret(sop)
-    overlay = interp.overlay
-    stamp = f"{overlay}:{overlay.stat().st_mtime_ns}" if overlay else ""
-    key = (sop.content_hash, sop.name, stamp)
-    validator = _VALIDATORS.get(key)
-    if validator is None:
+def _validator(sop: Sop) -> tuple[Validator, Check | None, _Interpretation]:
+    """The SOP's jsonschema validator and fast check, built once per schema (same key)."""
+    key, interp = _keyed(sop)  # one overlay lookup and stat for both caches
+    compiled = _VALIDATORS.get(key)
+    if compiled is None:
         cls = _validator_class()
-        validator = cls(interp.schema, format_checker=cls.FORMAT_CHECKER)
+        checker = cls.FORMAT_CHECKER
+        validator = cls(interp.schema, format_checker=checker)
+        compiled = (validator, compile_schema(interp.schema, conforms=checker.conforms))
         if len(_VALIDATORS) > 4096:
             _VALIDATORS.clear()
-        _VALIDATORS[key] = validator
-    return validator, interp
+        _VALIDATORS[key] = compiled
+    return compiled[0], compiled[1], interp
 
 
 def _is_integer(_checker: object, instance: object) -> bool:
     """Money is integer minor units: 2500.0 and True are not integers."""
-    return isinstance(instance, int) and not isinstance(instance, bool)
+    return is_integer(instance)
 
 
 @cache
@@ -740,13 +747,35 @@ def _short(value: Any) -> str:
 
 
 def problems(sop: Sop, params: Mapping[str, Any]) -> list[str]:
-    """Every way ``params`` violates the SOP's schema, each 'name: what is wrong', by name."""
+    """Every way ``params`` violates the SOP's schema, each 'name: what is wrong', by name.
+
+    Valid input is the common case: the fast check (engine.schema_check) accepts it
+    without jsonschema. Anything it does not accept goes to jsonschema, which decides
+    and words every message exactly as without the fast check.
+    """
+    return _problems(sop, params)[0]
+
+
+def _problems(sop: Sop, params: Mapping[str, Any]) -> tuple[list[str], _Interpretation | None]:
+    """:func:`problems`, and the interpretation it checked against (for the defaults)."""
     if not isinstance(params, Mapping):
-        return [f"parameters: expected a mapping of names to values, got {type(params).__name__}"]
+        return [
+            f"parameters: expected a mapping of names to values, got {type(params).__name__}"
+        ], None
     bad_keys = [k for k in params if not isinstance(k, str)]
     if bad_keys:
-        return [f"{_short(k)}: parameter names must be strings" for k in bad_keys]
-    validator, interp = _validator(sop)
+        return [f"{_short(k)}: parameter names must be strings" for k in bad_keys], None
+    validator, fast, interp = _validator(sop)
+    instance = params if type(params) is dict else dict(params)
+    if fast is not None and fast(instance):
+        return [], interp
+    return _jsonschema_problems(validator, interp, sop.name, params), interp
+
+
+def _jsonschema_problems(
+    validator: Validator, interp: _Interpretation, sop_name: str, params: Mapping[str, Any]
+) -> list[str]:
+    """Problems by jsonschema alone: the decision and the words for a rejection."""
     declared = sorted(interp.schema["properties"])
     found: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
@@ -755,7 +784,7 @@ def problems(sop: Sop, params: Mapping[str, Any]) -> list[str]:
     except RecursionError:
         return ["parameters: value nested too deeply"]
     for error in errors:
-        for item in _explain(error, params, interp, declared, sop.name):
+        for item in _explain(error, params, interp, declared, sop_name):
             if item not in seen:
                 seen.add(item)
                 found.append(item)
@@ -826,11 +855,11 @@ def validate(sop: Sop, params: Mapping[str, Any]) -> dict[str, Any]:
 
     Returns a new dict with defaults applied and generated defaults (UUIDs) filled in.
     """
-    found = problems(sop, params)
-    if found:
+    found, interp = _problems(sop, params)
+    if found or interp is None:
         raise ParameterError(found)
     out = dict(params)
-    for name, prop in _interpret(sop).schema["properties"].items():
+    for name, prop in interp.schema["properties"].items():
         if name in out or not isinstance(prop, dict):
             continue
         if "default" in prop:
