@@ -1,14 +1,16 @@
 """Background WAL checkpoints for the journal.
 
 SQLite's automatic checkpoint runs inside whichever commit crosses its threshold
-and, with ``synchronous=NORMAL``, fsyncs the WAL and the database file: on this
-project's 2-core VM about 15 ms once every ~1,000 commits, more than half of what
-a runner's per-action commit costs on average. Here a daemon thread with its own
-connection runs ``PRAGMA wal_checkpoint(PASSIVE)`` every ``every`` commits, so that
-fsync happens beside the run instead of inside it (sqlite3 releases the GIL while
-it works). PASSIVE never blocks the writer. SQLite's own automatic checkpoint stays
-on at a higher threshold as the backstop that bounds the WAL when commits never
-pause long enough for a background checkpoint to finish.
+(1,000 pages) and, with ``synchronous=NORMAL``, copies those pages and fsyncs the
+WAL and the database file: on this project's 2-core VM about 15 ms once every
+~1,000 commits, more than half of what a runner's per-action commit costs on
+average. Here a daemon thread with its own connection runs
+``PRAGMA wal_checkpoint(PASSIVE)`` every ``every`` commits, so most of that copying
+and syncing happens beside the run instead of inside it (sqlite3 releases the GIL
+while it works; PASSIVE never blocks the writer). SQLite's automatic checkpoint
+stays on: a WAL is only reset by a checkpoint that finds no newer frames, which
+back-to-back commits never leave to a background one, and the inline checkpoint
+that does it has little left to copy or sync.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ import sqlite3
 import threading
 from pathlib import Path
 
-#: Frames (pages) in the WAL before the committing connection checkpoints itself.
-BACKSTOP_FRAMES = 8000
 #: Commits between two background checkpoints.
 EVERY = 256
 
@@ -26,10 +26,10 @@ EVERY = 256
 class Checkpointer:
     """Counts a journal's commits and checkpoints its WAL in a thread of its own."""
 
-    def __init__(self, path: Path, synchronous: str, every: int = EVERY) -> None:
+    def __init__(self, path: Path, synchronous: str, every: int | None = None) -> None:
         self._path = path
         self._synchronous = synchronous
-        self._every = every
+        self._every = EVERY if every is None else every
         self._count = 0
         self._wake = threading.Event()
         self._closed = False
@@ -66,7 +66,7 @@ class Checkpointer:
                     return
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:  # busy or gone: the backstop still bounds the WAL
+                except sqlite3.Error:  # busy or gone: SQLite's own checkpoint still bounds the WAL
                     continue
         finally:
             db.close()

@@ -33,13 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.checkpointer import BACKSTOP_FRAMES, Checkpointer
+from engine.checkpointer import Checkpointer
 from engine.errors import SopError
 from engine.redact import flat_clean, may_need_redaction, redact, redact_text
 
 DEFAULT_PATH = Path(".sop") / "journal.db"
-#: Bytes the WAL file is cut back to after a checkpoint resets it.
-WAL_SIZE_LIMIT = 8 * 1024 * 1024
 GENESIS = "0" * 64
 _sha256 = hashlib.sha256
 
@@ -286,9 +284,6 @@ class Journal:
             if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
                 raise SopError(f"SOP_JOURNAL_SYNC={sync!r}: expected NORMAL or FULL")
             self._db.execute(f"PRAGMA synchronous={sync}")
-            # checkpoints run in the background (engine.checkpointer); this is the backstop
-            self._db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_FRAMES}")
-            self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self._db.executescript(_SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
             for column in ("first_seq", "last_seq"):
