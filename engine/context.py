@@ -147,7 +147,7 @@ class RunContext:
         self.services: Mapping[str, Any] = services
         self._log = log
         self.confirmed = confirmed
-        self.attempt = attempt
+        self._attempt = attempt
         self._journal = journal
         self._registry = registry
         self._confirmed_operations = confirmed_operations
@@ -162,9 +162,14 @@ class RunContext:
         ctx = object.__new__(RunContext)
         ctx.__dict__.update(self.__dict__)
         ctx.action = action
-        ctx.attempt = 1
+        ctx._attempt = 1
         ctx._children = 0
         return ctx
+
+    @property
+    def attempt(self) -> int:
+        """1 for the first call of this action's handler, 2 for its first retry, ..."""
+        return self._attempt
 
     @property
     def log(self) -> logging.Logger:

@@ -336,9 +336,11 @@ class Journal:
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('head', ?)",
                     (f"{self._head[0]}:{self._head[1]}",),
                 )
-            except BaseException:
+            except BaseException as exc:
                 db.execute("ROLLBACK")
                 self._head_known = False
+                if isinstance(exc, sqlite3.Error):
+                    raise SopError(f"journal {self.path}: {exc}") from exc
                 raise
             db.execute("COMMIT")
             self._checkpoints.committed()
@@ -378,7 +380,9 @@ class Journal:
                 _INSERT_MANY[len(events)] = sql
             try:
                 self._db.execute(sql, rows)
-            except sqlite3.IntegrityError:
+            except sqlite3.IntegrityError as exc:
+                if "events.seq" not in str(exc):
+                    raise SopError(f"journal {self.path}: {exc}") from exc
                 self._head_known = False
                 continue
             self._head = (seq, prev)
@@ -519,9 +523,9 @@ class Journal:
         """
         now = _now()
         safe_params = redact(dict(params))
-        text = body(
-            {"params": safe_params},
-            {
+        text = _SAFE.encode(
+            {  # engine-made, or redacted just above (an odd object: its redacted str)
+                "params": safe_params,
                 "sop": sop,
                 "sop_path": sop_path,
                 "version": version,
@@ -529,7 +533,7 @@ class Journal:
                 "handlers": handlers,
                 "parent_run_id": parent_run_id,
                 "pid": os.getpid(),
-            },
+            }
         )
         row = (
             run_id,

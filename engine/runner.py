@@ -11,12 +11,13 @@ restore ``ctx.state``/``ctx.output``); an action that started but whose finish i
 not in the journal runs again with the same idempotency key.
 
 Handlers run in a worker thread (the run's loop itself runs there, so there is
-no thread hand-off per action; parked workers are reused, see engine.workers) while
-the calling thread watches the current attempt's deadline (HandlerDef.timeout, else SOP_ACTION_TIMEOUT_SECONDS, default
-120; 0 = none). Python cannot kill a thread: a handler that times out keeps running
-in the background until it returns, and its late writes to ``ctx.state`` /
+no thread hand-off per action; parked workers are reused, see engine.workers)
+while the calling thread watches the current attempt's deadline
+(HandlerDef.timeout, else SOP_ACTION_TIMEOUT_SECONDS, default 120; 0 = none).
+Python cannot kill a thread: a handler that times out keeps running in the
+background until it returns, and its late writes to ``ctx.state`` /
 ``ctx.output`` may still land; the run has already failed that action ("timed
-out after N s") and goes on in a fresh worker thread. The abandoned worker
+out after N s") and goes on in another worker thread. The abandoned worker
 journals nothing more for the run.
 """
 
@@ -360,7 +361,9 @@ def _started_text(attempt: int, key: str) -> str:
     return f'{{"attempt":{attempt},"idempotency_key":"{key}"}}'
 
 
-_STATUS_JSON = {status: f'"{status.value}"' for status in ActionStatus}
+#: Keyed by ``status._value_`` (a plain attribute): hashing an Enum member or reading its
+#: ``.value`` runs Python code, and this is looked up once per action.
+_STATUS_JSON = {status.value: f'"{status.value}"' for status in ActionStatus}
 
 
 class _Execution:
@@ -403,11 +406,15 @@ class _Execution:
         self.base_delay = retry.base_delay()
         self._committed: list[tuple[str, str | None]] = []
         self._crash_after = os.environ.get("SOP_CRASH_AFTER")
-        self._seen: dict[str, dict[str, str]] = {"state": {}, "output": {}}
-        for name, values in (("state", self.state), ("output", self.output)):
-            self._seen[name] = {
-                k: repr(v) if type(v) in _SCALARS else canonical(v) for k, v in values.items()
-            }
+        #: (name, the dict handlers write, fingerprint of each key's last journaled value)
+        self._watched = tuple(
+            (
+                name,
+                values,
+                {k: repr(v) if type(v) in _SCALARS else canonical(v) for k, v in values.items()},
+            )
+            for name, values in (("state", self.state), ("output", self.output))
+        )
         self._prepared = _prepared(plan, self.timeout_default)
         self._confirmed_ops = frozenset(self.replay.confirmed_operations)
         self._base_ctx: RunContext | None = None  # never handed to a handler; copied per action
@@ -441,13 +448,10 @@ class _Execution:
         data: Mapping[str, Any] | None = None,
         *,
         raw: Mapping[str, Any] | None = None,
-        status: str | None = None,
         defer: bool = False,
     ) -> None:
         """Journal an event; a deferred one is committed with the next (before any handler)."""
-        self.journal.append(
-            self.run_id, type_, action_id, data, raw=raw, status=status, defer=defer
-        )
+        self.journal.append(self.run_id, type_, action_id, data, raw=raw, defer=defer)
         if self._crash_after:
             self._crash_marks(type_, action_id, defer)
 
@@ -459,21 +463,14 @@ class _Execution:
                 _crashpoint(*mark, self._crash_after)
             self._committed.clear()
 
-    def _started(self, aid: str, key: str, number: int) -> None:
-        """``action_started``: engine-made fields only (nothing to redact), as canonical JSON."""
-        self.journal.append_text(self.run_id, "action_started", aid, _started_text(number, key))
-        if self._crash_after:
-            self._crash_marks("action_started", aid, False)
-
     def _deltas(self) -> dict[str, Any]:
         """The state/output keys changed since the last journaled action (by value)."""
         out: dict[str, Any] = {}
         scalars = _SCALARS
-        for name, values in (("state", self.state), ("output", self.output)):
-            seen = self._seen[name]
+        for name, values, seen in self._watched:
             if not values and not seen:
                 continue
-            changed: dict[str, Any] = {}
+            changed: dict[str, Any] | None = None
             items = list(values.items())  # a timed-out handler may still be writing
             skipped = False
             for key, value in items:
@@ -483,18 +480,19 @@ class _Execution:
                     skipped = True
                     continue
                 if seen.get(key) != text:
+                    if changed is None:
+                        changed = {}
                     changed[key] = value
                     seen[key] = text
-            removed: list[str] = []
+            if changed:
+                out[name] = changed
             if skipped or len(seen) > len(items):  # else every seen key is still present
                 present = {k for k, _ in items}
                 removed = [k for k in seen if k not in present]
-            for key in removed:
-                del seen[key]
-            if changed:
-                out[name] = changed
-            if removed:
-                out[f"{name}_removed"] = removed
+                for key in removed:
+                    del seen[key]
+                if removed:
+                    out[f"{name}_removed"] = removed
         return out
 
     def _finish_event(self, result: ActionResult) -> None:
@@ -504,7 +502,7 @@ class _Execution:
         row = (
             f'"result":{{"attempts":{result.attempts},'
             f'"duration_ms":{round(result.duration_ms, 3)!r},'
-            f'"reason":{reason},"status":{_STATUS_JSON[result.status]}}}'
+            f'"reason":{reason},"status":{_STATUS_JSON[result.status._value_]}}}'
         )
         deltas = self._deltas()
         if deltas:
@@ -566,6 +564,9 @@ class _Execution:
         """Run bindings from ``_index`` on; one lock acquisition per line to settle it."""
         try:
             bindings = self.plan.bindings
+            hot_of = self._prepared.hot.get
+            replayed = bool(self.replay.done)
+            passed = ActionStatus.PASSED
             lock = self._lock
             with lock:
                 if self._gen != gen or self._abort:
@@ -573,11 +574,18 @@ class _Execution:
                 index = self._index
             while index < len(bindings):
                 binding = bindings[index]
-                outcome, message, pause = self._step(binding, gen)
+                hot = hot_of(id(binding))
+                if hot is None or replayed or self.stopped is not None:
+                    outcome, message, pause = self._step(binding, gen)
+                else:
+                    outcome, message, pause = self._run_action(binding, hot, gen)
                 with lock:
                     if self._gen != gen:
                         return
-                    self._settle(binding, outcome, message, pause)
+                    if outcome.status is passed:
+                        self.results.append(outcome)
+                    else:
+                        self._settle(binding, outcome, message, pause)
                     self._index = index = index + 1
                     if self._abort:
                         return
@@ -697,7 +705,7 @@ class _Execution:
             reason = canonical(redact_text(a.reason)) if a.reason else "null"
             items.append(
                 f'{{"attempts":{a.attempts},"duration_ms":{round(a.duration_ms, 3)!r},'
-                f'{line.head},"reason":{reason},"status":{_STATUS_JSON[a.status]},{line.tail}}}'
+                f'{line.head},"reason":{reason},"status":{_STATUS_JSON[a.status._value_]},{line.tail}}}'
             )
         # "actions" sorts before every other key of the result
         return '{"result":{"actions":[' + ",".join(items) + "]," + rest[1:] + "}"
@@ -718,25 +726,46 @@ class _Execution:
     def _skipped(self, binding: Binding, reason: str) -> ActionResult:
         return self._action_result(binding, ActionStatus.SKIPPED, reason)
 
-    def _arm(self, gen: int, binding: Binding, number: int, started: float, timeout: float) -> None:
-        with self._lock:
+    def _attempt(
+        self,
+        binding: Binding,
+        hot: _Hot,
+        gen: int,
+        ctx: RunContext,
+        key: str,
+        started: float,
+        number: int,
+    ) -> Any:
+        """One call of the handler: ``action_started`` committed first, the deadline armed
+        for the watchdog around the call."""
+        ctx._attempt = number
+        aid = hot.aid
+        self.journal.append_text(self.run_id, "action_started", aid, _started_text(number, key))
+        if self._crash_after:
+            self._crash_marks("action_started", aid, False)
+        timeout = hot.timeout
+        lock = self._lock
+        with lock:
             if self._gen != gen or self._abort:
                 raise _Abandoned
             self._deadline = time.monotonic() + timeout if timeout > 0 else None
             self._current = (binding, number, started, timeout)
-
-    def _disarm(self, gen: int) -> None:
-        with self._lock:
-            if self._gen != gen:
-                raise _Abandoned  # timed out meanwhile: the watchdog owns the outcome
-            self._deadline = None
-            self._current = None
+        try:
+            value = hot.func(ctx, **hot.captures)
+        finally:
+            with lock:
+                if self._gen != gen:
+                    raise _Abandoned  # timed out meanwhile: the watchdog owns the outcome
+                self._deadline = None
+                self._current = None
+        if self._crash_after:
+            _crashpoint("handler_returned", aid, self._crash_after)
+        return value
 
     def _run_action(
         self, binding: Binding, hot: _Hot, gen: int
     ) -> tuple[ActionResult, str | None, dict[str, Any] | None]:
         action = binding.action
-        func, captures, step, timeout = hot.func, hot.captures, hot.step, hot.timeout
         aid = hot.aid
         self.current = aid
         key = idempotency_key(self.run_id, aid)
@@ -761,29 +790,14 @@ class _Execution:
         if self.replay.pending_action == aid:
             for out_key in self.replay.pending_output_keys:  # the pause's output, now answered
                 self.output.pop(out_key, None)
-        attempts = 0
         started = time.perf_counter()
-
-        def attempt(number: int) -> Any:
-            nonlocal attempts
-            attempts = number
-            ctx.attempt = number
-            self._started(aid, key, number)
-            self._arm(gen, binding, number, started, timeout)
-            try:
-                value = func(ctx, **captures)
-            finally:
-                self._disarm(gen)
-            if self._crash_after:
-                _crashpoint("handler_returned", aid, self._crash_after)
-            return value
-
         status, reason, message, pause = ActionStatus.PASSED, None, None, None
         try:
             try:  # attempt 1 is a plain call; the retry machinery is built only on a failure
-                value = attempt(1)
+                value = self._attempt(binding, hot, gen, ctx, key, started, 1)
             except Exception as first:
-                value = self._retry_after(first, attempt, aid, step)
+                attempt = partial(self._attempt, binding, hot, gen, ctx, key, started)
+                value = self._retry_after(first, attempt, aid, hot.step)
             if hot.is_check and value is False:
                 status, message = ActionStatus.FAILED, f"check failed: {hot.text}"
         except NotApplicable as exc:
@@ -798,17 +812,17 @@ class _Execution:
                 )
             else:
                 status = ActionStatus.PENDING
-                pause = self._pause(action, exc, op_hash, attempts, started)
+                pause = self._pause(action, exc, op_hash, ctx._attempt, started)
                 reason = redact_text(exc.message)
         except (KeyboardInterrupt, SystemExit, _Abandoned):
             raise
         except BaseException as exc:
-            status, message = ActionStatus.FAILED, sop_message(exc, self.sop, step)
+            status, message = ActionStatus.FAILED, sop_message(exc, self.sop, hot.step)
         duration_ms = (time.perf_counter() - started) * 1000.0
         if status is ActionStatus.FAILED:
             reason = redact_text(message or "failed")
             message = reason
-        result = self._action_result(binding, status, reason, attempts, duration_ms)
+        result = self._action_result(binding, status, reason, ctx._attempt, duration_ms)
         if status is not ActionStatus.PENDING:
             self._finish_event(result)
         self.current = None

@@ -250,3 +250,17 @@ def test_no_checkpoint_below_the_thresholds(tmp_path: Path) -> None:
     assert _database_pages(tmp_path / "j.db") == before
     assert journal._checkpoints._thread is None
     journal.close()
+
+
+def test_a_run_id_started_twice_is_a_clear_error(tmp_path: Path) -> None:
+    from engine.errors import SopError
+
+    journal = Journal(tmp_path / "j.db")
+    _started(journal, "r1")
+    journal.flush()
+    _started(journal, "r1")
+    with pytest.raises(SopError, match=r"UNIQUE constraint failed: runs\.run_id"):
+        journal.append_text("r1", "action_started", "a1", "{}")
+    _started(journal, "r1")
+    with pytest.raises(SopError, match=r"UNIQUE constraint failed: runs\.run_id"):
+        journal.flush()
