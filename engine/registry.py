@@ -2,11 +2,12 @@
 
 Lookup: literal patterns are one dictionary hit on the normalized line. Patterned
 ones are found through an index of their word count and literal words (see
-``_Table``), so a line tries only the patterns it could match, and each of those
-with one regex call; a line with non-ASCII letters goes through buckets keyed by
-leading literal words instead. Results are memoized per line until the next
-registration. Registration appends to dicts of lists: O(1); regexes compile on
-first use.
+``_Table``), so a line tries only the patterns it could match, and each of those with
+its program (``engine.patterns``: the pattern's regex semantics, no regex compiled).
+A line whose case folding may differ from the regex's goes through buckets keyed by
+leading literal words and the patterns' regexes instead. Results are memoized per
+line until the next registration. Registration is O(1) per handler: parse the
+pattern, add it to the index, pick its (shared) program; nothing is compiled.
 
 Ranking: the narrowest scope wins (sop+step > step > sop > global), then literal
 beats patterned, then the most specific pattern (A beats B when B matches A's
@@ -31,11 +32,14 @@ from typing import Any, TypeVar
 from engine.errors import BindingError, HandlerImportError
 from engine.model import Action, ActionKind
 from engine.normalize import clean
-from engine.patterns import PREFIX_WORDS, Pattern, parse_pattern
+from engine.patterns import PREFIX_WORDS, Pattern, WordsRun, folds_like_regex, parse_pattern
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MEMO_MAX = 32_768  # memoized lines per registry (an SOP has hundreds; the bench 10,000)
 _CO_VARKEYWORDS = inspect.CO_VARKEYWORDS
+_CHECK = ActionKind.CHECK
+_new = object.__new__
+_MISSING: Any = object()
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,23 @@ class Match:
 class _Entry:
     """A handler with its parsed pattern and its scope, flattened for the hot loop."""
 
-    __slots__ = ("guard", "handler", "order", "pattern", "rank", "sop", "step")
+    __slots__ = (
+        "guard",
+        "handler",
+        "order",
+        "pattern",
+        "rank",
+        "run",
+        "sop",
+        "step",
+        "verified",
+    )
 
     def __init__(self, handler: HandlerDef, pattern: Pattern, seq: int) -> None:
         self.handler = handler
         self.pattern = pattern
+        self.run: WordsRun = _unset  # its program: set by _Table.add (see _program)
+        self.verified = False  # set by _Table._index: the index checks its literal words
         self.order = seq  # set by _Table.add: bucket rank, then registration order
         self.guard: str | None = None  # set by _Table.add: a non-ASCII bucket key
         self.sop = handler.sop
@@ -103,23 +119,42 @@ def _order(entry: _Entry) -> int:
     return entry.order
 
 
+def _unset(cleaned: str, folded: str, words: list[str]) -> dict[str, Any] | None:
+    raise AssertionError("a literal entry has no program")  # pragma: no cover
+
+
+class _Count:
+    """The shape index for lines of one word count (see ``_Table``)."""
+
+    __slots__ = ("layouts", "plain", "positions", "tables")
+
+    def __init__(self) -> None:
+        self.plain: list[_Entry] | None = None  # patterns with no pure-literal ASCII word
+        self.tables: dict[tuple[int, ...], dict[Any, list[_Entry]]] = {}  # by positions
+        # one per layout of literal words: (getter of their positions, words -> entries)
+        self.layouts: list[tuple[itemgetter[Any], dict[Any, list[_Entry]]]] = []
+        self.positions: list[int] = []  # of the first literal word, for by_word
+
+
 @dataclass
 class _Table:
     """The handlers of one kind.
 
-    ``literal``: folded text -> entries. ``buckets``: leading literal words -> entries.
-    ``anchored``: patterns with no complete leading word, by their longest literal
-    word. ``wild``: patterns with no complete literal word at all. A line with
-    non-ASCII letters is looked up through these buckets.
+    ``literal``: folded text -> entries. Patterned entries are in the shape index:
+    no placeholder matches white space, so a clean line matches a pattern only with
+    the same word count and the same (folded) word wherever the pattern has a
+    pure-literal ASCII word. ``counts`` holds per word count one table per layout of
+    those words (positions -> words -> entries): a line costs one lookup per layout,
+    and an entry found so has had every literal word checked (``verified``), so its
+    program checks only the words holding placeholders. Past ``_MAX_SHAPES``
+    layouts, entries are keyed by their first such word (``by_word``) and checked
+    whole. Kept up to date by ``add``.
 
-    An ASCII line uses the shape index instead: no placeholder matches white space,
-    so a line matches a pattern only with the same word count and the same (folded)
-    word wherever the pattern has a pure-literal ASCII word. ``shapes`` holds, per
-    word count, one table per layout of those words (positions -> words -> entries):
-    a line costs one lookup per layout. Past ``_MAX_SHAPES`` layouts, entries are
-    keyed by their first such word (``by_word``); entries with none sit in
-    ``by_count``. Built on the first lookup, then kept up to date by ``add``:
-    registration stays O(1). Candidates are then confirmed by the pattern's regex.
+    ``buckets``: leading literal words -> entries; ``anchored``: patterns with no
+    complete leading word, by their longest literal word; ``wild``: patterns with no
+    complete literal word at all. For lines where str.lower() and IGNORECASE may
+    differ, and for ``validate``; built when first needed. Their order (prefix length,
+    then registration) is the order candidates are listed and ties are named in.
     """
 
     literal: dict[str, list[_Entry]] = field(default_factory=dict)
@@ -127,18 +162,10 @@ class _Table:
     anchored: dict[str, list[_Entry]] = field(default_factory=dict)
     wild: list[_Entry] = field(default_factory=list)
     pattern_rank: int = -1  # the widest scope rank among patterned entries
-    patterned: int = 0
-    indexed: bool = False
-    # word count -> [(getter of the literal positions, literal words -> entries)]
-    shapes: dict[int, list[tuple[itemgetter[Any], dict[Any, list[_Entry]]]]] = field(
-        default_factory=dict
-    )
-    skeletons: dict[tuple[int, tuple[int, ...]], dict[Any, list[_Entry]]] = field(
-        default_factory=dict
-    )
+    patterned: list[_Entry] = field(default_factory=list)  # in registration order
+    bucketed_entries: bool = False  # buckets, anchored and wild are built (see _buckets)
+    counts: dict[int, _Count] = field(default_factory=dict)  # word count -> its index
     by_word: dict[tuple[int, int, str], list[_Entry]] = field(default_factory=dict)
-    by_count: dict[int, list[_Entry]] = field(default_factory=dict)
-    positions: dict[int, list[int]] = field(default_factory=dict)
 
     def add(self, entry: _Entry) -> None:
         pattern = entry.pattern
@@ -151,92 +178,90 @@ class _Table:
             return
         if entry.rank > self.pattern_rank:
             self.pattern_rank = entry.rank
-        self.patterned += 1
-        prefix = pattern.prefix
-        if prefix:
-            entry.order |= (prefix.count(" ") + 1) << _ORDER_SHIFT
-            if not prefix.isascii():
-                entry.guard = prefix
-            bucket = self.buckets.get(prefix)
-            if bucket is None:
-                self.buckets[prefix] = [entry]
-            else:
-                bucket.append(entry)
+        self.patterned.append(entry)
+        head = pattern.parts[0]
+        # complete literal words before the first placeholder: the words of ``prefix``
+        words = min(head.count(" "), PREFIX_WORDS) if isinstance(head, str) else 0
+        if words:
+            entry.order |= words << _ORDER_SHIFT
+            if isinstance(head, str) and not head.isascii() and not pattern.prefix.isascii():
+                entry.guard = pattern.prefix
         elif anchor := pattern.anchor():
             entry.order |= _ANCHORED << _ORDER_SHIFT
             if not anchor.isascii():
                 entry.guard = anchor
-            self.anchored.setdefault(anchor, []).append(entry)
         else:
             entry.order |= _WILD << _ORDER_SHIFT
+        if self.bucketed_entries:
+            self._bucket(entry)
+        self._index(entry)
+        entry.run = _program(entry)  # cheap: no regex; patterns of one form share one
+
+    def _bucket(self, entry: _Entry) -> None:
+        rank = entry.order >> _ORDER_SHIFT
+        if rank == _WILD:
             self.wild.append(entry)
-        if self.indexed:
-            self._index(entry)
+        elif rank == _ANCHORED:
+            self.anchored.setdefault(entry.pattern.anchor(), []).append(entry)
+        else:
+            self.buckets.setdefault(entry.pattern.prefix, []).append(entry)
+
+    def _buckets(self) -> None:
+        """The buckets, built when first needed (few lines need them), then kept up to date."""
+        if not self.bucketed_entries:
+            for entry in self.patterned:
+                self._bucket(entry)
+            self.bucketed_entries = True
 
     def _index(self, entry: _Entry) -> None:
-        count, words = entry.pattern.shape()
-        if not words:
-            self.by_count.setdefault(count, []).append(entry)
+        count, positions, texts, _ = entry.pattern.layout()
+        per = self.counts.get(count)
+        if per is None:
+            per = self.counts[count] = _Count()
+        if not positions:
+            entry.verified = True  # no literal word to check
+            if per.plain is None:
+                per.plain = [entry]
+            else:
+                per.plain.append(entry)
             return
-        positions = tuple(position for position, _ in words)
-        texts = tuple(word for _, word in words)
-        key: str | tuple[str, ...] = texts[0] if len(texts) == 1 else texts
-        table = self.skeletons.get((count, positions))
-        if table is None:
-            shapes = self.shapes.setdefault(count, [])
-            if len(shapes) < _MAX_SHAPES:
-                table = self.skeletons[(count, positions)] = {}
-                shapes.append((itemgetter(*positions), table))
+        table = per.tables.get(positions)
+        if table is None and len(per.layouts) < _MAX_SHAPES:
+            table = per.tables[positions] = {}
+            per.layouts.append((itemgetter(*positions), table))
         if table is not None:
-            table.setdefault(key, []).append(entry)
+            entry.verified = True  # a line finds it only with all its literal words
+            key = texts[0] if len(texts) == 1 else texts  # what the getter returns
+            same = table.get(key)
+            if same is None:
+                table[key] = [entry]
+            else:
+                same.append(entry)
             return
         # an unusual shape: keyed by its first literal word, so a line's probes stay bounded
-        position, word = words[0]
+        position, word = positions[0], texts[0]
         same = self.by_word.get((count, position, word))
         if same is None:
             self.by_word[(count, position, word)] = [entry]
-            used = self.positions.setdefault(count, [])
-            if position not in used:
-                used.append(position)
+            if position not in per.positions:
+                per.positions.append(position)
         else:
             same.append(entry)
 
-    def build(self) -> None:
-        """The shape index of every patterned entry, in registration order."""
-        for entry in sorted(
-            (e for group in self.groups() for e in group if not e.pattern.literal),
-            key=lambda e: e.order & ((1 << _ORDER_SHIFT) - 1),
-        ):
-            self._index(entry)
-        self.indexed = True
-
-    def shaped(self, words: list[str]) -> list[_Entry]:
-        """Patterned entries an ASCII line of ``words`` (folded) may match, bucket order."""
-        if not self.indexed:
-            self.build()
+    def by_first_word(
+        self, per: _Count, words: list[str], found: list[_Entry] | None
+    ) -> list[_Entry] | None:
+        """``found`` and the entries of unusual shapes (see ``_index``) the line may match."""
         count = len(words)
-        found = self.by_count.get(count)
-        shapes = self.shapes.get(count)
-        if shapes is not None:
-            for getter, table in shapes:
-                more = table.get(getter(words))
-                if more is not None:
-                    found = more if found is None else [*found, *more]
-        positions = self.positions.get(count)
-        if positions is not None:
-            by_word = self.by_word
-            for position in positions:
-                more = by_word.get((count, position, words[position]))
-                if more is not None:
-                    found = more if found is None else [*found, *more]
-        if found is None:
-            return []
-        if len(found) > 1:
-            return sorted(found, key=_order)
+        for position in per.positions:
+            more = self.by_word.get((count, position, words[position]))
+            if more is not None:
+                found = more if found is None else [*found, *more]
         return found
 
     def bucketed(self, words: list[str]) -> list[_Entry]:
         """Patterned entries a line may match, through the buckets (any line)."""
+        self._buckets()
         found: list[_Entry] = []
         by_prefix = self.buckets
         if by_prefix:
@@ -260,12 +285,60 @@ class _Table:
 
     def groups(self) -> list[list[_Entry]]:
         """Entries that could match the same line share a group (for validate)."""
+        self._buckets()
         return [
             *self.literal.values(),
             *self.buckets.values(),
             *self.anchored.values(),
             self.wild,
         ]
+
+
+# What Registry._search found for a line, as the memo keeps it: () for nothing, the
+# entry alone for one without captures, (entry, captures) for one with captures, else a
+# tuple of such pairs. The common cases keep no tuple per line (fewer objects for the
+# garbage collector to walk).
+_Found = _Entry | tuple[Any, ...]
+
+
+def _found(found: list[tuple[_Entry, dict[str, Any]]] | None) -> _Found:
+    if not found:
+        return ()
+    if len(found) > 1:
+        return tuple(found)
+    entry, captures = found[0]
+    return (entry, captures) if captures else entry
+
+
+def _pairs(found: _Found) -> tuple[tuple[_Entry, dict[str, Any]], ...]:
+    """Every candidate in ``found`` as (entry, captures)."""
+    if isinstance(found, _Entry):
+        return ((found, {}),)
+    if not found:
+        return ()
+    return (found,) if isinstance(found[0], _Entry) else found
+
+
+def _in_scope(entry: _Entry, sop: str | None, step_key: str | None) -> bool:
+    return (entry.sop is None or entry.sop == sop) and (
+        entry.step is None or entry.step == step_key
+    )
+
+
+def _program(entry: _Entry) -> WordsRun:
+    """How a line found through the shape index is confirmed: by the words holding
+    placeholders when the index has checked every literal word, else by the pattern."""
+    pattern = entry.pattern
+    if entry.verified:
+        words = pattern.words_program()
+        if words is not None:
+            return words
+    line = pattern.program()
+
+    def whole(cleaned: str, folded: str, words: list[str]) -> Any:
+        return line(cleaned, folded)
+
+    return whole
 
 
 def _guard_admits(entry: _Entry, guard: str, words: list[str]) -> bool:
@@ -299,11 +372,9 @@ class Registry:
         self._handlers: list[HandlerDef] = []
         self._services: dict[str, Callable[..., Any]] = {}
         self._fixtures: dict[str, Callable[..., Any]] = {}
-        # binding results per line: see _collect
-        self._memo: dict[
-            tuple[str, bool, str | None, str | None, bool],
-            tuple[tuple[_Entry, dict[str, Any]], ...],
-        ] = {}
+        # what _search found per line, by context (check, sop, step, everything): see _lookup
+        self._memo: dict[tuple[bool, str | None, str | None, bool], dict[str, _Found]] = {}
+        self._memo_size = 0  # lines memoized, all contexts
 
     # -- registration -------------------------------------------------------------
     def action(
@@ -339,7 +410,7 @@ class Registry:
         parsed = parse_pattern(pattern)  # a bad pattern fails at the decorator line
 
         def register(func: F) -> F:
-            self.add(func, pattern, kind=kind, sop=sop, step=step, timeout=timeout, parsed=parsed)
+            self._add(func, pattern, kind, sop, step, timeout, parsed)
             return func
 
         return register
@@ -356,8 +427,23 @@ class Registry:
         parsed: Pattern | None = None,
     ) -> HandlerDef:
         """Register without decorator syntax (same rules as ``action``/``check``)."""
+        return self._add(func, pattern, kind, sop, step, timeout, parsed)
+
+    def _add(
+        self,
+        func: Callable[..., Any],
+        pattern: str,
+        kind: ActionKind,
+        sop: str | None,
+        step: int | str | None,
+        timeout: float | None,
+        parsed: Pattern | None,
+    ) -> HandlerDef:
         file, line = _where(func)
-        name = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
+        qualname = getattr(func, "__qualname__", _MISSING)  # repr(func) only when needed
+        if qualname is _MISSING:
+            qualname = repr(func)
+        name = f"{getattr(func, '__module__', '?')}.{qualname}"
         if parsed is None:
             try:
                 parsed = parse_pattern(pattern)
@@ -365,10 +451,26 @@ class Registry:
                 raise BindingError(f"{file}:{line}: {exc}") from None
         check = kind is ActionKind.CHECK
         table_kind = ActionKind.CHECK if check else ActionKind.ACTION
-        handler = HandlerDef(pattern, table_kind, func, name, file, line, sop, step, timeout)
+        # HandlerDef(...) without the frozen dataclass's __init__ (one object.__setattr__
+        # per field: a fifth of a registration's time): the same object
+        handler: HandlerDef = _new(HandlerDef)
+        handler.__dict__.update(
+            {
+                "pattern": pattern,
+                "kind": table_kind,
+                "func": func,
+                "name": name,
+                "file": file,
+                "line": line,
+                "sop": sop,
+                "step": step,
+                "timeout": timeout,
+            }
+        )
         (self._check if check else self._action).add(_Entry(handler, parsed, len(self._handlers)))
         if self._memo:
             self._memo.clear()  # a new handler can change any line's binding
+            self._memo_size = 0
         self._handlers.append(handler)
         return handler
 
@@ -418,7 +520,15 @@ class Registry:
         kind: ActionKind = ActionKind.ACTION,
     ) -> list[Match]:
         """Every handler whose pattern and scope admit the line, unranked."""
-        return [Match(e.handler, dict(c)) for e, c in self._collect(action, sop, step, kind, True)]
+        if isinstance(action, str):
+            text = action
+        else:
+            text, kind = action.text, action.kind
+            if step is None:
+                step = action.step
+        step_key = None if step is None else str(step)
+        found = self._lookup(text, kind is _CHECK, sop, step_key, True)
+        return [Match(e.handler, dict(c)) for e, c in _pairs(found)]
 
     def match(
         self,
@@ -429,46 +539,68 @@ class Registry:
         kind: ActionKind = ActionKind.ACTION,
     ) -> Match | None:
         """The winning handler for a line, None when nothing binds it; BindingError on a tie."""
-        found = self._collect(action, sop, step, kind, False)
-        if not found:
-            return None
-        if len(found) > 1:
-            text = action.text if isinstance(action, Action) else action
-            found = (_best(found, text),)
-        entry, captures = found[0]
-        return Match(entry.handler, dict(captures))  # a copy: the memo keeps the original
-
-    def _collect(
-        self,
-        action: Action | str,
-        sop: str | None,
-        step: int | str | None,
-        kind: ActionKind,
-        everything: bool,
-    ) -> tuple[tuple[_Entry, dict[str, Any]], ...]:
-        """Candidates for a line, memoized per (text, table, sop, step, everything).
-
-        The result depends only on those and the registered handlers, so the memo is
-        cleared on every registration and when it reaches ``_MEMO_MAX`` lines.
-        """
         if isinstance(action, str):
             text = action
         else:
             text, kind = action.text, action.kind
             if step is None:
                 step = action.step
-        check = kind is ActionKind.CHECK
+        # _lookup inlined: the per-line hot path
+        check = kind is _CHECK
         step_key = None if step is None else str(step)
-        key = (text, check, sop, step_key, everything)
-        memo = self._memo
-        found = memo.get(key)
+        context = (check, sop, step_key, False)
+        lines = self._memo.get(context)
+        if lines is None:
+            lines = self._memo[context] = {}
+        found = lines.get(text)
+        if found is None:
+            found = self._search(text, self._check if check else self._action, sop, step_key, False)
+            if self._memo_size >= _MEMO_MAX:
+                self._memo.clear()
+                self._memo_size = 0
+                lines = self._memo[context] = {}
+            lines[text] = found
+            self._memo_size += 1
+        if isinstance(found, _Entry):
+            entry, captures = found, None
+        elif not found:
+            return None
+        elif isinstance(found[0], _Entry):
+            entry, captures = found
+        else:
+            entry, captures = _best(found, text)
+        # Match(handler, captures) without the frozen dataclass's __init__ (one
+        # object.__setattr__ per field): the same object for a third of the time;
+        # the captures are a copy, the memo keeps the original
+        match: Match = _new(Match)
+        fields = match.__dict__
+        fields["handler"] = entry.handler
+        fields["captures"] = captures.copy() if captures else {}
+        return match
+
+    def _lookup(
+        self, text: str, check: bool, sop: str | None, step_key: str | None, everything: bool
+    ) -> _Found:
+        """``_search``, memoized per line and context (check, sop, step, everything).
+
+        The result depends only on those and the registered handlers, so the memo is
+        cleared on every registration and when it holds ``_MEMO_MAX`` lines.
+        """
+        context = (check, sop, step_key, everything)
+        lines = self._memo.get(context)
+        if lines is None:
+            lines = self._memo[context] = {}
+        found = lines.get(text)
         if found is None:
             found = self._search(
                 text, self._check if check else self._action, sop, step_key, everything
             )
-            if len(memo) >= _MEMO_MAX:
-                memo.clear()
-            memo[key] = found
+            if self._memo_size >= _MEMO_MAX:
+                self._memo.clear()
+                self._memo_size = 0
+                lines = self._memo[context] = {}
+            lines[text] = found
+            self._memo_size += 1
         return found
 
     def _search(
@@ -478,41 +610,80 @@ class Registry:
         sop: str | None,
         step_key: str | None,
         everything: bool,
-    ) -> tuple[tuple[_Entry, dict[str, Any]], ...]:
-        """Candidates for a line. Unless ``everything``, patterned ones are skipped when a
-        literal candidate already has a scope no patterned handler can beat (same winner)."""
+    ) -> _Found:
+        """Candidates for a line: () for none, (entry, captures) for one, else a tuple
+        of such pairs (one tuple less to keep per memoized line, in the common case).
+        Unless ``everything``, patterned ones are skipped when a literal candidate
+        already has a scope no patterned handler can beat (same winner)."""
         cleaned = clean(text)
         folded = cleaned.lower()
-        found: list[tuple[_Entry, dict[str, Any]]] = []
-        best_literal = -1
+        found: list[tuple[_Entry, dict[str, Any]]] | None = None
         literals = table.literal.get(folded)
         if literals is not None:
+            first = literals[0]
+            if not (everything or first.rank or table.pattern_rank > 0 or len(literals) > 1):
+                return first  # the common case: one global literal, and it wins
+            found = []
+            best_literal = -1
             for entry in literals:
-                if (entry.sop is None or entry.sop == sop) and (
-                    entry.step is None or entry.step == step_key
-                ):
+                if not entry.rank or _in_scope(entry, sop, step_key):
                     found.append((entry, {}))
                     if entry.rank > best_literal:
                         best_literal = entry.rank
-        if not everything and best_literal >= table.pattern_rank:
-            return tuple(found)  # a literal at this scope wins whatever the patterns say
+            if not everything and best_literal >= table.pattern_rank:
+                return _found(found)  # a literal at this scope wins whatever the patterns say
         if not table.patterned:
-            return tuple(found)
+            return _found(found)
         words = folded.split(" ")
-        via_buckets = not cleaned.isascii()  # where IGNORECASE and str.lower() may differ
-        entries = table.bucketed(words) if via_buckets else table.shaped(words)
+        if not cleaned.isascii() and not folds_like_regex(cleaned):
+            return _found(self._search_buckets(found, table, cleaned, words, sop, step_key))
+        # the shape index (see _Table), inlined
+        per = table.counts.get(len(words))
+        if per is None:
+            return () if found is None else _found(found)
+        entries = per.plain
+        for getter, index in per.layouts:
+            more = index.get(getter(words))
+            if more is not None:
+                entries = more if entries is None else [*entries, *more]
+        if per.positions:
+            entries = table.by_first_word(per, words, entries)
+        if entries is None:
+            return () if found is None else _found(found)
+        if len(entries) > 1:
+            entries = sorted(entries, key=_order)  # bucket rank, then registration order
         for entry in entries:
-            if entry.sop is not None and entry.sop != sop:
+            if entry.rank and not _in_scope(entry, sop, step_key):
                 continue
-            if entry.step is not None and entry.step != step_key:
+            if entry.guard is not None and not _guard_admits(entry, entry.guard, words):
                 continue
-            guard = entry.guard
-            if guard is not None and not via_buckets and not _guard_admits(entry, guard, words):
-                continue
-            captures = entry.pattern.match(cleaned)
+            captures = entry.run(cleaned, folded, words)
             if captures is not None:
+                if found is None:
+                    if len(entries) == 1:  # the common case: one candidate
+                        return (entry, captures) if captures else entry
+                    found = []
                 found.append((entry, captures))
-        return tuple(found)
+        return () if found is None else _found(found)
+
+    @staticmethod
+    def _search_buckets(
+        found: list[tuple[_Entry, dict[str, Any]]] | None,
+        table: _Table,
+        cleaned: str,
+        words: list[str],
+        sop: str | None,
+        step_key: str | None,
+    ) -> list[tuple[_Entry, dict[str, Any]]] | None:
+        """For a line where IGNORECASE and str.lower() may differ: the buckets, the regexes."""
+        for entry in table.bucketed(words):
+            if not entry.rank or _in_scope(entry, sop, step_key):
+                captures = entry.pattern.match_regex(cleaned)
+                if captures is not None:
+                    if found is None:
+                        found = []
+                    found.append((entry, captures))
+        return found
 
     # -- load-time checks -----------------------------------------------------------
     def validate(self) -> None:
@@ -554,11 +725,7 @@ def _equivalent(a: Pattern, b: Pattern) -> bool:
         return True
     if a.literal or b.literal or _beats(a, b) or _beats(b, a):
         return False
-    ra, rb = a.regex, b.regex
-    return any(
-        ra.fullmatch(text) is not None and rb.fullmatch(text) is not None
-        for text in (*a.witnesses(), *b.witnesses())
-    )
+    return any(a.matches(text) and b.matches(text) for text in (*a.witnesses(), *b.witnesses()))
 
 
 def _signature_problem(entry: _Entry) -> str | None:

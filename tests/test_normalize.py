@@ -95,7 +95,66 @@ def test_normalize_is_idempotent_and_single_line(text: str) -> None:
         ("-MUST x", "-MUST x"),
         ("+ you must x", "you must x"),
         ("\u201cquoted\u201d MUST x", '"quoted" MUST x'),
+        # what may follow a keyword: [ :,]* go with it; NOT may make it two words
+        ("MUST :x", "x"),
+        ("- MUST, then x", "then x"),
+        ("MUST NOTIFY the team", "NOTIFY the team"),
+        ("- MUST NOT log it", "log it"),
+        ("MUST", ""),
+        ("- - MUST x", "x"),
     ],
 )
 def test_leading_markers_then_keyword(text: str, expected: str) -> None:
     assert clean(text) == expected
+
+
+def _reference_clean(text: str) -> str:
+    """``clean`` the straightforward way (every regex on every line): what the fast
+    paths (substring checks before the markup regexes, the underscore pre-check)
+    must agree with."""
+    from engine import normalize as n
+
+    if n._SPECIAL.search(text) is not None:
+        text = n._CURLY.sub(lambda m: n._QUOTES[m.group(0)], text)
+        text = n._LINK.sub(r"\1", text)
+        text = n._BACKSLASH_ESCAPE.sub(r"\1", text)
+        text = text.replace("`", "").replace("*", "")
+        text = n._UNDERSCORE.sub("", text)
+    text = " ".join(text.split())
+    if text and text[0] in n._LEAD_FIRST:  # a marker or keyword starts so (ASCII digits)
+        lead = n._LEAD.match(text)
+        if lead is not None:
+            text = text[lead.end() :]
+    return text.rstrip(n._TRAILING)
+
+
+_PIECES = [
+    *["- ", "+ ", "1. ", "2) ", "[x] ", "[ ] ", "12345678901. ", "\u0663. "],
+    *["MUST", "MUST NOT", " NOT", "NOTE", "MUSTER", "MUST:", "SHOULD", "MAY", "OPTIONAL"],
+    *["NOT RECOMMENDED", "REQUIRED", "You ", "you ", "Your ", ":", ",", ".", ";"],
+    *[" ", "  ", "\t", "\n", "\u00a0", "x", "Ab", "0"],
+    *["_", "__", "a_b", "9_", "_x", "customer_id", "*", "**", "`", "\\_", "\\*"],
+    *["[link](url)", "![img](u)", "\u201cq\u201d", "\u2019", "\u00e9", "_\u00e9", "\ue000"],
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=9))
+def test_clean_agrees_with_the_straightforward_way(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert clean(text) == _reference_clean(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "verify customer_id exists",  # underscores inside words: nothing to remove
+        "verify _customer_ exists",
+        "verify customer__id exists",  # a double underscore is emphasis markup
+        "verify customer_ id",
+        "_x_",
+        "a_b_c and d_e",
+    ],
+)
+def test_underscores_are_removed_exactly_where_the_regex_says(text: str) -> None:
+    assert clean(text) == _reference_clean(text)
