@@ -550,6 +550,11 @@ class Journal:
             now,
         )
         with self._lock:
+            taken = any(pending[1][0] == run_id for pending in self._new_runs) or (
+                self._db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            )
+            if taken:
+                raise SopError(f"journal {self.path}: run {run_id} already exists")
             self._new_runs.append((len(self._deferred), row))
             self._deferred.append((run_id, "run_started", None, text))
 

@@ -253,14 +253,22 @@ def test_no_checkpoint_below_the_thresholds(tmp_path: Path) -> None:
 
 
 def test_a_run_id_started_twice_is_a_clear_error(tmp_path: Path) -> None:
+    """Refused when queued, so nothing is left behind to break the journal's next commit."""
     from engine.errors import SopError
 
     journal = Journal(tmp_path / "j.db")
     _started(journal, "r1")
-    journal.flush()
-    _started(journal, "r1")
-    with pytest.raises(SopError, match=r"UNIQUE constraint failed: runs\.run_id"):
-        journal.append_text("r1", "action_started", "a1", "{}")
-    _started(journal, "r1")
-    with pytest.raises(SopError, match=r"UNIQUE constraint failed: runs\.run_id"):
-        journal.flush()
+    with pytest.raises(SopError, match="run r1 already exists"):
+        _started(journal, "r1")  # still queued
+    journal.append_text("r1", "action_started", "a1", "{}")
+    with pytest.raises(SopError, match="run r1 already exists"):
+        _started(journal, "r1")  # committed
+    journal.append_text("r1", "action_finished", "a1", "{}")
+    journal.close()
+    with Journal(tmp_path / "j.db") as again:
+        assert [e.type for e in again.events("r1")] == [
+            "run_started",
+            "action_started",
+            "action_finished",
+        ]
+        assert again.verify() == []
