@@ -39,7 +39,6 @@ from engine.redact import flat_clean, may_need_redaction, redact, redact_text
 
 DEFAULT_PATH = Path(".sop") / "journal.db"
 GENESIS = "0" * 64
-_sha256 = hashlib.sha256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -95,6 +94,11 @@ CREATE TABLE IF NOT EXISTS confirmations (
 
 _INSERT = "INSERT INTO events(seq, run_id, ts, type, action_id, data, prev_hash, hash) VALUES "
 _INSERT_MANY: dict[int, str] = {}
+#: The columns RunRow is made of (``_run_row``), in its order.
+_SELECT_RUNS = (
+    "SELECT run_id, sop, sop_path, version, content_hash, params, handlers,"
+    " parent_run_id, status, pid, started, updated FROM runs"
+)
 _INSERT_RUN = (
     "INSERT INTO runs(run_id, sop, sop_path, version, content_hash, params, handlers,"
     " parent_run_id, status, pid, started, updated, first_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -364,28 +368,13 @@ class Journal:
         for _ in range(100):
             if not self._head_known:
                 self._read_head()
-            rows: list[Any] = []
-            seq, prev = self._head
-            ts = _now()  # one commit, one instant
-            for run_id, type_, action_id, text in events:
-                seq += 1
-                digest = _sha256(  # _row_hash, inlined
-                    "\x1f".join((prev, str(seq), run_id, ts, type_, action_id or "", text)).encode()
-                ).hexdigest()
-                rows.extend((seq, run_id, ts, type_, action_id, text, prev, digest))
-                prev = digest
-            sql = _INSERT_MANY.get(len(events))
-            if sql is None:
-                sql = _INSERT + ",".join(["(?,?,?,?,?,?,?,?)"] * len(events))
-                _INSERT_MANY[len(events)] = sql
             try:
-                self._db.execute(sql, rows)
+                seq = self._insert_rows(self._db, events)
             except sqlite3.IntegrityError as exc:
                 if "events.seq" not in str(exc):
                     raise SopError(f"journal {self.path}: {exc}") from exc
                 self._head_known = False
                 continue
-            self._head = (seq, prev)
             self._deferred.clear()
             self._checkpoints.committed()
             return seq
@@ -393,17 +382,14 @@ class Journal:
 
     # -- writing --------------------------------------------------------------------
 
-    @staticmethod
-    def _body(data: Mapping[str, Any] | None, raw: Mapping[str, Any] | None) -> str:
-        return body(data, raw)
-
     def _insert_rows(
         self, db: sqlite3.Connection, events: list[tuple[str, str, str | None, str]]
     ) -> int:
-        """Chain ``events`` after the head in one multi-row INSERT (inside a transaction)."""
+        """Chain ``events`` after the head in one multi-row INSERT; the head moves only once
+        the INSERT succeeded. Returns the last seq."""
         rows: list[Any] = []
         seq, prev = self._head
-        ts = _now()
+        ts = _now()  # one statement, one instant
         for run_id, type_, action_id, text in events:
             seq += 1
             digest = _row_hash(prev, seq, run_id, ts, type_, action_id, text)
@@ -417,20 +403,6 @@ class Journal:
         self._head = (seq, prev)
         return seq
 
-    def _insert(
-        self, db: sqlite3.Connection, run_id: str, type_: str, action_id: str | None, text: str
-    ) -> int:
-        seq, prev = self._head[0] + 1, self._head[1]
-        ts = _now()
-        digest = _row_hash(prev, seq, run_id, ts, type_, action_id, text)
-        db.execute(
-            "INSERT INTO events(seq, run_id, ts, type, action_id, data, prev_hash, hash)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            (seq, run_id, ts, type_, action_id, text, prev, digest),
-        )
-        self._head = (seq, digest)
-        return seq
-
     def _append(
         self,
         db: sqlite3.Connection,
@@ -440,7 +412,7 @@ class Journal:
         data: Mapping[str, Any] | None,
         raw: Mapping[str, Any] | None,
     ) -> int:
-        return self._insert(db, run_id, type_, action_id, self._body(data, raw))
+        return self._insert_rows(db, [(run_id, type_, action_id, body(data, raw))])
 
     def append(
         self,
@@ -643,19 +615,11 @@ class Journal:
     def run(self, run_id: str) -> RunRow | None:
         with self._lock:
             self.flush()
-            row = self._db.execute(
-                "SELECT run_id, sop, sop_path, version, content_hash, params, handlers,"
-                " parent_run_id, status, pid, started, updated FROM runs WHERE run_id=?",
-                (run_id,),
-            ).fetchone()
+            row = self._db.execute(_SELECT_RUNS + " WHERE run_id=?", (run_id,)).fetchone()
         return _run_row(row) if row else None
 
     def runs(self, limit: int | None = None) -> list[RunRow]:
-        sql = (
-            "SELECT run_id, sop, sop_path, version, content_hash, params, handlers,"
-            " parent_run_id, status, pid, started, updated FROM runs"
-            " ORDER BY started DESC, rowid DESC"
-        )
+        sql = _SELECT_RUNS + " ORDER BY started DESC, rowid DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:

@@ -107,6 +107,13 @@ def transaction(ctx: Any, **changes: Any) -> dict[str, Any]:
     return txn
 
 
+def produced(ctx: Any, kind: str, stripe_id: Any, status: Any, **details: Any) -> None:
+    """The Stripe object an operation produced: into the transaction summary, and as the
+    run's ``result`` output (id, status, object)."""
+    transaction(ctx, id=stripe_id, status=status, **details)
+    ctx.state["result"] = {"id": stripe_id, "status": status, "object": kind}
+
+
 def flagged(metadata: Mapping[str, Any] | None) -> str | None:
     """Why a customer is blocked or flagged (their Stripe metadata says so), else None."""
     for key in ("blocked", "flagged", "fraud"):

@@ -33,6 +33,7 @@ from handlers.common import (
     gateway,
     notifier,
     operation,
+    produced,
     request,
     stripe_key,
     subscription_action,
@@ -420,18 +421,14 @@ def _charge(ctx: Any, key: str) -> None:
     )
     body = {k: req[k] for k in fields if k in req}
     intent = gateway(ctx).create_payment_intent(body, key)
-    transaction(
+    produced(
         ctx,
-        id=intent.get("id"),
+        "payment_intent",
+        intent.get("id"),
+        intent.get("status"),
         amount=intent.get("amount"),
         currency=intent.get("currency"),
-        status=intent.get("status"),
     )
-    ctx.state["result"] = {
-        "id": intent.get("id"),
-        "status": intent.get("status"),
-        "object": "payment_intent",
-    }
 
 
 def _subscription_child(ctx: Any, key: str) -> None:
@@ -445,18 +442,14 @@ def _subscription_child(ctx: Any, key: str) -> None:
         raise SopFailure(
             "payment fails", f"{subscriptions.SOP} run {result.run_id}: {errors}", retryable=False
         )
-    transaction(
+    produced(
         ctx,
-        id=output.get("subscription_id"),
+        "subscription",
+        output.get("subscription_id"),
+        output.get("status"),
         type=f"subscription_{subscription_action(ctx)}",
-        status=output.get("status"),
         child_run_id=result.run_id,
     )
-    ctx.state["result"] = {
-        "id": output.get("subscription_id"),
-        "status": output.get("status"),
-        "object": "subscription",
-    }
 
 
 @action("use appropriate Stripe API endpoint for operation type", sop=PAYMENT_SOP)

@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.errors import SopFailure
 from engine.registry import action, check
-from handlers.common import gateway, request, transaction
+from handlers.common import gateway, produced, request, transaction
 from handlers.stripe_api import StripeGateway
 
 SOP = "refund-handling"
@@ -112,19 +112,15 @@ def create_refund(ctx: Any, key: str) -> dict[str, Any]:
     req = request(ctx)
     body = {k: v for k, v in req.items() if k in ("payment_intent", "amount", "metadata", "reason")}
     refund = gateway(ctx).create_refund(body, key)
-    transaction(
+    produced(
         ctx,
-        id=refund.get("id"),
+        "refund",
+        refund.get("id"),
+        refund.get("status"),
         amount=refund.get("amount"),
         currency=refund.get("currency") or transaction(ctx)["currency"],
-        status=refund.get("status"),
         payment_intent=req.get("payment_intent"),
     )
-    ctx.state["result"] = {
-        "id": refund.get("id"),
-        "status": refund.get("status"),
-        "object": "refund",
-    }
     return refund
 
 

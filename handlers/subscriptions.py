@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import SopFailure
 from engine.registry import action, check
-from handlers.common import gateway, request, subscription_action, transaction
+from handlers.common import gateway, produced, request, subscription_action, transaction
 
 SOP = "subscription-management"
 PLAN_NOT_FOUND = "Plan not found"
@@ -56,19 +56,15 @@ def execute(ctx: Any, key: str) -> dict[str, Any]:
         sub = gw.cancel_subscription(str(ctx.params["subscription_id"]), key)
     plan = sub.get("plan") if isinstance(sub.get("plan"), dict) else {}
     assert isinstance(plan, dict)
-    transaction(
+    produced(
         ctx,
-        id=sub.get("id"),
+        "subscription",
+        sub.get("id"),
+        sub.get("status"),
         type=f"subscription_{act}",
         amount=plan.get("amount"),
         currency=plan.get("currency") or transaction(ctx)["currency"],
-        status=sub.get("status"),
     )
-    ctx.state["result"] = {
-        "id": sub.get("id"),
-        "status": sub.get("status"),
-        "object": "subscription",
-    }
     return sub
 
 

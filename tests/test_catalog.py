@@ -6,11 +6,11 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
+from sop_cli import sop_cli
 
 from engine import catalog
 from engine.errors import UsageError
@@ -120,16 +120,7 @@ def test_entries_first_name_wins(project: Path, monkeypatch: pytest.MonkeyPatch)
 def sop(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "SOP_PATH"}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return sop_cli(*args, cwd=cwd, env=env, drop=["SOP_PATH"], timeout=60)
 
 
 def test_cli_list_text_and_json(tmp_path: Path) -> None:

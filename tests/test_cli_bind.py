@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 
 import jsonschema
 import pytest
+from sop_cli import sop_cli
 from test_plan import MINI
 
 from engine.resources import load_schema
@@ -50,16 +51,8 @@ def project(tmp_path: Path) -> Path:
 def sop(
     project: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k not in ("SOP_PATH", "MINI_TOKEN")}
-    environ.update({"MINI_TOKEN": "token"} if env is None else env)
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
-        cwd=project,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    extra = {"MINI_TOKEN": "token"} if env is None else env
+    return sop_cli(*args, cwd=project, env=extra, drop=["SOP_PATH", "MINI_TOKEN"], timeout=60)
 
 
 def test_plan_text_lists_lines_and_refuses_unbound_musts(project: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,22 +11,14 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
+from sop_cli import sop_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "sops" / "payment-processing.sop.md"
 
 
 def sop(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("SOP_PATH", None)
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return sop_cli(*args, cwd=cwd, env={"PYTHONPATH": str(ROOT)}, drop=["SOP_PATH"])
 
 
 @pytest.fixture

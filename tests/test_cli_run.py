@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
+from sop_cli import pythonpath, sop_cli
 
 from engine.resources import load_schema
 
@@ -97,21 +96,12 @@ def project(tmp_path: Path) -> Path:
 
 
 def sop(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.update(
-        CLI_EFFECTS=str(project / "effects.txt"),
-        PYTHONPATH=os.pathsep.join([str(project), env.get("PYTHONPATH", "")]),
-        SOP_RETRY_BASE_SECONDS="0.001",
-    )
-    env.pop("SOP_JOURNAL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = {
+        "CLI_EFFECTS": str(project / "effects.txt"),
+        "PYTHONPATH": pythonpath(project),
+        "SOP_RETRY_BASE_SECONDS": "0.001",
+    }
+    return sop_cli(*args, cwd=project, env=env, drop=["SOP_JOURNAL"])
 
 
 def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

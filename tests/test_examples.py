@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sop_cli import sop_cli
 
 from engine.examples import Bindings, compare, example_diagnostics, is_symbol, run_examples
 from engine.journal import Journal
@@ -182,14 +183,7 @@ def test_lint_rule_amount_larger_than_the_producing_example() -> None:
 
 
 def _sop_test(*names: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "test", *names],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=180,
-    )
+    return sop_cli("test", *names, cwd=ROOT, env=env, timeout=180)
 
 
 def test_sop_test_runs_the_seed_examples_against_the_sandbox(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from sop_cli import sop_cli
 
 from engine.journal import Journal
 
@@ -120,13 +120,7 @@ def test_confirmation_single_use(tmp_path: Path) -> None:
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args, "--journal", str(tmp_path / "j.db")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    return sop_cli(*args, "--journal", str(tmp_path / "j.db"), cwd=tmp_path, timeout=60)
 
 
 def test_cli_journal_verify(tmp_path: Path) -> None:

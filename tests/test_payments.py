@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import stripe
+from sop_cli import sop_cli
 
 from engine.context import Services
 from engine.errors import SopFailure
@@ -167,14 +167,7 @@ def test_refund_of_someone_elses_payment_is_refused(
 
 
 def _sop(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-    )
+    return sop_cli(*args, cwd=ROOT, env=env)
 
 
 def test_large_refund_pauses_before_any_call_then_confirmed_once(

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sop_cli import pythonpath, sop_cli
 
 SOP = """\
 # Kill Me
@@ -99,7 +100,7 @@ def _env(project: Path, **extra: str) -> dict[str, str]:
     env.update(
         KILL_EFFECTS=str(project / "effects.txt"),
         KILL_MARKER=str(project / "marker"),
-        PYTHONPATH=os.pathsep.join([str(project), env.get("PYTHONPATH", "")]),
+        PYTHONPATH=pythonpath(project),
         SOP_JOURNAL=str(project / "journal.db"),
     )
     env.pop("SOP_CRASH_AFTER", None)
@@ -108,14 +109,7 @@ def _env(project: Path, **extra: str) -> dict[str, str]:
 
 
 def _sop(project: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
-        cwd=project,
-        env=_env(project, **extra),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return sop_cli(*args, cwd=project, env=_env(project, **extra), drop=["SOP_CRASH_AFTER"])
 
 
 def _effects(project: Path) -> list[str]:

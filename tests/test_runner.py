@@ -404,6 +404,21 @@ def test_runs_reuse_a_parked_worker_and_a_timed_out_one_is_not_borrowed(
 # -- context --------------------------------------------------------------------------
 
 
+def test_a_handler_cannot_rewrite_its_attempt_number(
+    sop: Sop, pack: Pack, journal: Journal
+) -> None:
+    """The runner reports attempts from the context: a handler may read it, not set it."""
+
+    def rewrite(ctx: Any) -> None:
+        ctx.attempt = 99
+
+    pack.overrides["call_api"] = rewrite
+    result = _charge(sop, pack, journal)
+    api = _by_text(result, "call the payment API")
+    assert (api.status, api.attempts) == (ActionStatus.FAILED, 1)
+    assert not result.ok
+
+
 def test_context_services_records_log_and_output(sop: Sop, pack: Pack, journal: Journal) -> None:
     made: list[str] = []
 

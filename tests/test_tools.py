@@ -13,8 +13,8 @@ The target shapes below are written from the frameworks' documentation:
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from sop_cli import sop_cli
 
 from engine import tools
 from engine.model import Sop
@@ -274,20 +275,8 @@ def test_unknown_format_is_a_clear_error() -> None:
 
 
 def _sop_tools(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "tools", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**_clean_env(), "SOP_PATH": ""},
-    )
-
-
-def _clean_env() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("SOP_")}
+    inherited = [k for k in os.environ if k.startswith("SOP_")]
+    return sop_cli("tools", *args, cwd=cwd, env={"SOP_PATH": ""}, drop=inherited, timeout=60)
 
 
 DEMO = """# Demo Greeting SOP
