@@ -218,6 +218,23 @@ def redacted_json(value: Any) -> str:
     return _SAFE.encode(redact(value))
 
 
+def altered_keys(value: Mapping[str, Any]) -> list[str]:
+    """The keys of ``value`` whose journaled (redacted) copy differs from the value itself:
+    resume cannot restore those exactly. Empty at once for a flat clean dict."""
+    if type(value) is dict and flat_clean(value):
+        return []
+    altered = []
+    for key, item in value.items():
+        try:
+            text = _PLAIN.encode({key: item})
+        except (TypeError, ValueError):
+            text = None
+        if text is None or may_need_redaction(text):
+            if text is None or _SAFE.encode(redact({key: item})) != text:
+                altered.append(redact_text(str(key)))
+    return sorted(altered)
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -48,7 +48,14 @@ from engine.errors import (
     SopFailure,
     UsageError,
 )
-from engine.journal import Journal, StartedRun, canonical, params_digest, redacted_json
+from engine.journal import (
+    Journal,
+    StartedRun,
+    altered_keys,
+    canonical,
+    params_digest,
+    redacted_json,
+)
 from engine.lease import Lease
 from engine.model import Action, ActionKind, Sop, Step, jsonable
 from engine.redact import redact, redact_text
@@ -259,6 +266,8 @@ class _Replay:
     pending_output_keys: list[str] = field(default_factory=list)
     confirmed_operations: set[str] = field(default_factory=set)
     in_flight: str | None = None
+    #: state keys whose journaled value redaction altered (cannot be restored exactly)
+    inexact_state: set[str] = field(default_factory=set)
 
 
 _SCALARS = frozenset({int, float, str, bool, type(None)})
@@ -508,6 +517,9 @@ class _Execution:
         deltas = self._deltas()
         if deltas:
             parts = [f'"{k}":{redacted_json(deltas[k])}' for k in _OUTPUT_KEYS if k in deltas]
+            inexact = altered_keys(deltas["state"]) if "state" in deltas else None
+            if inexact:  # resume cannot restore these (see _resume_owned)
+                parts.append(f'"redacted_state":{canonical(inexact)}')
             parts.append(row)
             parts += [f'"{k}":{redacted_json(deltas[k])}' for k in _STATE_KEYS if k in deltas]
             text = "{" + ",".join(parts) + "}"
@@ -878,6 +890,7 @@ class _Execution:
             "attempts": attempts,
             "duration_ms": round((time.perf_counter() - started) * 1000.0, 3),
         }
+        deltas = self._deltas()
         self.journal.add_confirmation(
             self.run_id,
             action.id,
@@ -888,7 +901,8 @@ class _Execution:
                 "message": exc.message,
                 "result": result,
                 "output_keys": sorted(exc.output),
-                **self._deltas(),
+                **deltas,
+                "redacted_state": altered_keys(deltas.get("state") or {}),
             },
         )
         _crashpoint("action_pending", action.id, self._crash_after)
@@ -917,6 +931,9 @@ def _replay(journal: Journal, run_id: str) -> _Replay:
                 target.update(data.get(name) or {})
                 for key in data.get(f"{name}_removed") or []:
                     target.pop(key, None)
+            replay.inexact_state.difference_update(data.get("state") or ())
+            replay.inexact_state.difference_update(data.get("state_removed") or ())
+            replay.inexact_state.update(data.get("redacted_state") or ())
             replay.in_flight = None
             if event.type == "action_finished" and event.action_id is not None:
                 replay.done[event.action_id] = data["result"]
@@ -1188,6 +1205,13 @@ def _resume_owned(
     sop = sop_for_resume(started)
     planned = _plan(sop, _resume_params(started, params), registry)
     replay = _replay(jr, run_id)
+    if replay.inexact_state:
+        raise SopError(
+            f"run {run_id} cannot resume exactly: redaction altered"
+            f" state {', '.join(sorted(replay.inexact_state))} in the journal, and its handlers"
+            f" would act on the altered values; refusing (nothing ran; `sop inspect {run_id}`"
+            " shows what it did)"
+        )
     confirmed = False
     if replay.pending_action is not None:
         if confirm is None:
