@@ -229,9 +229,8 @@ def altered_keys(value: Mapping[str, Any]) -> list[str]:
             text = _PLAIN.encode({key: item})
         except (TypeError, ValueError):
             text = None
-        if text is None or may_need_redaction(text):
-            if text is None or _SAFE.encode(redact({key: item})) != text:
-                altered.append(redact_text(str(key)))
+        if text is None or (may_need_redaction(text) and _SAFE.encode(redact({key: item})) != text):
+            altered.append(redact_text(str(key)))
     return sorted(altered)
 
 
@@ -469,9 +468,7 @@ class Journal:
                 yield db
                 released = self._leases.get(release) if release is not None else None
                 if released is not None:
-                    db.execute(
-                        "DELETE FROM leases WHERE run_id=? AND token=?", (release, released)
-                    )
+                    db.execute("DELETE FROM leases WHERE run_id=? AND token=?", (release, released))
                 db.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('head', ?)",
                     (f"{self._head[0]}:{self._head[1]}",),

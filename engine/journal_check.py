@@ -79,9 +79,9 @@ _PARSED = frozenset(
 )
 
 
-def collect(rows: Iterable[EventRow], facts: dict[str, RunFacts] | None = None) -> dict[str, RunFacts]:
+def collect(rows: Iterable[EventRow]) -> dict[str, RunFacts]:
     """Fold events into per-run facts (only the event types the tables mirror are parsed)."""
-    out: dict[str, RunFacts] = {} if facts is None else facts
+    out: dict[str, RunFacts] = {}
     for seq, run_id, _ts, type_, action_id, text, _prev, _hash in rows:
         run = out.get(run_id)
         if run is None:

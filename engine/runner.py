@@ -1113,9 +1113,7 @@ def sop_for_resume(started: StartedRun) -> Sop:
     return _load_for_resume(started.sop, started.sop_path, started.content_hash)
 
 
-def _resume_params(
-    started: StartedRun, supplied: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def _resume_params(started: StartedRun, supplied: Mapping[str, Any] | None) -> dict[str, Any]:
     """Exactly the parameters the run started with, or SopError saying why not.
 
     The journal keeps them redacted; when redaction altered any, the caller must supply

@@ -89,9 +89,7 @@ def _env(tmp_path: Path, sandbox: Sandbox, **extra: str) -> dict[str, str]:
 
 
 def _sop(tmp_path: Path, sandbox: Sandbox, *args: str, **extra: str) -> Any:
-    return sop_cli(
-        *args, cwd=ROOT, env=_env(tmp_path, sandbox, **extra), drop=["SOP_CRASH_AFTER"]
-    )
+    return sop_cli(*args, cwd=ROOT, env=_env(tmp_path, sandbox, **extra), drop=["SOP_CRASH_AFTER"])
 
 
 def _intents(sandbox: Sandbox, customer: str) -> list[Any]:
