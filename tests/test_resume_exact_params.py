@@ -23,7 +23,7 @@ from sop_cli import sop_cli
 import engine
 from engine.context import Services
 from engine.errors import SopError
-from engine.journal import Journal, params_digest
+from engine.journal import Journal
 from engine.redact import redact_text
 from engine.registry import load_handlers
 from handlers import payments
@@ -57,6 +57,8 @@ KEY = luhn_uuid()
 def test_the_journal_records_the_exact_parameters_hash_and_what_redaction_altered(
     tmp_path: Path,
 ) -> None:
+    from engine.journal import params_digest
+
     params = {"amount": 2500, "description": DESCRIPTION, "idempotency_key": KEY, "n": "x"}
     with Journal(tmp_path / "j.db") as journal:
         journal.start_run(

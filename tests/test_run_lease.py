@@ -22,7 +22,6 @@ import pytest
 from sop_cli import pythonpath, sop_cli
 
 from engine.journal import Journal
-from engine.lease import LeaseHeld, LeaseLost
 
 HANDLERS = """\
 import os
@@ -99,9 +98,9 @@ def test_two_resumes_at_once_run_the_crashed_run_once(tmp_path: Path, actions: i
     project = _project(tmp_path, actions)
     run_id = _crashed_run(project)
     assert _effects(project) == [1]
-    with Journal(project / "journal.db") as journal:
-        dead = journal.lease(run_id)  # the killed `sop run` still holds it on paper
-    assert dead is not None and dead.host == socket.gethostname()
+    crashed_pid = json.loads(
+        sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project)).stdout
+    )["events"][0]["data"]["pid"]
 
     command = [sys.executable, "-m", "engine.cli", "resume", run_id]
     procs = [
@@ -137,10 +136,11 @@ def test_two_resumes_at_once_run_the_crashed_run_once(tmp_path: Path, actions: i
     inspect = sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project))
     events = json.loads(inspect.stdout)["events"]
     (resumed,) = [e for e in events if e["type"] == "run_resumed"]
-    assert resumed["data"]["took_over"].startswith(f"pid {dead.pid}@")
+    assert resumed["data"]["took_over"].startswith(f"pid {crashed_pid}@")  # the killed run's
     with Journal(project / "journal.db") as journal:
-        assert journal.lease(run_id) is None  # released by the run's end
         assert journal.verify() == []
+    with sqlite3.connect(project / "journal.db") as db:
+        assert db.execute("SELECT * FROM leases").fetchall() == []  # released by the run's end
 
 
 def _journal_with_run(path: Path, run_id: str = "r1") -> Journal:
@@ -187,6 +187,8 @@ def test_a_dead_owner_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None
 
 
 def test_a_live_owner_is_respected_and_named(tmp_path: Path) -> None:
+    from engine.lease import LeaseHeld
+
     path = tmp_path / "j.db"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -202,6 +204,8 @@ def test_a_live_owner_is_respected_and_named(tmp_path: Path) -> None:
 
 
 def test_another_hosts_lease_is_taken_over_only_after_it_expired(tmp_path: Path) -> None:
+    from engine.lease import LeaseHeld
+
     path = tmp_path / "j.db"
     with _journal_with_run(path) as journal:
         _set_lease(path, "r1", 4242, "elsewhere", expires_in=60)
@@ -215,6 +219,8 @@ def test_another_hosts_lease_is_taken_over_only_after_it_expired(tmp_path: Path)
 def test_the_heartbeat_renews_and_a_lost_lease_stops_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from engine.lease import LeaseLost
+
     monkeypatch.setenv("SOP_LEASE_SECONDS", "0.3")
     path = tmp_path / "j.db"
     with _journal_with_run(path) as journal:
