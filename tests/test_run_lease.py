@@ -37,6 +37,8 @@ MARKER = Path(os.environ["LEASE_MARKER"])
 @action("append effect {n:d}")
 def append(ctx, n):
     if n == 2:  # the first action a resume runs: held until the test lets it go
+        with MARKER.with_suffix(".gate").open("a") as fh:
+            fh.write(f"{os.getpid()}\\n")
         while not MARKER.exists():
             time.sleep(0.02)
     with EFFECTS.open("a") as fh:
@@ -111,8 +113,11 @@ def test_two_resumes_at_once_run_the_crashed_run_once(tmp_path: Path, actions: i
     ]
     try:
         deadline = time.monotonic() + 120
+        gate = project / "marker.gate"
         while all(p.poll() is None for p in procs):
             assert time.monotonic() < deadline, "neither resume ended"
+            inside = set(gate.read_text().split()) if gate.exists() else set()
+            assert len(inside) < 2, "both resumes are executing the run"
             time.sleep(0.02)
         refused = next(p for p in procs if p.poll() is not None)
         owner = next(p for p in procs if p is not refused)
