@@ -147,6 +147,21 @@ def test_edited_run_params_fail_verify_and_resume_refuses(project: Path) -> None
     assert shown == {"amount": 500, "customer": "cus_A"}  # reporting reads the chained copy
 
 
+def test_an_edited_event_makes_resume_refuse(project: Path) -> None:
+    crash = f"action_finished:step1:action:L{_line('charge the customer')}"
+    assert _sop(project, *RUN, SOP_CRASH_AFTER=crash).returncode == -signal.SIGKILL
+    (run,) = json.loads(_sop(project, "runs", "--json").stdout)
+    _edit(
+        project,
+        "UPDATE events SET data=replace(data, '\"amount\":500', '\"amount\":99999')"
+        " WHERE type='run_started'",
+    )
+    resumed = _sop(project, "resume", run["run_id"])
+    assert resumed.returncode == 1 and resumed.stderr.count("\n") == 1
+    assert "fails verification (seq 1: hash does not match" in resumed.stderr, resumed.stderr
+    assert _effects(project) == ["charge cus_A 500"]
+
+
 def test_a_raised_expiry_fails_verify_and_confirm_refuses(project: Path) -> None:
     paused = _sop(project, *RUN, "--json", SOP_CONFIRM_TTL_SECONDS="0.5")
     assert paused.returncode == 3, paused.stderr

@@ -241,3 +241,36 @@ def test_the_heartbeat_renews_and_a_lost_lease_stops_the_run(
             while time.monotonic() < deadline:
                 journal.append("r1", "action_started", "a2", raw={"idempotency_key": "k2"})
                 time.sleep(0.05)
+
+
+def test_a_running_sop_run_owns_its_run_from_its_first_commit(tmp_path: Path) -> None:
+    """`sop resume` of a run whose `sop run` is alive (inside a handler) is refused, naming
+    that process; the lease is gone once the run ended."""
+    project = _project(tmp_path, 3)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "run", "many-effects", "--handlers", "lease_handlers"],
+        cwd=project,
+        env=_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (project / "marker.gate").exists():  # inside action 2, held
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        (run,) = json.loads(sop_cli("runs", "--json", cwd=project, env=_env(project)).stdout)
+        refused = sop_cli("resume", run["run_id"], cwd=project, env=_env(project))
+        assert refused.returncode == 1
+        assert f"is owned by pid {proc.pid}@{socket.gethostname()}" in refused.stderr
+        (project / "marker").touch()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out + err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert _effects(project) == [1, 2, 3]
+    with sqlite3.connect(project / "journal.db") as db:
+        assert db.execute("SELECT * FROM leases").fetchall() == []
