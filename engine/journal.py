@@ -759,7 +759,10 @@ class Journal:
                     "UPDATE leases SET expires_at=? WHERE run_id=? AND token=?",
                     (expires, run_id, token),
                 )
-                if cur.rowcount == 0 and self._leases.get(run_id) == token:
+                if cur.rowcount == 1:
+                    continue
+                holder = db.execute("SELECT token FROM leases WHERE run_id=?", (run_id,)).fetchone()
+                if holder is not None and holder[0] != token:  # none: we just released it
                     self._lost[run_id] = (
                         f"run {run_id}: this process lost its lease (another process took the"
                         " run over); stopping"
