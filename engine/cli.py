@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--confirm", metavar="TOKEN")
     p = add("resume", "resume a paused or interrupted run")
     p.add_argument("run_id", metavar="RUN_ID")
+    _params(p)  # the exact values of parameters redaction altered in the journal
     p.add_argument("--confirm", metavar="TOKEN")
     p.add_argument("--json", action="store_true")
     add("runs", "list recorded runs").add_argument("--json", action="store_true")
@@ -104,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--json", action="store_true")
     p = add("journal", "journal maintenance")
-    p.add_argument("action", choices=["verify"])
+    p.add_argument("action", choices=["verify", "head"])
+    p.add_argument("--head", metavar="SEQ:HASH", help="verify: the chain must still contain it")
     p = add("coverage", "SOP/handler coverage for CI")
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--format", choices=["text", "json", "junit"], default="text")

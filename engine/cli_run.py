@@ -19,6 +19,7 @@ from engine.cli_common import (
     EXIT_PAUSED,
     emit_json,
     parse_params,
+    raw_params,
 )
 from engine.errors import PlanRefused, UsageError
 from engine.journal import Journal, RunRow, default_path
@@ -143,15 +144,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from engine.registry import load_handlers
-    from engine.runner import resume
+    from engine.runner import resume, sop_for_resume
 
-    journal, row = _recorded_run(args)
+    journal, _ = _recorded_run(args)
     with journal:
-        registry = load_handlers([*row.handlers, *args.handlers])
+        started = journal.verified_run(args.run_id)  # before importing the modules it names
+        registry = load_handlers([*started.handlers, *args.handlers])
+        params = None
+        if raw_params(args):  # the exact values of parameters redaction altered
+            params = parse_params(args, sop_for_resume(started))
         try:
-            result = resume(args.run_id, confirm=args.confirm, registry=registry, journal=journal)
+            result = resume(
+                args.run_id,
+                confirm=args.confirm,
+                params=params,
+                registry=registry,
+                journal=journal,
+            )
         except PlanRefused as exc:
-            return _refused(row.sop, exc)
+            return _refused(started.sop, exc)
         return _emit(result, args)
 
 
@@ -181,13 +192,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     journal, row = _recorded_run(args)
     with journal:
         events = journal.events(args.run_id)
+        started = journal.started(args.run_id)
         records = journal.records(args.run_id)
         children = [c.to_dict() for c in journal.children(args.run_id)]
         result = recorded_result(journal, args.run_id)
+    params = started.params if started is not None else row.params  # the chained copy
     if args.json:
         emit_json(
             {
-                "run": {**row.to_dict(), "params": row.params, "handlers": row.handlers},
+                "run": {**row.to_dict(), "params": params, "handlers": row.handlers},
                 "result": result.to_dict() if result else None,
                 "events": [e.to_dict() for e in events],
                 "records": records,
@@ -200,7 +213,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if row.parent_run_id:
         print(f"  child of {row.parent_run_id}")
     print("params:")
-    for key, value in row.params.items():
+    for key, value in params.items():
         print(f"  {key}: {_value(value)}")
     if result is not None:
         print("actions:")
@@ -233,13 +246,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
-    if args.action != "verify":  # argparse already restricts it
-        raise UsageError(f"sop journal: unknown action {args.action!r}")
+    """``verify [--head SEQ:HASH]``: chain and tables; ``head``: the chain head to keep
+    outside the database (a whole chain recomputed by someone with write access is only
+    caught against a head recorded elsewhere)."""
     journal = _existing_journal(args)
     if journal is None:
         raise UsageError(f"no journal at {_journal_path(args)}")
+    if args.action == "head":
+        with journal:
+            seq, digest = journal.head()
+        print(f"{seq}:{digest}")
+        return EXIT_OK
     with journal:
-        problems = journal.verify()
+        problems = journal.verify(head=getattr(args, "head", None))
     if not problems:
         print(f"journal {journal.path}: intact")
         return EXIT_OK

@@ -48,7 +48,15 @@ from engine.errors import (
     SopFailure,
     UsageError,
 )
-from engine.journal import Journal, canonical, redacted_json
+from engine.journal import (
+    Journal,
+    StartedRun,
+    altered_keys,
+    canonical,
+    params_digest,
+    redacted_json,
+)
+from engine.lease import Lease
 from engine.model import Action, ActionKind, Sop, Step, jsonable
 from engine.redact import redact, redact_text
 from engine.settings import seconds
@@ -258,6 +266,8 @@ class _Replay:
     pending_output_keys: list[str] = field(default_factory=list)
     confirmed_operations: set[str] = field(default_factory=set)
     in_flight: str | None = None
+    #: state keys whose journaled value redaction altered (cannot be restored exactly)
+    inexact_state: set[str] = field(default_factory=set)
 
 
 _SCALARS = frozenset({int, float, str, bool, type(None)})
@@ -507,6 +517,9 @@ class _Execution:
         deltas = self._deltas()
         if deltas:
             parts = [f'"{k}":{redacted_json(deltas[k])}' for k in _OUTPUT_KEYS if k in deltas]
+            inexact = altered_keys(deltas["state"]) if "state" in deltas else None
+            if inexact:  # resume cannot restore these (see _resume_owned)
+                parts.append(f'"redacted_state":{canonical(inexact)}')
             parts.append(row)
             parts += [f'"{k}":{redacted_json(deltas[k])}' for k in _STATE_KEYS if k in deltas]
             text = "{" + ",".join(parts) + "}"
@@ -877,6 +890,7 @@ class _Execution:
             "attempts": attempts,
             "duration_ms": round((time.perf_counter() - started) * 1000.0, 3),
         }
+        deltas = self._deltas()
         self.journal.add_confirmation(
             self.run_id,
             action.id,
@@ -887,7 +901,8 @@ class _Execution:
                 "message": exc.message,
                 "result": result,
                 "output_keys": sorted(exc.output),
-                **self._deltas(),
+                **deltas,
+                "redacted_state": altered_keys(deltas.get("state") or {}),
             },
         )
         _crashpoint("action_pending", action.id, self._crash_after)
@@ -916,6 +931,9 @@ def _replay(journal: Journal, run_id: str) -> _Replay:
                 target.update(data.get(name) or {})
                 for key in data.get(f"{name}_removed") or []:
                     target.pop(key, None)
+            replay.inexact_state.difference_update(data.get("state") or ())
+            replay.inexact_state.difference_update(data.get("state_removed") or ())
+            replay.inexact_state.update(data.get("redacted_state") or ())
             replay.in_flight = None
             if event.type == "action_finished" and event.action_id is not None:
                 replay.done[event.action_id] = data["result"]
@@ -987,13 +1005,14 @@ def run(
     """
     owned = journal is None
     jr = journal if journal is not None else Journal()
+    rid: str | None = None
     try:
         loaded = _load(sop)
         if confirm is not None:
             return _run_confirmed(loaded, params, confirm, jr, registry, services)
         planned = _plan(loaded, params, registry)
         rid = run_id or _new_run_id()
-        jr.start_run(
+        jr.start_run(  # the run's lease rides with its first commit, released by its end
             rid,
             sop=loaded.name,
             sop_path=os.path.abspath(loaded.path) if loaded.path else None,
@@ -1017,8 +1036,12 @@ def run(
         )
         return execution.execute()
     finally:
-        if owned:
-            jr.close()
+        try:
+            if rid is not None:
+                jr.release_lease(rid)  # a run stopped by an exception: resumable at once
+        finally:
+            if owned:
+                jr.close()
 
 
 def _run_confirmed(
@@ -1030,17 +1053,27 @@ def _run_confirmed(
     services: Mapping[str, Any] | None,
 ) -> RunResult:
     found = confirmation.lookup(journal, token)
-    row = journal.run(found.run_id)
-    if row is None or row.sop != sop.name:
-        where = f" (it belongs to a run of '{row.sop}')" if row else ""
-        raise SopError(f"confirmation token does not match a run of '{sop.name}'{where}")
+    started = journal.verified_run(found.run_id)
+    if started.sop != sop.name:
+        raise SopError(
+            f"confirmation token does not match a run of '{sop.name}'"
+            f" (it belongs to a run of '{started.sop}')"
+        )
     for key, value in params.items():
-        if canonical(redact(value)) != canonical(row.params.get(key)):
+        if canonical(redact(value)) != canonical(started.params.get(key)):
             raise SopError(
                 "confirmation token does not match these parameters:"
-                f" {key} differs from run {row.run_id}"
+                f" {key} differs from run {started.run_id}"
             )
-    return resume(row.run_id, confirm=token, registry=registry, journal=journal, services=services)
+    exact = {key: params[key] for key in started.redacted_params if key in params}
+    return resume(
+        started.run_id,
+        confirm=token,
+        params=exact or None,
+        registry=registry,
+        journal=journal,
+        services=services,
+    )
 
 
 def _new_run_id() -> str:
@@ -1049,18 +1082,6 @@ def _new_run_id() -> str:
         rid = uuid.uuid4().hex
         if redact_text(rid) == rid:
             return rid
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _load_for_resume(sop_name: str, sop_path: str | None, content_hash: str | None) -> Sop:
@@ -1086,70 +1107,145 @@ def _load_for_resume(sop_name: str, sop_path: str | None, content_hash: str | No
     return sop
 
 
+def sop_for_resume(started: StartedRun) -> Sop:
+    """The SOP text a run started with (by its recorded path, else by name); SopError when
+    it changed since."""
+    return _load_for_resume(started.sop, started.sop_path, started.content_hash)
+
+
+def _resume_params(started: StartedRun, supplied: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Exactly the parameters the run started with, or SopError saying why not.
+
+    The journal keeps them redacted; when redaction altered any, the caller must supply
+    those values again, and the whole set must hash to what the run recorded.
+    """
+    run_id, stored = started.run_id, dict(started.params)
+    how = (
+        f"resume with the original values: sop resume {run_id} -p NAME=VALUE (or --params-file"
+        " FILE), or engine.resume(run_id, params={...})"
+    )
+    if started.params_sha256 is None:  # journaled before parameter hashes
+        masked = sorted(k for k, v in stored.items() if "*" in canonical(v))
+        if masked or supplied:
+            raise SopError(
+                f"run {run_id} was journaled without a parameter hash and"
+                f" {', '.join(masked) or 'its parameters'} may have been altered by redaction;"
+                " it cannot be resumed safely (start a new run)"
+            )
+        return stored
+    if not started.redacted_params and not supplied:
+        return stored
+    supplied = dict(supplied or {})
+    missing = [name for name in started.redacted_params if name not in supplied]
+    if missing:
+        raise SopError(
+            f"run {run_id} cannot resume with its journaled parameters: redaction altered"
+            f" {', '.join(missing)} (nothing ran); {how}"
+        )
+    merged = {**stored, **supplied}
+    if params_digest(run_id, merged) != started.params_sha256:
+        raise SopError(
+            f"run {run_id}: the parameters supplied ({', '.join(sorted(supplied))}) are not"
+            " the ones it started with (their sha256 differs); refusing to resume (nothing ran)"
+        )
+    return merged
+
+
 def resume(
     run_id: str,
     *,
     confirm: str | None = None,
+    params: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
     journal: Journal | None = None,
     services: Mapping[str, Any] | None = None,
 ) -> RunResult:
-    """Continue a paused (with ``confirm``) or interrupted run from what its journal says."""
+    """Continue a paused (with ``confirm``) or interrupted run from what its journal says.
+
+    The run's lease is taken first (another live owner: LeaseHeld, nothing done) and
+    released when the run ends, pauses or stops. ``params``: the exact values of the
+    parameters redaction altered in the journal (checked against the recorded hash).
+    """
     owned = journal is None
     jr = journal if journal is not None else Journal()
     try:
-        row = jr.run(run_id)
-        if row is None:
+        if jr.run(run_id) is None:
             raise UsageError(f"unknown run '{run_id}' (journal {jr.path})")
-        if confirm is not None:
-            found = confirmation.lookup(jr, confirm)
-            if found.run_id != run_id:
-                raise SopError(f"confirmation token does not match run {run_id}")
-            if found.used_at is not None:
-                raise SopError("confirmation token already used")
-        if row.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
-            raise SopError(f"run {run_id} already {row.status}; nothing to resume")
-        if row.status == RunStatus.RUNNING.value and _pid_alive(row.pid):
-            raise SopError(f"run {run_id} is still running (pid {row.pid})")
-        sop = _load_for_resume(row.sop, row.sop_path, row.content_hash)
-        replay = _replay(jr, run_id)
-        confirmed = False
-        if replay.pending_action is not None:
-            if confirm is None:
-                raise SopError(
-                    f"run {run_id} is waiting for confirmation; resume it with --confirm TOKEN"
-                )
-            confirmation.spend(
-                jr,
-                confirm,
-                run_id=run_id,
-                action_id=replay.pending_action,
-                token_hash_expected=replay.pending_token_hash,
-            )
-            replay = _replay(jr, run_id)  # now includes the spent token's operation
-            confirmed = True
-        elif confirm is not None:
-            raise SopError(f"run {run_id} is not waiting for confirmation")
-        planned = _plan(sop, row.params, registry)
-        jr.claim(
-            run_id,
-            "run_resumed",
-            {"confirmed": confirmed, "in_flight": replay.in_flight, "done": len(replay.done)},
-        )
-        execution = _Execution(
-            plan=planned,
-            run_id=run_id,
-            journal=jr,
-            registry=registry,
-            services=_services(registry, services),
-            parent_run_id=row.parent_run_id,
-            replay=replay,
-            confirmed=confirmed,
-        )
-        return execution.execute()
+        previous = jr.acquire_lease(run_id)
+        try:
+            return _resume_owned(run_id, confirm, params, previous, registry, jr, services)
+        finally:
+            jr.release_lease(run_id)
     finally:
         if owned:
             jr.close()
+
+
+def _resume_owned(
+    run_id: str,
+    confirm: str | None,
+    params: Mapping[str, Any] | None,
+    previous: Lease | None,
+    registry: Registry | None,
+    jr: Journal,
+    services: Mapping[str, Any] | None,
+) -> RunResult:
+    """``resume`` once this process holds the run's lease."""
+    started = jr.verified_run(run_id)  # everything below acts on chained events only
+    if confirm is not None:
+        found = confirmation.lookup(jr, confirm)
+        if found.run_id != run_id:
+            raise SopError(f"confirmation token does not match run {run_id}")
+        if found.used_at is not None:
+            raise SopError("confirmation token already used")
+    if started.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
+        raise SopError(f"run {run_id} already {started.status}; nothing to resume")
+    sop = sop_for_resume(started)
+    planned = _plan(sop, _resume_params(started, params), registry)
+    replay = _replay(jr, run_id)
+    if replay.inexact_state:
+        raise SopError(
+            f"run {run_id} cannot resume exactly: redaction altered"
+            f" state {', '.join(sorted(replay.inexact_state))} in the journal, and its handlers"
+            f" would act on the altered values; refusing (nothing ran; `sop inspect {run_id}`"
+            " shows what it did)"
+        )
+    confirmed = False
+    if replay.pending_action is not None:
+        if confirm is None:
+            raise SopError(
+                f"run {run_id} is waiting for confirmation; resume it with --confirm TOKEN"
+            )
+        confirmation.spend(
+            jr,
+            confirm,
+            run_id=run_id,
+            action_id=replay.pending_action,
+            token_hash_expected=replay.pending_token_hash,
+        )
+        replay = _replay(jr, run_id)  # now includes the spent token's operation
+        confirmed = True
+    elif confirm is not None:
+        raise SopError(f"run {run_id} is not waiting for confirmation")
+    claim: dict[str, Any] = {
+        "confirmed": confirmed,
+        "in_flight": replay.in_flight,
+        "done": len(replay.done),
+    }
+    if previous is not None:
+        claim["took_over"] = previous.owner()
+    jr.claim(run_id, "run_resumed", claim)
+    execution = _Execution(
+        plan=planned,
+        run_id=run_id,
+        journal=jr,
+        registry=registry,
+        services=_services(registry, services),
+        parent_run_id=started.parent_run_id,
+        replay=replay,
+        confirmed=confirmed,
+    )
+    return execution.execute()
 
 
 def recorded_result(journal: Journal, run_id: str) -> RunResult | None:
