@@ -15,7 +15,7 @@ import sys
 import sysconfig
 import traceback
 from functools import cache
-from types import CodeType
+from types import CodeType, TracebackType
 from typing import Any
 
 from engine.errors import SopFailure
@@ -65,12 +65,9 @@ def describe(exc: BaseException, caller: CodeType | None = None) -> dict[str, An
         for key, value in exc.details.items():
             if isinstance(value, str | int | float | bool) and key not in cause:
                 cause[key] = redact_text(value) if isinstance(value, str) else value
-    frames = list(traceback.walk_tb(exc.__traceback__))
-    handler = None
-    if caller is not None:
-        for index, (frame, _) in enumerate(frames[:-1]):
-            if frame.f_code is caller:
-                handler = frames[index + 1]
+    start = _handler_tb(exc, caller)
+    frames = list(traceback.walk_tb(start or exc.__traceback__))
+    handler = frames[0] if start is not None else None
     libraries = _library_dirs()
     raised = next(
         (
@@ -91,9 +88,23 @@ def _location(frame: Any, line: int) -> str:
     return f"{_shown(frame.f_code.co_filename)}:{line} in {frame.f_code.co_name}"
 
 
-def traceback_text(exc: BaseException) -> str:
-    """The redacted traceback (chained causes included); at most the last MAX_TRACEBACK chars."""
-    text = redact_text("".join(traceback.format_exception(exc)))
+def _handler_tb(exc: BaseException, caller: CodeType | None) -> TracebackType | None:
+    """The traceback entry of the handler's frame: the one ``caller`` called (last time)."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None and caller is not None:
+        if tb.tb_frame.f_code is caller and tb.tb_next is not None:
+            found = tb.tb_next
+        tb = tb.tb_next
+    return found
+
+
+def traceback_text(exc: BaseException, caller: CodeType | None = None) -> str:
+    """The redacted traceback from the handler's frame on (chained causes included); at most
+    the last MAX_TRACEBACK characters."""
+    start = _handler_tb(exc, caller) or exc.__traceback__  # the engine's frames above: noise
+    lines = traceback.format_exception(type(exc), exc, start)
+    text = redact_text("".join(lines))
     if len(text) > MAX_TRACEBACK:
         cut = len(text) - MAX_TRACEBACK
         text = f"... ({cut} characters cut)\n" + text[-MAX_TRACEBACK:]

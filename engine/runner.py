@@ -230,7 +230,7 @@ def _step_of(sop: Sop, action: Action) -> Step | None:
 def sop_message(exc: BaseException, sop: Sop, step: Step | None) -> str:
     """The SOP's words for a failure: the matching Error Handling rule's quoted message,
     else its response; the raising action's step first, then any step. Otherwise the
-    exception's own message."""
+    exception's own message (after its type, unless it is the engine's own SopError)."""
     if isinstance(exc, SopFailure):
         steps = [step] if step is not None else []
         steps += [s for s in sop.steps if s is not step]
@@ -240,7 +240,11 @@ def sop_message(exc: BaseException, sop: Sop, step: Step | None) -> str:
                     return rule.message or rule.response
         return exc.message
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0]
+    # the engine's own errors are whole sentences; anything else is a bug: name its type
+    return first if isinstance(exc, SopError) else f"{type(exc).__name__}: {first}"
 
 
 def _level(action: Action) -> str:
@@ -865,7 +869,7 @@ class _Execution:
         result = self._action_result(binding, status, reason, ctx._attempt, duration_ms)
         if error is not None:
             result.cause = causes.describe(error, _ATTEMPT_CODE)
-            result.traceback = causes.traceback_text(error)
+            result.traceback = causes.traceback_text(error, _ATTEMPT_CODE)
         if status is not ActionStatus.PENDING:
             self._finish_event(result)
         self.current = None
