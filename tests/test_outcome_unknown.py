@@ -436,3 +436,19 @@ def test_a_refused_connection_is_a_retryable_failure_not_unknown() -> None:
         gw.create_payment_intent({"amount": 100, "currency": "usd"}, "key-1")
     assert not isinstance(caught.value, OutcomeUnknown)
     assert caught.value.retryable is True
+
+
+def test_an_unknown_run_over_mcp_is_a_tool_error_that_says_resume(
+    engine_sop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_retries: None
+) -> None:
+    from engine.mcp_server import SopService
+
+    (tmp_path / "sops").mkdir()
+    engine_sop.rename(tmp_path / "sops" / engine_sop.name)
+    monkeypatch.chdir(tmp_path)
+    registry = _engine_registry(["unknown"] * 3, [])
+    service = SopService(registry=registry, journal=str(tmp_path / "j.db"), log=lambda _: None)
+    outcome = service.call("unknown_demo", {})
+    assert outcome.is_error and outcome.structured["status"] == "unknown"
+    run_id = outcome.structured["run_id"]
+    assert "Do not run it again" in outcome.text and f"sop resume {run_id}" in outcome.text
