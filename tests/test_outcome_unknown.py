@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -285,7 +286,7 @@ def _engine_registry(script: list[str], seen: list[tuple[int, bool, str]]) -> Re
     """``send the thing`` fails as ``script`` says, one entry per call, then succeeds."""
     reg = Registry()
 
-    @reg.action("send the thing")
+    @reg.action("send the thing", timeout=1.0)
     def send(ctx: Any) -> None:
         seen.append((ctx.attempt, ctx.reconciling, ctx.idempotency_key()))
         step = script.pop(0) if script else "ok"
@@ -297,6 +298,8 @@ def _engine_registry(script: list[str], seen: list[tuple[int, bool, str]]) -> Re
             raise SopFailure("Card declined", retryable=False)
         if step == "bug":
             raise KeyError("amount")
+        if step == "hang":  # past the handler's timeout: abandoned, its outcome unknowable
+            time.sleep(1.5)
         ctx.output["sent"] = True
 
     @reg.action("report the thing")
@@ -350,6 +353,20 @@ def test_resume_of_an_unknown_action_reconciles_with_the_same_key(
     assert len({key for _, _, key in seen}) == 1
     statuses = [e.data.get("result", {}).get("status") for e in journal.events(lost.run_id)]
     assert statuses.count("unknown") >= 2 and statuses[-1] == "succeeded"
+
+
+def test_a_reconciliation_that_times_out_stays_unknown(
+    engine_sop: Path, journal: Journal, fast_retries: None
+) -> None:
+    seen: list[tuple[int, bool, str]] = []
+    registry = _engine_registry(["unknown"] * 3 + ["hang"], seen)
+    lost = run(str(engine_sop), {}, registry=registry, journal=journal)
+    assert lost.status is RunStatus.UNKNOWN
+    still = resume(lost.run_id, registry=registry, journal=journal)
+    assert still.status is RunStatus.UNKNOWN, still.errors
+    assert still.errors == ["outcome unknown: timed out after 1 s"]
+    time.sleep(0.6)  # let the abandoned handler return before the next resume
+    assert resume(lost.run_id, registry=registry, journal=journal).ok
 
 
 def test_a_second_run_with_the_key_of_an_open_run_is_refused(
