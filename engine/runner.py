@@ -1137,7 +1137,7 @@ def _refuse_open_key(journal: Journal, sop: str, params: Mapping[str, Any]) -> N
         elif row.status == RunStatus.PAUSED.value:
             state, command = "is waiting for confirmation", command + " --confirm TOKEN"
         elif _pid_alive(row.pid):
-            state = f"is still running (pid {row.pid})"
+            state, command = f"is still running (pid {row.pid})", f"sop inspect {row.run_id}"
         else:
             state = "was interrupted"
         raise SopError(

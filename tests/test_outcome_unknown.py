@@ -22,7 +22,7 @@ import stripe
 import urllib3
 from sop_cli import sop_cli
 
-from engine.errors import OutcomeUnknown, SopFailure
+from engine.errors import ConfirmationRequired, OutcomeUnknown, SopError, SopFailure
 from engine.journal import Journal
 from engine.registry import Registry, load_handlers
 from engine.runner import ActionStatus, RunStatus, resume, run
@@ -298,6 +298,10 @@ def _engine_registry(script: list[str], seen: list[tuple[int, bool, str]]) -> Re
             raise SopFailure("Card declined", retryable=False)
         if step == "bug":
             raise KeyError("amount")
+        if step == "interrupt":  # Ctrl-C: the run is left interrupted
+            raise KeyboardInterrupt
+        if step == "confirm" and not ctx.confirmed:
+            raise ConfirmationRequired("confirm the thing", {"thing": 1})
         if step == "hang":  # past the handler's timeout: abandoned, its outcome unknowable
             time.sleep(1.5)
         ctx.output["sent"] = True
@@ -372,8 +376,6 @@ def test_a_reconciliation_that_times_out_stays_unknown(
 def test_a_second_run_with_the_key_of_an_open_run_is_refused(
     engine_sop: Path, journal: Journal, fast_retries: None
 ) -> None:
-    from engine.errors import SopError
-
     seen: list[tuple[int, bool, str]] = []
     registry = _engine_registry(["unknown"] * 3, seen)
     params = {"idempotency_key": "order-77"}
@@ -389,6 +391,27 @@ def test_a_second_run_with_the_key_of_an_open_run_is_refused(
     assert resume(lost.run_id, registry=registry, journal=journal).ok
     again = run(str(engine_sop), params, registry=registry, journal=journal)  # the run is over
     assert again.status is RunStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("step", "state"),
+    [("confirm", "is waiting for confirmation"), ("interrupt", "was interrupted")],
+)
+def test_a_paused_or_interrupted_run_holds_its_key_too(
+    engine_sop: Path, journal: Journal, step: str, state: str
+) -> None:
+    seen: list[tuple[int, bool, str]] = []
+    registry = _engine_registry([step], seen)
+    params = {"idempotency_key": f"order-{step}"}
+    if step == "interrupt":
+        with pytest.raises(KeyboardInterrupt):
+            run(str(engine_sop), params, registry=registry, journal=journal)
+    else:
+        assert run(str(engine_sop), params, registry=registry, journal=journal).pending
+    (first,) = journal.runs()
+    with pytest.raises(SopError, match=f"run {first.run_id} .* {state}; .*sop resume"):
+        run(str(engine_sop), params, registry=registry, journal=journal)
+    assert len(seen) == 1 and len(journal.runs()) == 1
 
 
 # -- how Stripe errors are classified for writes ---------------------------------------------
