@@ -948,6 +948,15 @@ class Journal:
             rows = self._db.execute(sql).fetchall()
         return [_run_row(row) for row in rows]
 
+    def open_runs(self, sop: str) -> list[RunRow]:
+        """Runs of ``sop`` that are not over: running or interrupted, paused, or unknown."""
+        with self._lock:
+            self.flush()
+            rows = self._db.execute(
+                _SELECT_RUNS + " WHERE sop=? AND status NOT IN ('succeeded', 'failed')", (sop,)
+            ).fetchall()
+        return [_run_row(row) for row in rows]
+
     def _event_rows(self, run_id: str) -> list[check.EventRow]:
         """The run's events, whole rows, in seq order."""
         with self._lock:

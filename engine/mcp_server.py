@@ -491,8 +491,14 @@ class SopService:
                     )
         elif data.get("errors"):
             summary += " - " + "; ".join(str(e) for e in data["errors"])
+        if status == "unknown":  # never to be retried by running it again
+            summary += (
+                ". Do not run it again: a person reconciles it with "
+                f"`sop resume {run_id} --journal {self.journal_path()}`"
+            )
         outcome = _ok(data, summary)
-        return ToolOutcome(outcome.structured, outcome.text, is_error=status == "failed")
+        failed = status in ("failed", "unknown")
+        return ToolOutcome(outcome.structured, outcome.text, is_error=failed)
 
 
 def withhold_token(run: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.context import KEY_NAMESPACE, idempotency_key
-from engine.errors import ConfirmationRequired, NotApplicable, SopFailure
+from engine.errors import ConfirmationRequired, NotApplicable, OutcomeUnknown, SopFailure
 from engine.journal import Journal, _now, body, canonical, redacted_json
 from engine.parser import parse
 from engine.redact import flat_clean, may_need_redaction, redact
@@ -164,7 +164,7 @@ A procedure for the fast-path tests.
 ## Parameters
 
 - **mode** (string): What the handlers do
-  - Values: `pass` | `fail` | `pause`
+  - Values: `pass` | `fail` | `pause` | `unknown`
 
 ## Steps
 
@@ -206,6 +206,8 @@ def _registry() -> Registry:
         mode = ctx.params["mode"]
         if mode == "fail":
             raise SopFailure("Customer not found", message=f"no customer for {CARD}")
+        if mode == "unknown":  # a cause and a traceback in the journal, both redacted
+            raise OutcomeUnknown("no answer", f"lost the answer for {CARD}", retryable=False)
         if mode == "pause" and not ctx.confirmed:
             raise ConfirmationRequired(
                 f"approve {CARD}", {"amount": 5000, "card": CARD}, {"requires_confirmation": True}
@@ -230,7 +232,12 @@ def _rows(path: Path, run_id: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     ("mode", "status"),
-    [("pass", RunStatus.SUCCEEDED), ("fail", RunStatus.FAILED), ("pause", RunStatus.PAUSED)],
+    [
+        ("pass", RunStatus.SUCCEEDED),
+        ("fail", RunStatus.FAILED),
+        ("pause", RunStatus.PAUSED),
+        ("unknown", RunStatus.UNKNOWN),
+    ],
 )
 def test_journaled_events_are_canonical_redacted_and_match_the_result(
     tmp_path: Path, mode: str, status: RunStatus
@@ -253,6 +260,10 @@ def test_journaled_events_are_canonical_redacted_and_match_the_result(
     assert rows[-1][1] == canonical({"result": expected})
     assert final["status"] == status.value
     finished = [json.loads(t) for ty, t in rows if ty == "action_finished"]
+    if mode in ("fail", "unknown"):  # the cause in the result, the traceback beside it
+        (failed,) = [f for f in finished if f["result"].get("cause")]
+        assert failed["result"]["cause"]["where"].endswith(" in ask")
+        assert "Traceback (most recent call last)" in failed["traceback"]
     assert {"card": "card 424242******4242", "count": 1} in [f.get("state") for f in finished]
     assert ["count"] in [f.get("state_removed") for f in finished]
 
