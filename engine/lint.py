@@ -13,7 +13,8 @@ SOP104  warning   a step has no bindable line (no action, constraint or check)
 SOP105  error     lists or quotes nested deeper than MAX_NESTING levels
 SOP110  warning   MUST NOT / SHOULD NOT without a reason ("because ...") in an Agent
                   SOP format file (one with ``**Constraints:**`` blocks); info elsewhere
-SOP120  error     a parameter's Format is not a valid regular expression
+SOP120  error     a parameter's Format (or an overlay pattern) is not a pattern RE2 compiles
+                  (backreferences, lookaround): SOP patterns run in linear time
 SOP121  warning   a parameter phrase (type, attribute, constraint) is not enforced
 SOP124  error     a parameter default does not fit its type/Values, or a bad overlay
 SOP130  error     an example's input uses an undeclared parameter
@@ -30,7 +31,8 @@ SOP193  error     the file is larger than the parser's MAX_BYTES (not read at al
 SOP199  error     checking this file failed (a bug: please report it)
 ======  ========  ==============================================================
 
-Empty, binary and non-UTF-8 files are the parser's findings (SOP001-SOP004); when
+Empty, binary and non-UTF-8 files, and lines over the parser's MAX_LINE, are the
+parser's findings (SOP001-SOP004, SOP016); when
 the parser reports such a file-level error, lint adds nothing of its own. Where the
 parser already reports the same problem (no Steps SOP010, numbering SOP012/SOP013,
 empty step SOP014, unresolved branch SOP023) the SOP1xx twin is not repeated.
@@ -58,7 +60,7 @@ from urllib.parse import unquote
 from engine.model import Diagnostic, Severity, Sop
 
 MAX_NESTING = 16
-_FILE_LEVEL = {"SOP001", "SOP002", "SOP003", "SOP004", "SOP015", "SOP099"}
+_FILE_LEVEL = {"SOP001", "SOP002", "SOP003", "SOP004", "SOP015", "SOP016", "SOP099"}
 #: my code -> parser codes that already say the same thing
 _TWINS = {
     "SOP101": {"SOP010"},
