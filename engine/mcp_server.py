@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ParameterError, PlanRefused, SopError, UsageError
-from engine.model import ActionKind, Severity, Sop
+from engine.errors import LintRefused, ParameterError, PlanRefused, SopError, UsageError
+from engine.model import ActionKind, Sop
 from engine.tools import (
     CONFIRM_RUN,
     DESCRIBE_SOP,
@@ -160,15 +160,6 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def _lint_errors(sop: Sop) -> list[str]:
-    from engine.lint import lint
-
-    where = sop.path or sop.name
-    return [
-        f"{where}:{d.line}: {d.code} {d.message}" for d in lint(sop) if d.severity is Severity.ERROR
-    ]
-
-
 class LiveCatalog:
     """The catalog's SOPs, parsed once, re-read when a file changes, last good kept."""
 
@@ -220,13 +211,14 @@ class LiveCatalog:
         return found
 
     def _read(self, name: str, path: Path, stamp: tuple[int, int], old: Served | None) -> Served:
+        from engine.lint import errors as lint_errors
         from engine.params import schema_for
         from engine.parser import parse
 
         keep = old if old is not None and old.path == path else None
         try:
             sop = parse(path.read_bytes(), path=str(path))
-            errors = _lint_errors(sop)
+            errors = lint_errors(sop)
             schema = None if errors else schema_for(sop)
         except OSError as exc:
             errors, schema, sop = [f"{path}: cannot read: {exc.strerror or exc}"], None, None
@@ -405,6 +397,8 @@ class SopService:
             return _error(f"invalid parameters for {name}", list(exc.problems))
         except PlanRefused as exc:
             return _error(f"{name}: refusing to run, unbound required lines", list(exc.lines))
+        except LintRefused as exc:
+            return _error(f"{name}: refusing to run, lint errors", list(exc.lines))
         except SopError as exc:
             return _error(f"{name}: {exc}")
         except Exception as exc:  # the last line of defence: report, keep serving

@@ -84,7 +84,7 @@ try:  # the built-in module: hashlib would load OpenSSL, ~5 ms of every CLI star
 except ImportError:  # pragma: no cover - other Pythons
     from hashlib import sha256
 
-__all__ = ["MAX_BYTES", "MAX_LINE", "parse"]
+__all__ = ["KNOWN_SECTIONS", "MAX_BYTES", "MAX_LINE", "parse"]
 
 #: Larger files are refused with SOP003 (the seed is 6 KB): a procedure this big
 #: should be split, and a long-lived server must not stall on one.
@@ -101,7 +101,8 @@ _SINGLE_KEYWORDS = frozenset(
 )
 _LOWER_MODALS = frozenset({"must", "should", "may", "shall"})
 _PUNCT = ",.;:!?)("
-_KNOWN_SECTIONS = {
+#: H2 titles the parser reads (lower case, single spaces) -> their role.
+KNOWN_SECTIONS = {
     "overview": "overview",
     "prerequisites": "prerequisites",
     "parameters": "parameters",
@@ -954,7 +955,7 @@ class _Parser:
         steps_line = 0
         for index, (heading, line, toks) in enumerate(sections):
             raw = "\n".join(lines[line : starts[index + 1] - 1]).strip("\n")
-            kind = _KNOWN_SECTIONS.get(" ".join(heading.lower().split()))
+            kind = KNOWN_SECTIONS.get(" ".join(heading.lower().split()))
             actions: list[Action] = []
             if kind is not None:
                 if kind in seen:
