@@ -84,7 +84,7 @@ try:  # the built-in module: hashlib would load OpenSSL, ~5 ms of every CLI star
 except ImportError:  # pragma: no cover - other Pythons
     from hashlib import sha256
 
-__all__ = ["KNOWN_SECTIONS", "MAX_BYTES", "MAX_LINE", "parse"]
+__all__ = ["KNOWN_SECTIONS", "MAX_BYTES", "MAX_LINE", "parse", "yaml_alias_line"]
 
 #: Larger files are refused with SOP003 (the seed is 6 KB): a procedure this big
 #: should be split, and a long-lived server must not stall on one.
@@ -848,7 +848,7 @@ class _Parser:
             return text  # a thematic break, not front matter ("key: value" lines)
         block = "\n".join(lines[1:end])
         try:
-            alias = _yaml_alias_line(block)
+            alias = yaml_alias_line(block)
             if alias is not None:
                 self.diag("SOP052", _ERROR, 2 + alias, _ALIAS_MESSAGE.format(where="front matter"))
                 return text
@@ -1578,7 +1578,7 @@ class _Parser:
         try:
             data = _simple_yaml(ex.raw)  # that shape has no room for an anchor or an alias
             if data is None:
-                alias = _yaml_alias_line(ex.raw)
+                alias = yaml_alias_line(ex.raw)
                 if alias is not None:
                     where = f"example '{ex.title}'"
                     self.diag(
@@ -1671,7 +1671,7 @@ _ALIAS_MESSAGE = (
 )
 
 
-def _yaml_alias_line(raw: str) -> int | None:
+def yaml_alias_line(raw: str) -> int | None:
     """The 0-based line of the first YAML alias in ``raw``, or None.
 
     Why: ``yaml.load`` builds an alias as a shared reference, cheap to load, but every

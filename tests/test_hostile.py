@@ -262,3 +262,23 @@ def test_a_line_at_the_limit_is_read() -> None:
     assert not [d for d in sop.diagnostics if d.code == "SOP016"]
     assert len(sop.all_actions()) == 1
     assert normalize(sop.all_actions()[0].text) == "x" * (MAX_LINE - 7)
+
+
+def test_a_yaml_alias_bomb_in_a_params_file_is_refused(tmp_path: Path) -> None:
+    from sop_cli import sop_cli
+
+    text = "operation: charge\ncustomer_id: cus_A\namount: 5\n" + BOMB.replace("  ", "")
+    (tmp_path / "params.yaml").write_text(
+        "a: &a [x,x,x,x,x,x,x,x,x]\n" + text + "description: *l\n", encoding="utf-8"
+    )
+    try:
+        done = sop_cli(
+            "plan", "payment-processing", "--params-file", "params.yaml", cwd=tmp_path, timeout=30
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("a YAML alias bomb in --params-file never finished")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "sop: error: --params-file params.yaml:5: a YAML alias; aliases are not read in "
+        "parameters: write the values out\n"
+    )
