@@ -33,7 +33,8 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     tools = service.tools()  # load and lint every SOP now, so problems show at start
     stderr_log(
         f"serving {len(tools)} tools over stdio (confirmation policy: {policy}; "
-        f"{'agents may confirm' if policy == 'agent' else 'a person confirms paused runs'})"
+        f"{'agents may confirm' if policy == 'agent' else 'a person confirms paused runs'}; "
+        f"{limits.seconds:g} s and {limits.argument_bytes:,} bytes of arguments per call)"
     )
     serve(service)
     return 0
