@@ -22,7 +22,7 @@ from engine.normalize import normalize
 from engine.params import problems, schema_for
 from engine.parser import parse
 
-MAX_LINE = 10_000  # engine.parser.MAX_LINE (written out so the test imports on old code)
+MAX_LINE = 4_000  # engine.parser.MAX_LINE (written out so the test imports on old code)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "sops" / "payment-processing.sop.md"
@@ -282,3 +282,28 @@ def test_a_yaml_alias_bomb_in_a_params_file_is_refused(tmp_path: Path) -> None:
         "sop: error: --params-file params.yaml:5: a YAML alias; aliases are not read in "
         "parameters: write the values out\n"
     )
+
+
+@pytest.mark.parametrize("unit", ["[a](", "["])
+def test_a_whole_file_of_hostile_lines_at_the_limits_is_bounded(unit: str) -> None:
+    """The worst case the limits allow: about MAX_BYTES of distinct MAX_LINE-long lines."""
+    found = bounded(
+        f"""
+        import json, time
+        from engine.lint import lint
+        from engine.parser import MAX_BYTES, MAX_LINE, parse
+        head = "# T\\n\\n## Overview\\n\\nx\\n\\n## Steps\\n\\n### 1. Do\\n\\n**Actions**:\\n"
+        lines = []
+        while sum(map(len, lines)) < MAX_BYTES - 2 * MAX_LINE:
+            prefix = f"- MUST {{len(lines)}} "
+            lines.append(prefix + {unit!r} * ((MAX_LINE - len(prefix)) // len({unit!r})))
+        started = time.perf_counter()
+        sop = parse(head + "\\n".join(lines) + "\\n", path="x.sop.md")
+        found = [d.code for d in lint(sop) if d.severity.value == "error"]
+        print(json.dumps([found, len(sop.all_actions()), time.perf_counter() - started]))
+        """,
+        seconds=60,
+    )
+    errors, actions, elapsed = found
+    assert errors == [] and actions > 100
+    assert elapsed < 10, elapsed  # 2-4 s here; the line limit keeps it linear
