@@ -307,3 +307,37 @@ def test_a_whole_file_of_hostile_lines_at_the_limits_is_bounded(unit: str) -> No
     errors, actions, elapsed = found
     assert errors == [] and actions > 100
     assert elapsed < 10, elapsed  # 2-4 s here; the line limit keeps it linear
+
+
+def _shipped_patterns() -> list[str]:
+    from engine.params import schema_for
+
+    found: set[str] = set()
+    for path in sorted((ROOT / "sops").glob("*.sop.md")):
+        schema = schema_for(parse(path.read_bytes(), path=str(path)))
+        found.update(p["pattern"] for p in schema["properties"].values() if "pattern" in p)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("pattern", _shipped_patterns())
+def test_shipped_patterns_mean_on_re2_what_they_meant_on_re(pattern: str) -> None:
+    """Python's re and RE2 agree on the shipped patterns for every value without a newline."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from engine.schema_check import sop_pattern
+
+    search = sop_pattern(pattern)
+    words = st.sampled_from(["cus_", "pi_", "sub_", "plan_", "price_", "usd", "_", "-", " ", "é"])
+    chars = st.text(alphabet="abcAZ09_-. é\u0661\t", max_size=12)
+    values = st.lists(st.one_of(words, chars), max_size=4).map("".join)
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(values)
+    def agree(value: str) -> None:
+        assert search(value) == (re.search(pattern, value) is not None), value
+
+    agree()
+    assert len(_shipped_patterns()) >= 5
