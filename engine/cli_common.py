@@ -26,8 +26,17 @@ def raw_params(args: argparse.Namespace) -> dict[str, Any]:
     if params_file:
         import yaml
 
+        from engine.parser import yaml_alias_line
+
         try:
-            loaded = yaml.safe_load(Path(params_file).read_text(encoding="utf-8"))
+            text = Path(params_file).read_text(encoding="utf-8")
+            alias = yaml_alias_line(text)  # an alias bomb would never finish validating
+            if alias is not None:
+                raise UsageError(
+                    f"--params-file {params_file}:{alias + 1}: a YAML alias; aliases are not "
+                    "read in parameters: write the values out"
+                )
+            loaded = yaml.safe_load(text)
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise UsageError(f"--params-file {params_file}: {str(exc).splitlines()[0]}") from exc
         if loaded is not None and not isinstance(loaded, dict):

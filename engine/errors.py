@@ -115,3 +115,14 @@ class PlanRefused(SopError):
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         super().__init__("refusing to run, unbound: " + "; ".join(lines))
+
+
+class LintRefused(SopError):
+    """The SOP has lint errors, so it never runs; nothing has. One line per error."""
+
+    def __init__(self, name: str, lines: list[str]) -> None:
+        self.lines = lines
+        super().__init__(
+            f"refusing to run {name}: {len(lines)} lint error(s) (nothing ran):\n"
+            + "\n".join(f"  {line}" for line in lines)
+        )

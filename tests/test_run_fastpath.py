@@ -282,6 +282,10 @@ def test_idempotency_key_is_uuid5(run_id: str, action_id: str, suffix: str) -> N
 PLAN_SOP = """\
 # Plan Cache
 
+## Overview
+
+Plans are cached per branch selection.
+
 ## Parameters
 
 - **operation** (string): What to do
