@@ -8,6 +8,7 @@ exists in Stripe", "MUST use idempotency keys ..."); their handlers live in
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from collections.abc import Mapping
@@ -83,7 +84,9 @@ def stripe_key(ctx: Any, kind: str) -> str:
     if isinstance(base, str) and base:
         derived = f"{base}:{kind}"
         if len(derived) > STRIPE_KEY_MAX:  # a long base: its digest keeps the key stable
-            derived = f"{hashlib.sha256(base.encode()).hexdigest()}:{kind}"
+            digest = base64.b32encode(hashlib.sha256(base.encode()).digest())
+            # base32 (a-z, 2-7): never a long digit run that redaction could take for a card
+            derived = f"{digest.decode().rstrip('=').lower()}:{kind}"
         return derived
     key: str = ctx.idempotency_key(kind)
     return key
