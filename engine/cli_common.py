@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ def raw_params(args: argparse.Namespace) -> dict[str, Any]:
                     f"--params-file {params_file}:{alias + 1}: a YAML alias; aliases are not "
                     "read in parameters: write the values out"
                 )
-            loaded = yaml.safe_load(text)
+            loaded = yaml.load(text, Loader=_params_loader())  # a SafeLoader subclass
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise UsageError(f"--params-file {params_file}: {str(exc).splitlines()[0]}") from exc
         if loaded is not None and not isinstance(loaded, dict):
@@ -48,6 +50,38 @@ def raw_params(args: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(f"-p {item!r}: expected KEY=VALUE")
         params[key.strip()] = value
     return params
+
+
+@cache
+def _params_loader() -> type[Any]:
+    """YAML's safe loader, except that only plain decimal scalars (``2500``, ``-3``) are ints.
+
+    YAML 1.1 also reads ``0x10``, ``0o17``, ``1_000``, ``0755`` (octal) and ``1:30`` (= 90)
+    as integers; here they stay strings, so an integer parameter written that way is
+    refused by ``engine.params.coerce`` (ASCII digits only) instead of changing value.
+    """
+    import yaml
+
+    int_tag = "tag:yaml.org,2002:int"
+
+    class ParamsLoader(yaml.SafeLoader):
+        pass
+
+    ParamsLoader.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers if tag != int_tag]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    ParamsLoader.add_implicit_resolver(int_tag, _DECIMAL, list("-+0123456789"))
+
+    def decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | str:
+        text = str(loader.construct_scalar(node))
+        return int(text) if _DECIMAL.fullmatch(text) else text
+
+    ParamsLoader.add_constructor(int_tag, decimal)
+    return ParamsLoader
+
+
+_DECIMAL = re.compile(r"[-+]?[0-9]+", re.ASCII)
 
 
 def parse_params(args: argparse.Namespace, sop: Sop) -> dict[str, Any]:

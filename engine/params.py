@@ -706,20 +706,26 @@ def coerce(sop: Sop, raw: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+#: An integer as a parameter string: ASCII digits with an optional sign, nothing else
+#: (``int()`` also takes Arabic-Indic or full-width digits, "1_000" and Unicode spaces).
+_INTEGER = re.compile(r"[-+]?[0-9]+", re.ASCII)
+#: A number likewise: ASCII decimal, optional fraction and exponent (no "inf", "nan", "1_0").
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
+
+
 def _coerce_one(value: str, json_type: str) -> Any:
-    text = value.strip()
+    text = value.strip(" \t\r\n")
     if json_type == "integer":
-        if not re.fullmatch(r"[-+]?\d+", text):
+        if not _INTEGER.fullmatch(text):
             raise ValueError(
-                f"{value!r} is not an integer (amounts are integer minor units, e.g. 2500)"
+                f"{value!r} is not an integer: ASCII digits 0-9 with an optional sign"
+                " (amounts are integer minor units, e.g. 2500)"
             )
         return int(text)
     if json_type == "number":
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a number") from None
-        return int(text) if re.fullmatch(r"[-+]?\d+", text) else number
+        if not _NUMBER.fullmatch(text):
+            raise ValueError(f"{value!r} is not a number: ASCII digits, e.g. 12.5")
+        return int(text) if _INTEGER.fullmatch(text) else float(text)
     if json_type == "boolean":
         lowered = text.lower()
         if lowered in ("true", "yes", "1", "on"):

@@ -49,6 +49,12 @@ TRICKY_KEYS = [
     'quote"d',
     "caf\u00e9",
     "ref",
+    "card[cvc]",
+    "cardCvc",
+    "cvv_number",
+    "Card Verification Value",
+    "csc",
+    "cvc_check",
 ]
 TRICKY_TEXT = [
     "",
@@ -66,13 +72,21 @@ TRICKY_TEXT = [
     "succeeded",
     "caf\u00e9 cvv 999",
     "tab\there",
+    '{"cvc": "987", "number": "4242424242424242"}',
+    '{"cvc":987}',
+    "card verification value 1234",
+    "security code 321",
+    "CVV is 246",
+    "card%5Bcvc%5D=135",
+    "0b5c5be8-1d0e-4b7b-9c1e-4242424242424242",
+    "42424242-4242-4242-4242-000000000000:payment_intent",
 ]
 
 json_leaf = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(10**20), max_value=10**20),
-    st.sampled_from([0.0, -0.0, 0.012, 1.5, 1e300, 12345678901234.0]),
+    st.sampled_from([0.0, -0.0, 0.012, 1.5, 1e300, 12345678901234.0, 4242424242424242.0]),
     st.sampled_from([float("nan"), float("inf"), float("-inf")]),
     st.floats(allow_nan=False),
     st.sampled_from(TRICKY_TEXT),
