@@ -58,7 +58,7 @@ from engine.journal import (
     params_digest,
     redacted_json,
 )
-from engine.lease import Lease
+from engine.lease import Lease, may_take_over
 from engine.model import Action, ActionKind, Sop, Step, jsonable
 from engine.redact import redact, redact_text
 from engine.settings import seconds
@@ -1169,8 +1169,8 @@ def _refuse_open_key(journal: Journal, sop: str, params: Mapping[str, Any]) -> N
             state = "has an unknown outcome"
         elif row.status == RunStatus.PAUSED.value:
             state, command = "is waiting for confirmation", command + " --confirm TOKEN"
-        elif _pid_alive(row.pid):
-            state, command = f"is still running (pid {row.pid})", f"sop inspect {row.run_id}"
+        elif (owner := journal.lease(row.run_id)) and not may_take_over(owner, time.time()):
+            state, command = f"is still running ({owner.owner()})", f"sop inspect {row.run_id}"
         else:
             state = "was interrupted"
         raise SopError(
