@@ -47,6 +47,7 @@ from typing import Any
 
 from engine import journal_check as check
 from engine import lease as leases
+from engine import seal
 from engine.checkpointer import Checkpointer
 from engine.errors import SopError
 from engine.journal_check import GENESIS, row_hash
@@ -322,15 +323,17 @@ class StartedRun:
     handlers: list[str]
     parent_run_id: str | None
     status: str
-    #: sha256 of the run id and the exact parameters (None: journaled before it existed)
+    #: the seal of the run id and the exact parameters (``engine.seal``; None: journaled
+    #: before seals existed)
     params_sha256: str | None
     #: the parameters redaction altered before they were journaled
     redacted_params: list[str]
 
 
-def params_digest(run_id: str, params: Mapping[str, Any]) -> str:
-    """sha256 of the exact parameters, salted with the run id (no cross-run lookup table)."""
-    return sha256(run_id + "\x1f" + canonical(dict(params)))
+def params_match(started: StartedRun, params: Mapping[str, Any]) -> bool:
+    """Whether ``params`` are exactly the ones ``started`` sealed (``engine.seal``)."""
+    assert started.params_sha256 is not None
+    return seal.matches(started.params_sha256, started.run_id, canonical(dict(params)))
 
 
 def _schema_version(db: sqlite3.Connection) -> int:
@@ -649,7 +652,9 @@ class Journal:
                 for name, value in params.items()
                 if name not in safe_params or canonical(safe_params[name]) != canonical(value)
             )
-        digest = sha256(run_id + "\x1f" + (exact if exact is not None else canonical(params)))
+        digest = seal.seal(
+            run_id, exact if exact is not None else canonical(params), keyed=bool(altered)
+        )
         text = _SAFE.encode(
             {  # engine-made, or redacted just above (an odd object: its redacted str)
                 "params": safe_params,

@@ -55,7 +55,7 @@ from engine.journal import (
     StartedRun,
     altered_keys,
     canonical,
-    params_digest,
+    params_match,
     redacted_json,
 )
 from engine.lease import Lease, may_take_over
@@ -1246,10 +1246,10 @@ def _resume_params(started: StartedRun, supplied: Mapping[str, Any] | None) -> d
             f" {', '.join(missing)} (nothing ran); {how}"
         )
     merged = {**stored, **supplied}
-    if params_digest(run_id, merged) != started.params_sha256:
+    if not params_match(started, merged):
         raise SopError(
             f"run {run_id}: the parameters supplied ({', '.join(sorted(supplied))}) are not"
-            " the ones it started with (their sha256 differs); refusing to resume (nothing ran)"
+            " the ones it started with (their seal differs); refusing to resume (nothing ran)"
         )
     return merged
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from handlers.sandbox import Sandbox
+
+# The journal key that seals redacted parameters (engine.seal): one per test session, never
+# the user's own ~/.config/sop-engine/journal.key. Subprocesses inherit it.
+os.environ.setdefault("SOP_KEY_FILE", os.path.join(tempfile.mkdtemp(), "journal.key"))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Resume replays exactly the parameters a run started with, never their redacted copy.
 
 The journal keeps parameters redacted. A value redaction altered (a description holding
-a card number; an idempotency key in UUID form whose digits contain a Luhn-valid run)
+a card number; a caller's idempotency key whose digits contain a Luhn-valid run)
 would reach Stripe altered on resume: another idempotency key, a second charge. The
 journal records a hash of the exact parameters and which ones redaction altered; resume
 refuses until those are supplied again and the whole set hashes to the recorded value.
@@ -9,9 +9,9 @@ refuses until those are supplied again and the whole set hashes to the recorded 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import random
 import signal
 import uuid
 from pathlib import Path
@@ -21,9 +21,10 @@ import pytest
 from sop_cli import sop_cli
 
 import engine
+import engine.journal
 from engine.context import Services
 from engine.errors import SopError
-from engine.journal import Journal
+from engine.journal import Journal, canonical
 from engine.redact import redact_text
 from engine.registry import load_handlers
 from handlers import payments
@@ -42,23 +43,15 @@ PREPARE_LINE = _line("include idempotency_key for all operations")
 DESCRIPTION = "order 77 paid with 4242424242424242"
 
 
-def luhn_uuid(seed: int = 9) -> str:
-    """The first uuid4 (from a seeded generator) that today's redaction alters."""
-    rng = random.Random(seed)
-    while True:
-        key = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        if redact_text(key) != key:
-            return key
-
-
-KEY = luhn_uuid()
+#: A caller's own key with a Luhn-valid digit run: redaction masks it in the journal. (A
+#: UUID is never masked any more, so UUID keys no longer reach this path.)
+KEY = "order-4111111111111111-attempt"
+assert redact_text(KEY) != KEY
 
 
 def test_the_journal_records_the_exact_parameters_hash_and_what_redaction_altered(
     tmp_path: Path,
 ) -> None:
-    from engine.journal import params_digest
-
     params = {"amount": 2500, "description": DESCRIPTION, "idempotency_key": KEY, "n": "x"}
     with Journal(tmp_path / "j.db") as journal:
         journal.start_run(
@@ -74,7 +67,12 @@ def test_the_journal_records_the_exact_parameters_hash_and_what_redaction_altere
         started = journal.started("r1")
     assert started is not None
     assert started.redacted_params == ["description", "idempotency_key"]
-    assert started.params_sha256 == params_digest("r1", params)
+    assert engine.journal.params_match(started, params)
+    assert not engine.journal.params_match(started, {**params, "amount": 2501})
+    # keyed: without the key, the exact values cannot be guessed from the journal
+    assert started.params_sha256 is not None and started.params_sha256.startswith("hmac-sha256:")
+    plain = hashlib.sha256(("r1\x1f" + canonical(params)).encode()).hexdigest()
+    assert plain not in started.params_sha256
     assert started.params["description"] != DESCRIPTION  # the journal keeps it redacted
     raw = b"".join(path.read_bytes() for path in tmp_path.glob("j.db*"))
     assert b"4242424242424242" not in raw and KEY.encode() not in raw
@@ -151,7 +149,7 @@ def test_resume_refuses_altered_parameters_then_replays_the_exact_ones(
         run_id,
         *("-p", f"idempotency_key={uuid.uuid4()}", "-p", f"description={DESCRIPTION}"),
     )
-    assert wrong.returncode == 1 and "sha256 differs" in wrong.stderr, wrong.stderr
+    assert wrong.returncode == 1 and "seal differs" in wrong.stderr, wrong.stderr
     assert _intents(sandbox, customer) == []
 
     params_file = tmp_path / "originals.json"
@@ -231,7 +229,7 @@ def test_python_api_takes_the_exact_parameters(tmp_path: Path) -> None:
         assert row.status == "running"
         with pytest.raises(SopError, match="redaction altered key, note"):
             engine.resume(row.run_id, registry=registry, journal=journal)
-        with pytest.raises(SopError, match="sha256 differs"):
+        with pytest.raises(SopError, match="seal differs"):
             engine.resume(
                 row.run_id, params={"note": "other", "key": KEY}, registry=registry, journal=journal
             )
@@ -266,3 +264,26 @@ def test_unaltered_parameters_resume_without_being_supplied(tmp_path: Path) -> N
         (row,) = journal.runs()
         result = engine.resume(row.run_id, registry=registry, journal=journal)
     assert result.ok and calls == ["hello", "hello"]
+
+
+def test_a_seal_made_with_another_journal_key_is_refused_not_guessed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = {"description": DESCRIPTION, "idempotency_key": KEY}
+    monkeypatch.setenv("SOP_JOURNAL_KEY", "key-of-machine-a")
+    with Journal(tmp_path / "j.db") as journal:
+        journal.start_run(
+            "r2",
+            sop="demo",
+            sop_path=None,
+            version="1",
+            content_hash="h",
+            params=params,
+            handlers=[],
+        )
+        journal.flush()
+        started = journal.started("r2")
+    assert started is not None and engine.journal.params_match(started, params)
+    monkeypatch.setenv("SOP_JOURNAL_KEY", "key-of-machine-b")
+    with pytest.raises(SopError, match="sealed with journal key"):
+        engine.journal.params_match(started, params)
