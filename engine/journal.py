@@ -38,7 +38,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +55,10 @@ from engine.lease import Heartbeat, Lease, LeaseHeld, LeaseLost
 from engine.redact import flat_clean, may_need_redaction, redact, redact_text
 
 DEFAULT_PATH = Path(".sop") / "journal.db"
+
+#: The parameter through which a caller names one operation across runs.
+IDEMPOTENCY_PARAM = "idempotency_key"
+_IDEMPOTENCY_KEY_SQL = f"json_extract(params, '$.{IDEMPOTENCY_PARAM}')"
 
 #: Numbered migrations: ``meta.schema_version`` says how many a journal has had. Version 1
 #: is the schema from before versions were recorded (a journal without the key gets
@@ -119,6 +123,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             since REAL NOT NULL,
             expires_at REAL NOT NULL
         )""",
+    ),
+    3: (
+        # a caller's idempotency key finds its earlier runs without a scan (runner.run)
+        f"CREATE INDEX IF NOT EXISTS runs_idempotency ON runs(sop, {_IDEMPOTENCY_KEY_SQL})",
     ),
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -953,12 +961,14 @@ class Journal:
             rows = self._db.execute(sql).fetchall()
         return [_run_row(row) for row in rows]
 
-    def open_runs(self, sop: str) -> list[RunRow]:
-        """Runs of ``sop`` that are not over: running or interrupted, paused, or unknown."""
+    def runs_with_idempotency_key(self, sop: str, keys: Sequence[str]) -> list[RunRow]:
+        """Runs of ``sop`` whose ``idempotency_key`` parameter is one of ``keys`` (indexed)."""
+        marks = ",".join("?" * len(keys))
         with self._lock:
             self.flush()
             rows = self._db.execute(
-                _SELECT_RUNS + " WHERE sop=? AND status NOT IN ('succeeded', 'failed')", (sop,)
+                _SELECT_RUNS + f" WHERE sop=? AND {_IDEMPOTENCY_KEY_SQL} IN ({marks})",
+                (sop, *keys),
             ).fetchall()
         return [_run_row(row) for row in rows]
 

@@ -51,6 +51,7 @@ from engine.errors import (
     UsageError,
 )
 from engine.journal import (
+    IDEMPOTENCY_PARAM,
     Journal,
     StartedRun,
     altered_keys,
@@ -1080,7 +1081,9 @@ def run(
         if confirm is not None:
             return _run_confirmed(loaded, params, confirm, jr, registry, services)
         planned = _plan(loaded, params, registry)
-        _refuse_open_key(jr, loaded.name, planned.params)
+        earlier = _earlier_run(jr, loaded.name, planned.params)
+        if earlier is not None:
+            return earlier
         rid = run_id or _new_run_id()
         jr.start_run(  # the run's lease rides with its first commit, released by its end
             rid,
@@ -1146,25 +1149,39 @@ def _run_confirmed(
     )
 
 
-#: The parameter through which a caller names one operation across runs (duplicate prevention).
-IDEMPOTENCY_PARAM = "idempotency_key"
+def _earlier_run(journal: Journal, sop: str, params: Mapping[str, Any]) -> RunResult | None:
+    """What an earlier run with the caller's idempotency key means for this one.
 
-
-def _refuse_open_key(journal: Journal, sop: str, params: Mapping[str, Any]) -> None:
-    """A second run with the caller's idempotency key while a run with that key is not over
-    (unknown, paused, running or interrupted) would act twice: refuse, name that run.
-
-    Runs whose key nobody gave (generated) never match. Two runs started at the same
-    instant can both pass; the provider's own idempotency (same key) is the guard then.
+    As Stripe does with its keys, for good: the same key with the same parameters after a
+    finished run replays that run's recorded result (nothing runs again, whatever time
+    passed); with other parameters it is refused; while the earlier run is not over
+    (unknown, paused, running or interrupted) it is refused and named, since running
+    again would act twice. A generated key (the SOP's default) never matches. Two runs
+    started at the same instant can both pass; the provider's idempotency is the guard then.
     """
     key = params.get(IDEMPOTENCY_PARAM)
     if not isinstance(key, str) or not key:
-        return
-    same = (key, redact(key))  # the journal may hold the parameter redacted
-    for row in journal.open_runs(sop):
-        if row.params.get(IDEMPOTENCY_PARAM) not in same:
-            continue
+        return None
+    # the journal may hold the parameter redacted
+    for row in journal.runs_with_idempotency_key(sop, (key, redact_text(key))):
         command = f"sop resume {row.run_id}"
+        if row.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
+            started = journal.started(row.run_id)
+            recorded = recorded_result(journal, row.run_id)
+            same = started is not None and started.params_sha256 is not None
+            if not (same and started is not None and params_match(started, params)):
+                raise SopError(
+                    f"refusing to run {sop}: run {row.run_id} ({row.status}) used this"
+                    f" {IDEMPOTENCY_PARAM} with other parameters; a new operation needs a new"
+                    f" {IDEMPOTENCY_PARAM}"
+                )
+            if recorded is None:
+                raise SopError(f"run {row.run_id} has no recorded result (journal damaged?)")
+            recorded.warnings.append(
+                f"replayed: run {row.run_id} already ran with this {IDEMPOTENCY_PARAM} and"
+                " these parameters; nothing was done again"
+            )
+            return recorded
         if row.status == RunStatus.UNKNOWN.value:
             state = "has an unknown outcome"
         elif row.status == RunStatus.PAUSED.value:
@@ -1177,6 +1194,7 @@ def _refuse_open_key(journal: Journal, sop: str, params: Mapping[str, Any]) -> N
             f"refusing to run {sop}: run {row.run_id} with the same {IDEMPOTENCY_PARAM} {state};"
             f" continue it with: {command}"
         )
+    return None
 
 
 def _new_run_id() -> str:

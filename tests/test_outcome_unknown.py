@@ -10,6 +10,7 @@ request log and PaymentIntent list prove what "Stripe" did and how often.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -140,6 +141,37 @@ def test_lost_charge_is_unknown_resume_reconciles_and_a_rerun_is_refused(
     again = _sop(sandbox, tmp_path, "resume", run_id)
     assert again.returncode == 1 and "already succeeded" in again.stderr
     assert len(_intents(sandbox, customer)) == 1
+
+
+def test_a_finished_charge_run_again_with_its_key_replays_and_never_charges_twice(
+    sandbox: Sandbox, customer: str, tmp_path: Path
+) -> None:
+    first = _sop(sandbox, tmp_path, *_charge_args(customer, "order-2001"), "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    charged = json.loads(first.stdout)
+    posts = len(_posts(sandbox, "/v1/payment_intents"))
+    # the same command again (an agent retrying after a lost reply, a day later): the
+    # recorded result, no request; Stripe forgets its keys after 24 hours, the journal not
+    again = _sop(sandbox, tmp_path, *_charge_args(customer, "order-2001"), "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    replayed = json.loads(again.stdout)
+    assert replayed["run_id"] == charged["run_id"] and replayed["output"] == charged["output"]
+    assert any(w.startswith("replayed: ") for w in replayed["warnings"])
+    assert len(_posts(sandbox, "/v1/payment_intents")) == posts
+    assert len(_intents(sandbox, customer)) == 1
+    # the same key for another amount: refused in one line, nothing sent
+    other = _sop(
+        sandbox,
+        tmp_path,
+        *_charge_args(customer, "order-2001")[:-4],
+        "-p",
+        "amount=2600",
+        "-p",
+        "idempotency_key=order-2001",
+    )
+    assert other.returncode == 1 and other.stderr.count("\n") == 1, other.stderr
+    assert "other parameters" in other.stderr and charged["run_id"] in other.stderr
+    assert len(_posts(sandbox, "/v1/payment_intents")) == posts
 
 
 def test_a_charge_that_never_arrived_is_made_once_on_resume_with_the_same_key(
@@ -389,8 +421,19 @@ def test_a_second_run_with_the_key_of_an_open_run_is_refused(
     )
     assert other.status is RunStatus.SUCCEEDED
     assert resume(lost.run_id, registry=registry, journal=journal).ok
-    again = run(str(engine_sop), params, registry=registry, journal=journal)  # the run is over
-    assert again.status is RunStatus.SUCCEEDED
+    calls = len(seen)
+    # the run is over: the same key and parameters replay its recorded result, run nothing
+    again = run(str(engine_sop), params, registry=registry, journal=journal)
+    assert again.status is RunStatus.SUCCEEDED and again.run_id == lost.run_id
+    assert any(w.startswith(f"replayed: run {lost.run_id}") for w in again.warnings)
+    assert len(seen) == calls and len(journal.runs()) == 2
+    with sqlite3.connect(journal.path) as db:  # an index search, not a scan of every run
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT run_id FROM runs WHERE sop=?"
+            " AND json_extract(params, '$.idempotency_key') IN (?, ?)",
+            ("x", "a", "b"),
+        ).fetchall()
+    assert "runs_idempotency" in str(plan)
 
 
 @pytest.mark.parametrize(
