@@ -297,20 +297,6 @@ def test_services_and_fixtures_register_once() -> None:
         reg.service("stripe")(customer)
 
 
-def test_registration_is_linear() -> None:
-    def handler(ctx: Any, **kw: Any) -> None: ...
-
-    def register(n: int) -> float:
-        reg = Registry()
-        start = time.perf_counter()
-        for i in range(n):
-            reg.action(f"step{i % 50} do thing {i} with {{x:d}} items")(handler)
-        return time.perf_counter() - start
-
-    small, large = register(1000), register(8000)
-    assert large < small * 8 * 3  # linear within noise, never quadratic (would be ~64x)
-
-
 # -- loading handler modules --------------------------------------------------------------
 def _project(tmp: Path, handlers: str, config: str = '["hpack.ok"]') -> Path:
     (tmp / "pyproject.toml").write_text(f"[tool.sop]\nhandlers = {config}\n")
