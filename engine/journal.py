@@ -838,9 +838,10 @@ class Journal:
         """
         safe = redact(dict(data))
         with self._tx() as db:
-            if key is not None and db.execute(
-                "SELECT 1 FROM records WHERE key=?", (key,)
-            ).fetchone():
+            if (
+                key is not None
+                and db.execute("SELECT 1 FROM records WHERE key=?", (key,)).fetchone()
+            ):
                 return False
             raw = {"key": key} if key is not None else None
             seq = self._append(db, run_id, "record", action_id, {"kind": kind, "data": safe}, raw)
