@@ -153,6 +153,7 @@ class RunContext:
         self._registry = registry
         self._confirmed_operations = confirmed_operations
         self._children = 0
+        self._records: dict[str, int] = {}
         services.bind(self)
 
     def for_action(self, action: Action) -> RunContext:
@@ -166,6 +167,7 @@ class RunContext:
         ctx._attempt = 1
         ctx._reconciling = False
         ctx._children = 0
+        ctx._records = {}
         return ctx
 
     @property
@@ -202,10 +204,22 @@ class RunContext:
         )
 
     def record(self, kind: str, data: Mapping[str, Any]) -> None:
-        """An audit record (e.g. kind="transaction"), redacted and hash-chained in the journal."""
+        """An audit record (e.g. kind="transaction"), redacted and hash-chained in the journal.
+
+        Written once per key: the key is derived from this run and action, the record's
+        kind and (redacted) content, and how many equal records this call of the action
+        made before it. A handler re-run after a crash that lost its outcome records
+        nothing twice; a retried or resumed attempt that records something different
+        (a failure, then a success) keeps both.
+        """
         if not isinstance(kind, str) or not kind:
             raise SopError("ctx.record: kind must be a non-empty string")
-        self._journal.add_record(self.run_id, self.action.id, kind, data)
+        from engine.journal import canonical
+
+        digest = hashlib.sha256(f"{kind}\x1f{canonical(redact(dict(data)))}".encode()).hexdigest()
+        count = self._records[digest] = self._records.get(digest, 0) + 1
+        key = idempotency_key(self.run_id, self.action.id, f"record:{digest[:32]}:{count}")
+        self._journal.add_record(self.run_id, self.action.id, kind, data, key=key)
 
     def run_child(self, sop_name: str, params: Mapping[str, Any]) -> RunResult:
         """Run another SOP as part of this action; journaled with this run as its parent.

@@ -128,6 +128,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         # a caller's idempotency key finds its earlier runs without a scan (runner.run)
         f"CREATE INDEX IF NOT EXISTS runs_idempotency ON runs(sop, {_IDEMPOTENCY_KEY_SQL})",
     ),
+    4: (
+        # a record's key (RunContext.record): a re-run handler's record is written once;
+        # records from before this migration keep NULL (not unique-constrained)
+        "ALTER TABLE records ADD COLUMN key TEXT",
+        "CREATE UNIQUE INDEX IF NOT EXISTS records_key ON records(key)",
+    ),
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
 
@@ -816,17 +822,35 @@ class Journal:
             self._heartbeat = Heartbeat(self.renew_leases, self._ttl / 3)
 
     def add_record(
-        self, run_id: str, action_id: str | None, kind: str, data: Mapping[str, Any]
-    ) -> None:
-        """A redacted audit record: a chained ``record`` event plus a row in ``records``."""
+        self,
+        run_id: str,
+        action_id: str | None,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        key: str | None = None,
+    ) -> bool:
+        """A redacted audit record: a chained ``record`` event plus a row in ``records``.
+
+        ``key`` (engine-generated, chained in the event's ``raw``) makes it idempotent: a
+        record whose key is already journaled is not written again (False), so a handler
+        re-run after a crash before its outcome was journaled records nothing twice.
+        """
         safe = redact(dict(data))
         with self._tx() as db:
-            seq = self._append(db, run_id, "record", action_id, {"kind": kind, "data": safe}, None)
+            if (
+                key is not None
+                and db.execute("SELECT 1 FROM records WHERE key=?", (key,)).fetchone()
+            ):
+                return False
+            raw = {"key": key} if key is not None else None
+            seq = self._append(db, run_id, "record", action_id, {"kind": kind, "data": safe}, raw)
             db.execute(
-                "INSERT INTO records(run_id, action_id, kind, data, ts, event_seq)"
-                " VALUES (?,?,?,?,?,?)",
-                (run_id, action_id, kind, canonical(safe), _now(), seq),
+                "INSERT INTO records(run_id, action_id, kind, data, key, ts, event_seq)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (run_id, action_id, kind, canonical(safe), key, _now(), seq),
             )
+        return True
 
     def add_confirmation(
         self,
@@ -995,11 +1019,12 @@ class Journal:
     def records(self, run_id: str) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT action_id, kind, data, ts FROM records WHERE run_id=? ORDER BY id",
+                "SELECT action_id, kind, data, ts, key FROM records WHERE run_id=? ORDER BY id",
                 (run_id,),
             ).fetchall()
         return [
-            {"action_id": r[0], "kind": r[1], "data": json.loads(r[2]), "ts": r[3]} for r in rows
+            {"action_id": r[0], "kind": r[1], "data": json.loads(r[2]), "ts": r[3], "key": r[4]}
+            for r in rows
         ]
 
     def children(self, run_id: str) -> list[RunRow]:
@@ -1044,7 +1069,7 @@ class Journal:
                 args,
             ).fetchall()
             records = db.execute(
-                "SELECT id, run_id, action_id, kind, data, event_seq FROM records"
+                "SELECT id, run_id, action_id, kind, data, key, event_seq FROM records"
                 + where
                 + " ORDER BY id",
                 args,

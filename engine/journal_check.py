@@ -67,8 +67,8 @@ class RunFacts:
     started: dict[str, Any] | None = None
     status: str | None = None
     finished_seq: int | None = None
-    #: event seq -> (action_id, kind, data) of each ``record`` event
-    records: dict[int, tuple[str | None, str, Any]] = field(default_factory=dict)
+    #: event seq -> (action_id, kind, data, key) of each ``record`` event
+    records: dict[int, tuple[str | None, str, Any, str | None]] = field(default_factory=dict)
     #: token hash -> (action_id, operation_hash, expires_at) of each ``action_pending``
     pending: dict[str, tuple[str | None, str, float]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
@@ -112,7 +112,13 @@ def collect(rows: Iterable[EventRow]) -> dict[str, RunFacts]:
                 float(expires) if isinstance(expires, int | float) else float("nan"),
             )
         elif type_ == "record":
-            run.records[seq] = (action_id, str(data.get("kind")), data.get("data"))
+            key = data.get("key")
+            run.records[seq] = (
+                action_id,
+                str(data.get("kind")),
+                data.get("data"),
+                None if key is None else str(key),
+            )
         else:  # confirmation_used
             run.used.add(str(data.get("token_hash")))
     return out
@@ -175,17 +181,17 @@ def runs_problems(facts: dict[str, RunFacts], rows: Iterable[tuple[Any, ...]]) -
 
 
 def records_problems(facts: dict[str, RunFacts], rows: Iterable[tuple[Any, ...]]) -> list[str]:
-    """``records`` rows (id, run_id, action_id, kind, data, event_seq), in id order."""
+    """``records`` rows (id, run_id, action_id, kind, data, key, event_seq), in id order."""
     problems: list[str] = []
     matched: set[tuple[str, int]] = set()
     last_seq = 0
-    for record_id, run_id, action_id, kind, data, event_seq in rows:
+    for record_id, run_id, action_id, kind, data, key, event_seq in rows:
         run = facts.get(run_id)
         event = run.records.get(event_seq) if run is not None else None
         if event is None:
             problems.append(f"record {record_id}: no chained record event matches it (inserted)")
             continue
-        if event != (action_id, kind, _loads(data)):
+        if event != (action_id, kind, _loads(data), key):
             problems.append(
                 f"record {record_id}: differs from its chained event {event_seq} (edited)"
             )

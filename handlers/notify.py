@@ -5,6 +5,13 @@ Every message is written to the outbox directory (``SOP_OUTBOX``, default
 and tested without a mail server; when ``SOP_SMTP_HOST`` is set the same message is
 also sent through SMTP. Every value is redacted before rendering, so a card number
 or CVV that slipped into a description never reaches a message.
+
+Once per key: every message has a key (the handler's ``ctx.idempotency_key(...)``) that
+names its outbox file and its ``Message-ID``. A message whose file exists was made
+before (a handler re-run after a crash): it is neither written nor sent again. The file
+is written after the SMTP send, so a crash between the two sends the message again on
+resume (SMTP stays at-least-once in that window, with the same ``Message-ID`` for the
+receiver to drop the duplicate).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import smtplib
-import time
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -104,34 +111,51 @@ class Notifier:
         subject = first.removeprefix("Subject:").strip()
         return subject, body.lstrip("\n")
 
+    def path(self, template: str, *, run_id: str, key: str) -> Path:
+        """The outbox file of one message: named by run, template and key, nothing else."""
+        return self.outbox / (_SAFE_NAME.sub("-", f"{run_id}-{template}-{key}") + ".eml")
+
     def send(
-        self, template: str, to: str, context: Mapping[str, Any], *, run_id: str = "run"
+        self, template: str, to: str, context: Mapping[str, Any], *, run_id: str, key: str
     ) -> Path:
-        """Render and deliver one message; returns the outbox file it was written to."""
+        """Render and deliver one message once per ``key``; returns its outbox file.
+
+        The file existing means the message was made before: returned as it is, not
+        written or sent again.
+        """
+        path = self.path(template, run_id=run_id, key=key)
+        if path.exists():
+            return path
         subject, body = self.render(template, context)
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = str(redact(to))
         message["Subject"] = subject
+        message["Message-ID"] = f"<{_SAFE_NAME.sub('-', key)}@{self._domain()}>"
         message["X-Sop-Run"] = run_id
         message.set_content(body)
+        data = bytes(message)
         self.outbox.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        base = _SAFE_NAME.sub("-", f"{stamp}-{run_id}-{template}")
-        path = self.outbox / f"{base}.eml"
-        counter = 1
-        while path.exists():
-            counter += 1
-            path = self.outbox / f"{base}-{counter}.eml"
-        path.write_bytes(bytes(message))
         if self.smtp_host:
             with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=30) as smtp:
                 smtp.send_message(message)
+        fd, temp = tempfile.mkstemp(dir=self.outbox, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
         return path
 
-    def escalate(self, context: Mapping[str, Any], *, run_id: str = "run") -> Path:
+    def escalate(self, context: Mapping[str, Any], *, run_id: str, key: str) -> Path:
         """An Error Recovery row said "escalate to supervisor": tell the supervisor."""
-        return self.send("escalation", self.supervisor, context, run_id=run_id)
+        return self.send("escalation", self.supervisor, context, run_id=run_id, key=key)
+
+    def _domain(self) -> str:
+        """The sender's domain, for Message-IDs."""
+        return self.sender.rpartition("@")[2].strip("> ") or "sop-engine.invalid"
 
 
 @default_registry.service(SERVICE)

@@ -364,6 +364,7 @@ def _escalate(ctx: Any, failure: SopFailure) -> None:
             "reason": failure.message,
         },
         run_id=ctx.run_id,
+        key=ctx.idempotency_key("escalation"),
     )
 
 
@@ -604,7 +605,13 @@ def _message_context(ctx: Any) -> dict[str, Any]:
 @action("send confirmation notification")
 def send_confirmation(ctx: Any) -> None:
     to = configured("SOP_NOTIFY_EMAIL") or OPS_MAILBOX
-    path = notifier(ctx).send("confirmation", to, _message_context(ctx), run_id=ctx.run_id)
+    path = notifier(ctx).send(
+        "confirmation",
+        to,
+        _message_context(ctx),
+        run_id=ctx.run_id,
+        key=ctx.idempotency_key("confirmation"),
+    )
     ctx.state.setdefault("messages", []).append(str(path))
 
 
@@ -671,7 +678,13 @@ def send_receipt(ctx: Any) -> None:
         raise NotApplicable(
             f"customer {ctx.params.get('customer_id')} has no email address for a receipt"
         )
-    path = notifier(ctx).send("receipt", str(email), _message_context(ctx), run_id=ctx.run_id)
+    path = notifier(ctx).send(
+        "receipt",
+        str(email),
+        _message_context(ctx),
+        run_id=ctx.run_id,
+        key=ctx.idempotency_key("receipt"),
+    )
     ctx.state.setdefault("messages", []).append(str(path))
 
 
