@@ -13,7 +13,10 @@ import io
 import json
 import os
 import re
+import select
 import sqlite3
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -160,3 +163,64 @@ def leaks(blob: bytes, secrets: Iterable[str]) -> list[str]:
 
 def dump(obj: Any) -> str:
     return json.dumps(obj, indent=1, default=str)[:4000]
+
+
+class CliWorker:
+    """``cli_worker.py`` as a subprocess: ``call(argv)`` with a time bound per call.
+
+    A call that overruns ``bound`` seconds kills the worker (a fresh one serves the next
+    call) and returns ``{"hang": True, ...}``.
+    """
+
+    def __init__(self, env: Mapping[str, str], cwd: Path) -> None:
+        self.env = dict(env)
+        self.cwd = cwd
+        self._proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("cli_worker.py"))],
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+            )
+            assert self._proc.stdout is not None
+            ready, _, _ = select.select([self._proc.stdout], [], [], 120)
+            if not ready or "ready" not in self._proc.stdout.readline():
+                self.close()
+                raise RuntimeError("the sop worker did not start")
+        return self._proc
+
+    def call(self, argv: list[str], bound: float, trace: bool = False) -> dict[str, Any]:
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps({"argv": argv, "trace": trace}) + "\n")
+        proc.stdin.flush()
+        readable, _, _ = select.select([proc.stdout], [], [], bound)
+        line = proc.stdout.readline() if readable else ""
+        if not line:
+            self.close()
+            return {"hang": True, "code": None, "stderr": "", "crash": None, "seconds": bound}
+        result: dict[str, Any] = json.loads(line)
+        result["hang"] = False
+        return result
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
+
+    def __enter__(self) -> CliWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
