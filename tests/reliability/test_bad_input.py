@@ -350,3 +350,27 @@ def test_generated_markdown_files(
     assert tally.findings == [], tally.findings[:10]
     assert ran_despite_lint == [], ran_despite_lint[:10]
     assert requests == [], requests[:10]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"amount": "\u0661\u0662\u0663"},
+        {"idempotency_key": "k" * 256},
+        {"customer_id": "cus_" + "A" * 5000},
+        {"description": "a" * 30 + "!" + "x" * 600},
+    ],
+    ids=["arabic-digits", "long-key", "long-customer", "long-description"],
+)
+def test_a_few_real_processes_refuse_cleanly(
+    sandbox: Sandbox, proof_env: Path, change: dict[str, str]
+) -> None:
+    """The same promise through a real ``sop`` process (exit 2, one line, no request).
+    The first two fail on main before i9-inputs (defect 10)."""
+    params = {**BASE, **change}
+    args = [arg for k, v in params.items() for arg in ("-p", f"{k}={v}")]
+    env = {**sandbox.env(), "SOP_JOURNAL": str(proof_env / "journal.db")}
+    done = sop_cli("run", SOP, *args, cwd=ROOT, env=env, timeout=TIME_BOUND * 4)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert sandbox.requests() == []
