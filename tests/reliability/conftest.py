@@ -38,6 +38,14 @@ def journal(proof_env: Path) -> Iterator[Journal]:
         yield jr
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything here is marked ``reliability`` (``-m "not reliability"`` skips the proof)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.reliability)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not FIGURES:
         return
