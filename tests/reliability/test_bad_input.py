@@ -282,7 +282,7 @@ documents = st.one_of(
     st.lists(fragment, max_size=8).map(lambda parts: "\n".join(parts).encode("utf-8", "replace")),
     st.binary(max_size=300),
 )
-HANG_BUDGET = 4  # after this many over-bound calls the rest are skipped (the finding stands)
+HANG_BUDGET = 2  # after this many over-bound calls the rest are skipped (the finding stands)
 
 
 def _runs(db: Path) -> int:
