@@ -318,10 +318,10 @@ def test_two_resumes_at_once_run_the_rest_once(
         done = [(p, *p.communicate(timeout=120)) for p in procs]
         sandbox.clear_faults()
         ok = [p for p, _, _ in done if p.returncode == 0]
-        refused = [err for p, _, err in done if p.returncode != 0]
+        refused = [(out + err).strip() for p, out, err in done if p.returncode != 0]
         codes[f"exit {sorted(p.returncode for p in procs)}"] += 1
         for err in refused:
-            assert "Traceback" not in err and err.count("\n") == 1, done
+            assert err and "Traceback" not in err, done
         results = [json.loads(out) for p, out, _ in done if p.returncode == 0]
         assert all(r["status"] == "succeeded" for r in results), results
         repeated += _handler_effects(journal, proof_env / "outbox", run_id)
