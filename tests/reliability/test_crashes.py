@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -147,17 +148,37 @@ def _handler_effects(journal: Journal, outbox: Path, run_id: str) -> list[str]:
     return twice
 
 
+def _anonymous(problem: str) -> str:
+    """A problem without its run ids, so equal problems of different runs count together."""
+    return re.sub(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f-]{27}", "RUN", problem)[:120]
+
+
+def _problems(
+    case: Case, sandbox: Sandbox, journal: Journal, outbox: Path, run_id: str
+) -> list[str]:
+    """Everything that happened other than exactly once for this case's run."""
+    problems: list[str] = []
+    created = case.created(sandbox)
+    if len(created) != 1:
+        problems.append(f"Stripe holds {len(created)} {CREATED[case.op]}: {created}")
+    repeated = {k: n for k, n in effects_per_key(sandbox.requests()).items() if n > 1}
+    if repeated:
+        problems.append(f"POSTs executed more than once per key: {repeated}")
+    problems += [
+        f"handler side effect repeated: {t}" for t in _handler_effects(journal, outbox, run_id)
+    ]
+    if journal.verify():
+        problems.append(f"verify: {journal.verify()[:2]}")
+    if len(created) == 1:
+        TALLY[f"{case.op}: exactly one {CREATED[case.op][:-1]}"] += 1
+    return problems
+
+
 def _check_once(
     case: Case, sandbox: Sandbox, journal: Journal, outbox: Path, run_id: str, where: str
 ) -> None:
-    created = case.created(sandbox)
-    assert len(created) == 1, f"{where}: Stripe holds {created}"
-    repeated = {k: n for k, n in effects_per_key(sandbox.requests()).items() if n > 1}
-    assert repeated == {}, f"{where}: POSTs executed more than once per key: {repeated}"
-    twice = _handler_effects(journal, outbox, run_id)
-    assert twice == [], f"{where}: handler side effects repeated: {twice}"
-    assert journal.verify() == [], where
-    TALLY[f"{case.op}: exactly one {CREATED[case.op][:-1]}"] += 1
+    problems = _problems(case, sandbox, journal, outbox, run_id)
+    assert problems == [], f"{where}: {problems}"
 
 
 def _reference_actions(op: str, sandbox: Sandbox, registry: Registry, tmp: Path) -> list[str]:
@@ -196,6 +217,7 @@ def test_sigkill_at_action_boundaries_then_resume(
     boundaries = _boundaries(op, actions, stripe_ids)
     started = time.perf_counter()
     outcomes: Counter[str] = Counter()
+    found: dict[str, list[str]] = {}
     for event, aid in boundaries:
         where = f"{op} killed at {event}:{aid}"
         case = _case(op, sandbox, payments_registry, journal)
@@ -231,8 +253,11 @@ def test_sigkill_at_action_boundaries_then_resume(
         boundaries_killed=len(boundaries),
         resumed=dict(outcomes),
         exactly_one_object=TALLY[f"{op}: exactly one {CREATED[op][:-1]}"],
+        boundaries_with_a_repeat=len(found),
+        repeats=dict(Counter(_anonymous(p) for v in found.values() for p in v)),
         seconds=round(time.perf_counter() - started, 1),
     )
+    assert found == {}, "\n".join(f"{k}: {v}" for k, v in found.items())
 
 
 def _stripe_actions(op: str) -> set[str]:
