@@ -46,7 +46,7 @@ CARD_FORMS = (
 )
 EVERYTHING = " ".join((*CARD_FORMS, *CVC_FORMS, SK_LIVE, SK_TEST))
 #: A CVC next to its name, in any syntax: the value itself is too short to search alone.
-CVC_LEAK = re.compile(rb"(?i)(cvc|cvv2?|security.code)[\"'\\s:=]{0,6}" + CVC.encode())
+CVC_LEAK = re.compile(rb"(?i)(cvc|cvv2?|security.code)[\"'\s:=\\]{0,8}" + CVC.encode())
 
 
 def leaks(blob: bytes, extra: tuple[str, ...] = ()) -> list[str]:
@@ -218,3 +218,12 @@ def _mcp_leaks(sandbox: Sandbox, proof_env: Path, customer: str) -> dict[str, li
     if log.exists() and (hits := leaks(log.read_bytes(), (sandbox.api_key,))):
         found["MCP server stderr"] = hits
     return found
+
+
+def test_the_scanner_finds_every_form_it_is_trusted_with() -> None:
+    """The proof is only as good as its scanner: each planted form is found, masks are not."""
+    for form in (*CARD_FORMS, *CVC_FORMS, SK_LIVE, SK_TEST):
+        assert leaks(form.encode()), form
+        assert leaks(json.dumps({"x": form}).encode()), form  # JSON-escaped too
+    for masked in ('"cvc": "***"', "cvc=[redacted]", "4242 **** **** 4242", "sk_live_***"):
+        assert leaks(masked.encode()) == [], masked
