@@ -52,6 +52,8 @@ STRIPE_ACTION = {
     "refund": "use appropriate Stripe API endpoint",
     "subscription": "through the Stripe Subscriptions API",
 }
+#: The charge line whose handler writes the transaction record (a local side effect).
+RECORDS_LINE = "update internal records"
 CREATED = {"charge": "payment_intents", "refund": "refunds", "subscription": "subscriptions"}
 TALLY: Counter[str] = Counter()
 
@@ -196,15 +198,18 @@ def _reference_actions(op: str, sandbox: Sandbox, registry: Registry, tmp: Path)
 
 
 def _boundaries(op: str, actions: list[str], stripe_ids: set[str]) -> list[tuple[str, str]]:
+    """Every boundary (soak); else the ones around the Stripe call, the window after the
+    charge's record-writing handler returned, and one seeded sample."""
     every = [(event, aid) for aid in actions for event in EVENTS]
     if SOAK:
         return every
     around_stripe = [b for b in every if b[1] in stripe_ids]
     rest = [b for b in every if b[1] not in stripe_ids]
     rng = random.Random(f"{SEED}-{op}")
-    wanted = 3 if op == "charge" else 1
-    sample = around_stripe if op == "charge" else [("handler_returned", next(iter(stripe_ids)))]
-    return sample[:wanted] + rng.sample(rest, 1)
+    if op != "charge":
+        return [("handler_returned", next(iter(stripe_ids))), *rng.sample(rest, 1)]
+    records = next(a.id for a in load(SOP).all_actions() if a.text.startswith(RECORDS_LINE))
+    return [*around_stripe, ("handler_returned", records), *rng.sample(rest, 1)]
 
 
 @pytest.mark.parametrize("op", ["charge", "refund", "subscription"])
