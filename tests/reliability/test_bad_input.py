@@ -184,7 +184,11 @@ class Tally:
         self.rss = max(self.rss, result.get("max_rss_kib", 0))
         if result["hang"]:
             self.findings.append(f"over {TIME_BOUND:g}s: {what}")
-        elif result["crash"] or "Traceback" in result["stderr"]:
+        elif (
+            result["crash"]
+            or "Traceback" in result["stderr"]
+            or "internal error" in result["stderr"]
+        ):
             tail = (result["crash"] or result["stderr"]).strip().splitlines()[-1]
             self.findings.append(f"traceback ({tail[:100]}): {what}")
         elif result.get("peak_bytes", 0) > MEMORY_BOUND:
