@@ -110,7 +110,8 @@ def param_sets(draw: st.DrawFn) -> dict[str, str]:
     return params
 
 
-ASCII_INT = re.compile(r"[0-9]+")
+#: An integer as the CLI may fairly read it: ASCII digits, an optional sign, blanks around.
+ASCII_INT = re.compile(r"[ \t\r\n]*\+?[0-9]+[ \t\r\n]*")
 
 
 def invalid(params: dict[str, str]) -> str | None:
@@ -249,6 +250,7 @@ def test_generated_parameter_sets(worker: CliWorker, sandbox: Sandbox) -> None:
         oracle=dict(verdicts),
         stripe_requests_for_invalid_params=len(requests_for_invalid),
         invalid_yet_sent=dict(Counter(r.split(":")[0] for r in requests_for_invalid)),
+        invalid_yet_sent_examples=requests_for_invalid[:4],
     )
     assert tally.findings == [], tally.findings[:10]
     # defect 10 (i9-inputs): non-ASCII digits, over-long idempotency keys must not pass
