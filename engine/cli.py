@@ -47,20 +47,53 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _common() -> _Parser:
+#: The options every command takes, before or after its name. Given before it they
+#: land in ``GLOBAL_PREFIX + dest`` (argparse lets a subcommand's defaults overwrite the
+#: main parser's values for a shared dest) and ``_merge_globals`` combines them.
+GLOBAL_PREFIX = "global_"
+_GLOBALS = ("handlers", "journal", "debug")
+
+
+def _common(prefix: str = "") -> _Parser:
     common = _Parser(add_help=False)
     common.add_argument(
         "--handlers",
+        dest=prefix + "handlers",
         action="append",
         default=[],
         metavar="MODULE",
         help="import MODULE to register its handlers (repeatable)",
     )
     common.add_argument(
-        "--journal", metavar="PATH", help="journal database (default .sop/journal.db)"
+        "--journal",
+        dest=prefix + "journal",
+        metavar="PATH",
+        help="journal database (default .sop/journal.db)",
     )
-    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    common.add_argument(
+        "--debug", dest=prefix + "debug", action="store_true", help="show tracebacks"
+    )
     return common
+
+
+def _merge_globals(args: argparse.Namespace) -> argparse.Namespace:
+    """Global options given before the command name join those given after it.
+
+    ``--handlers`` from both places add up (before first); ``--debug`` in either place
+    is on; ``--journal`` may be given in either place, or in both with the same path:
+    two different paths are a usage error, never a silent choice.
+    """
+    before = {name: vars(args).pop(GLOBAL_PREFIX + name) for name in _GLOBALS}
+    args.handlers = [*before["handlers"], *args.handlers]
+    args.debug = before["debug"] or args.debug
+    if before["journal"] is not None:
+        if args.journal is not None and args.journal != before["journal"]:
+            raise UsageError(
+                f"--journal given twice: {before['journal']!r} before the command and"
+                f" {args.journal!r} after it; give one"
+            )
+        args.journal = before["journal"]
+    return args
 
 
 def _params(p: argparse.ArgumentParser) -> None:
@@ -70,7 +103,9 @@ def _params(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = _Parser(prog="sop", description=__doc__.splitlines()[0], parents=[common])
+    parser = _Parser(
+        prog="sop", description=__doc__.splitlines()[0], parents=[_common(GLOBAL_PREFIX)]
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -97,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--confirm", metavar="TOKEN")
     p = add("resume", "resume a paused or interrupted run")
     p.add_argument("run_id", metavar="RUN_ID")
+    _params(p)  # the exact values of parameters redaction altered in the journal
     p.add_argument("--confirm", metavar="TOKEN")
     p.add_argument("--json", action="store_true")
     add("runs", "list recorded runs").add_argument("--json", action="store_true")
@@ -104,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--json", action="store_true")
     p = add("journal", "journal maintenance")
-    p.add_argument("action", choices=["verify"])
+    p.add_argument("action", choices=["verify", "head"])
+    p.add_argument("--head", metavar="SEQ:HASH", help="verify: the chain must still contain it")
     p = add("coverage", "SOP/handler coverage for CI")
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--format", choices=["text", "json", "junit"], default="text")
@@ -134,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        args = build_parser().parse_args(argv)
+        args = _merge_globals(build_parser().parse_args(argv))
         return _resolve(args.command)(args)
     except UsageError as exc:
         if debug:

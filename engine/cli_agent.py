@@ -17,18 +17,24 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         raise UsageError(
             "sop mcp needs the MCP SDK (pip install 'sop-engine[mcp]'): " + str(exc)
         ) from exc
-    from engine.mcp_server import SopService, confirm_policy, serve, stderr_log
+    from engine.mcp_server import CallLimits, SopService, confirm_policy, serve, stderr_log
     from engine.registry import load_handlers
 
     policy = confirm_policy(bool(getattr(args, "allow_agent_confirm", False)))
+    limits = CallLimits.from_env()
     registry = load_handlers(args.handlers)
     service = SopService(
-        registry=registry, journal=args.journal, policy=policy, handlers=tuple(args.handlers)
+        registry=registry,
+        journal=args.journal,
+        policy=policy,
+        handlers=tuple(args.handlers),
+        limits=limits,
     )
     tools = service.tools()  # load and lint every SOP now, so problems show at start
     stderr_log(
         f"serving {len(tools)} tools over stdio (confirmation policy: {policy}; "
-        f"{'agents may confirm' if policy == 'agent' else 'a person confirms paused runs'})"
+        f"{'agents may confirm' if policy == 'agent' else 'a person confirms paused runs'}; "
+        f"{limits.seconds:g} s and {limits.argument_bytes:,} bytes of arguments per call)"
     )
     serve(service)
     return 0

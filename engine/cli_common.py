@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ EXIT_OK = 0  # success
 EXIT_FAILED = 1  # run failed, lint errors, coverage short
 EXIT_USAGE = 2  # usage or invalid parameters: nothing ran
 EXIT_PAUSED = 3  # run paused for confirmation
+EXIT_UNKNOWN = 4  # an action's outcome is unknown: `sop resume RUN_ID` reconciles it
 
 
 def raw_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -25,8 +28,17 @@ def raw_params(args: argparse.Namespace) -> dict[str, Any]:
     if params_file:
         import yaml
 
+        from engine.parser import yaml_alias_line
+
         try:
-            loaded = yaml.safe_load(Path(params_file).read_text(encoding="utf-8"))
+            text = Path(params_file).read_text(encoding="utf-8")
+            alias = yaml_alias_line(text)  # an alias bomb would never finish validating
+            if alias is not None:
+                raise UsageError(
+                    f"--params-file {params_file}:{alias + 1}: a YAML alias; aliases are not "
+                    "read in parameters: write the values out"
+                )
+            loaded = yaml.load(text, Loader=_params_loader())  # a SafeLoader subclass
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise UsageError(f"--params-file {params_file}: {str(exc).splitlines()[0]}") from exc
         if loaded is not None and not isinstance(loaded, dict):
@@ -38,6 +50,38 @@ def raw_params(args: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(f"-p {item!r}: expected KEY=VALUE")
         params[key.strip()] = value
     return params
+
+
+@cache
+def _params_loader() -> type[Any]:
+    """YAML's safe loader, except that only plain decimal scalars (``2500``, ``-3``) are ints.
+
+    YAML 1.1 also reads ``0x10``, ``0o17``, ``1_000``, ``0755`` (octal) and ``1:30`` (= 90)
+    as integers; here they stay strings, so an integer parameter written that way is
+    refused by ``engine.params.coerce`` (ASCII digits only) instead of changing value.
+    """
+    import yaml
+
+    int_tag = "tag:yaml.org,2002:int"
+
+    class ParamsLoader(yaml.SafeLoader):
+        pass
+
+    ParamsLoader.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers if tag != int_tag]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    ParamsLoader.add_implicit_resolver(int_tag, _DECIMAL, list("-+0123456789"))
+
+    def decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | str:
+        text = str(loader.construct_scalar(node))
+        return int(text) if _DECIMAL.fullmatch(text) else text
+
+    ParamsLoader.add_constructor(int_tag, decimal)
+    return ParamsLoader
+
+
+_DECIMAL = re.compile(r"[-+]?[0-9]+", re.ASCII)
 
 
 def parse_params(args: argparse.Namespace, sop: Sop) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """``sop run``, ``sop resume``, ``sop runs``, ``sop inspect``, ``sop journal verify``.
 
 Exit codes: 0 succeeded, 1 failed or refused, 2 invalid parameters / unknown SOP or
-run (nothing ran), 3 paused for confirmation (the command to confirm is printed).
+run (nothing ran), 3 paused for confirmation (the command to confirm is printed),
+4 outcome unknown (a side effect may have happened; the ``sop resume`` command that
+reconciles it is printed).
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.cause import summary
 from engine.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PAUSED,
+    EXIT_UNKNOWN,
     emit_json,
     parse_params,
+    raw_params,
 )
 from engine.errors import PlanRefused, UsageError
 from engine.journal import Journal, RunRow, default_path
@@ -52,6 +57,8 @@ def _exit_code(result: RunResult) -> int:
         return EXIT_OK
     if result.status is RunStatus.PAUSED:
         return EXIT_PAUSED
+    if result.status is RunStatus.UNKNOWN:
+        return EXIT_UNKNOWN
     return EXIT_FAILED
 
 
@@ -60,9 +67,10 @@ def _value(value: Any) -> str:
 
 
 def resume_command(result: RunResult, args: argparse.Namespace) -> str:
-    """What a person types to confirm the pending operation."""
-    token = (result.pending or {}).get("token") or "TOKEN"
-    command = f"sop resume {result.run_id} --confirm {token}"
+    """What a person types to confirm the pending operation (or to reconcile an unknown one)."""
+    command = f"sop resume {result.run_id}"
+    if result.status is not RunStatus.UNKNOWN:
+        command += f" --confirm {(result.pending or {}).get('token') or 'TOKEN'}"
     if getattr(args, "journal", None):
         command += f" --journal {shlex.quote(str(args.journal))}"
     return command
@@ -91,14 +99,35 @@ def render(result: RunResult, args: argparse.Namespace | None = None) -> str:
             f"  {action['status']:<8} {action['level']:<9} L{action['line']:<4} "
             f"{action['text']}{tries}{reason}"
         )
+        if action.get("cause"):
+            lines.append(f"           cause: {summary(action['cause'])}")
     if result.status is RunStatus.PAUSED and result.pending:
         lines.append(f"paused: {data['pending']['message']}")
         lines.append(f"confirm before {data['pending']['expires_at']} with:")
         lines.append(f"  {resume_command(result, args or argparse.Namespace())}")
+    if result.status is RunStatus.UNKNOWN:
+        lines.append(
+            "outcome unknown: the side effect may have happened (the request was sent, no "
+            "answer came back). Do not run it again; reconcile it (same idempotency key) with:"
+        )
+        lines.append(f"  {resume_command(result, args or argparse.Namespace())}")
     return "\n".join(lines)
 
 
+def _debug(result: RunResult) -> None:
+    """``--debug``: each failed action's exception type, handler file:line and traceback."""
+    for action in result.actions:
+        if action.cause is None:
+            continue
+        head = f"debug: L{action.line} {action.status.value}: {summary(action.cause)}"
+        print(head, file=sys.stderr)
+        if action.traceback:
+            print(action.traceback.rstrip("\n"), file=sys.stderr)
+
+
 def _emit(result: RunResult, args: argparse.Namespace) -> int:
+    if getattr(args, "debug", False):
+        _debug(result)
     if getattr(args, "json", False):
         emit_json(result.to_dict(), RESULT_SCHEMA)
     else:
@@ -143,15 +172,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from engine.registry import load_handlers
-    from engine.runner import resume
+    from engine.runner import resume, sop_for_resume
 
-    journal, row = _recorded_run(args)
+    journal, _ = _recorded_run(args)
     with journal:
-        registry = load_handlers([*row.handlers, *args.handlers])
+        started = journal.verified_run(args.run_id)  # before importing the modules it names
+        registry = load_handlers([*started.handlers, *args.handlers])
+        params = None
+        if raw_params(args):  # the exact values of parameters redaction altered
+            params = parse_params(args, sop_for_resume(started))
         try:
-            result = resume(args.run_id, confirm=args.confirm, registry=registry, journal=journal)
+            result = resume(
+                args.run_id,
+                confirm=args.confirm,
+                params=params,
+                registry=registry,
+                journal=journal,
+            )
         except PlanRefused as exc:
-            return _refused(row.sop, exc)
+            return _refused(started.sop, exc)
         return _emit(result, args)
 
 
@@ -181,13 +220,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     journal, row = _recorded_run(args)
     with journal:
         events = journal.events(args.run_id)
+        started = journal.started(args.run_id)
         records = journal.records(args.run_id)
         children = [c.to_dict() for c in journal.children(args.run_id)]
         result = recorded_result(journal, args.run_id)
+    params = started.params if started is not None else row.params  # the chained copy
     if args.json:
         emit_json(
             {
-                "run": {**row.to_dict(), "params": row.params, "handlers": row.handlers},
+                "run": {**row.to_dict(), "params": params, "handlers": row.handlers},
                 "result": result.to_dict() if result else None,
                 "events": [e.to_dict() for e in events],
                 "records": records,
@@ -200,14 +241,27 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if row.parent_run_id:
         print(f"  child of {row.parent_run_id}")
     print("params:")
-    for key, value in row.params.items():
+    for key, value in params.items():
         print(f"  {key}: {_value(value)}")
+    if row.status == RunStatus.UNKNOWN.value:
+        print(f"  outcome unknown: reconcile it with: sop resume {row.run_id}")
     if result is not None:
+        tracebacks = {
+            e.action_id: e.data["traceback"]
+            for e in events
+            if e.type == "action_finished" and isinstance(e.data.get("traceback"), str)
+        }
         print("actions:")
         for action in result.actions:
             reason = f"  ({action.reason})" if action.reason else ""
             status = action.status.value
             print(f"  {status:<8} {action.level:<9} L{action.line:<4} {action.text}{reason}")
+            if action.cause:
+                print(f"           cause: {summary(action.to_dict()['cause'])}")
+            if action.cause and action.id in tracebacks:
+                print("           traceback:")
+                for line in tracebacks[action.id].rstrip("\n").splitlines():
+                    print(f"             {line}")
     print("events:")
     for event in events:
         detail = dict(event.data)
@@ -233,13 +287,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
-    if args.action != "verify":  # argparse already restricts it
-        raise UsageError(f"sop journal: unknown action {args.action!r}")
+    """``verify [--head SEQ:HASH]``: chain and tables; ``head``: the chain head to keep
+    outside the database (a whole chain recomputed by someone with write access is only
+    caught against a head recorded elsewhere)."""
     journal = _existing_journal(args)
     if journal is None:
         raise UsageError(f"no journal at {_journal_path(args)}")
+    if args.action == "head":
+        with journal:
+            seq, digest = journal.head()
+        print(f"{seq}:{digest}")
+        return EXIT_OK
     with journal:
-        problems = journal.verify()
+        problems = journal.verify(head=getattr(args, "head", None))
     if not problems:
         print(f"journal {journal.path}: intact")
         return EXIT_OK

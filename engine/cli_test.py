@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from engine.cli_common import EXIT_FAILED, EXIT_OK
-from engine.errors import PlanRefused
+from engine.errors import LintRefused, PlanRefused
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -36,7 +36,7 @@ def cmd_test(args: argparse.Namespace) -> int:
                 )
             try:
                 results = run_examples(sop, registry=registry, journal=journal)
-            except PlanRefused as exc:
+            except (PlanRefused, LintRefused) as exc:
                 print(f"FAIL {sop.name}: {exc}")
                 failed += len(sop.examples)
                 continue

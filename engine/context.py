@@ -148,6 +148,7 @@ class RunContext:
         self._log = log
         self.confirmed = confirmed
         self._attempt = attempt
+        self._reconciling = False
         self._journal = journal
         self._registry = registry
         self._confirmed_operations = confirmed_operations
@@ -163,6 +164,7 @@ class RunContext:
         ctx.__dict__.update(self.__dict__)
         ctx.action = action
         ctx._attempt = 1
+        ctx._reconciling = False
         ctx._children = 0
         return ctx
 
@@ -170,6 +172,17 @@ class RunContext:
     def attempt(self) -> int:
         """1 for the first call of this action's handler, 2 for its first retry, ..."""
         return self._attempt
+
+    @property
+    def reconciling(self) -> bool:
+        """True when an earlier call of this action may have acted and its outcome is not
+        known (the run was resumed after an ``unknown`` outcome or a crash mid-action).
+
+        The same idempotency key is sent again either way; a handler whose provider
+        forgets keys (Stripe: after 24 hours) can first look for what the earlier call
+        made (e.g. by the run id it put in the object's metadata).
+        """
+        return self._reconciling
 
     @property
     def log(self) -> logging.Logger:

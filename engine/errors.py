@@ -86,9 +86,43 @@ class SopFailure(Exception):
         super().__init__(self.message)
 
 
+class OutcomeUnknown(SopFailure):
+    """Raised by a handler: a side effect may or may not have happened.
+
+    The request may have reached the other side and no answer came back (a timeout,
+    a connection reset after sending, a 5xx). It is retried like any ``SopFailure``
+    of its condition (same idempotency key, so a request that did act is replayed,
+    not repeated); when the attempts run out and the outcome is still unknown, the
+    action ends ``unknown`` and so does the run: it is never reported ``failed``,
+    and ``resume`` reconciles it. Raise it only where a side effect is in doubt
+    (a write), not for reads.
+    """
+
+    def __init__(
+        self,
+        condition: str,
+        message: str | None = None,
+        *,
+        retryable: bool | None = True,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(condition, message, retryable=retryable, details=details)
+
+
 class PlanRefused(SopError):
     """The plan has unbound MUST lines or checks; nothing has run. One line per gap."""
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         super().__init__("refusing to run, unbound: " + "; ".join(lines))
+
+
+class LintRefused(SopError):
+    """The SOP has lint errors, so it never runs; nothing has. One line per error."""
+
+    def __init__(self, name: str, lines: list[str]) -> None:
+        self.lines = lines
+        super().__init__(
+            f"refusing to run {name}: {len(lines)} lint error(s) (nothing ran):\n"
+            + "\n".join(f"  {line}" for line in lines)
+        )

@@ -11,9 +11,14 @@ SOP102  error     Examples have Input but there is no Parameters section
 SOP103  error     steps are not numbered 1..N in order
 SOP104  warning   a step has no bindable line (no action, constraint or check)
 SOP105  error     lists or quotes nested deeper than MAX_NESTING levels
+SOP106  error     steps or keyword lines under a section that is not Steps (a "## Step"
+                  typo): numbered step headings (``### 2. ...``) anywhere else, or
+                  MUST/SHOULD/MAY lines under a title close to "Steps"; they never run
+SOP107  error     the SOP has steps but not one action or check: nothing would run
 SOP110  warning   MUST NOT / SHOULD NOT without a reason ("because ...") in an Agent
                   SOP format file (one with ``**Constraints:**`` blocks); info elsewhere
-SOP120  error     a parameter's Format is not a valid regular expression
+SOP120  error     a parameter's Format (or an overlay pattern) is not a pattern RE2 compiles
+                  (backreferences, lookaround): SOP patterns run in linear time
 SOP121  warning   a parameter phrase (type, attribute, constraint) is not enforced
 SOP124  error     a parameter default does not fit its type/Values, or a bad overlay
 SOP130  error     an example's input uses an undeclared parameter
@@ -30,7 +35,8 @@ SOP193  error     the file is larger than the parser's MAX_BYTES (not read at al
 SOP199  error     checking this file failed (a bug: please report it)
 ======  ========  ==============================================================
 
-Empty, binary and non-UTF-8 files are the parser's findings (SOP001-SOP004); when
+Empty, binary and non-UTF-8 files, and lines over the parser's MAX_LINE, are the
+parser's findings (SOP001-SOP004, SOP016); when
 the parser reports such a file-level error, lint adds nothing of its own. Where the
 parser already reports the same problem (no Steps SOP010, numbering SOP012/SOP013,
 empty step SOP014, unresolved branch SOP023) the SOP1xx twin is not repeated.
@@ -49,6 +55,7 @@ Infos, warnings and errors are all printed; exit 1 on errors, or on warnings wit
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -58,7 +65,7 @@ from urllib.parse import unquote
 from engine.model import Diagnostic, Severity, Sop
 
 MAX_NESTING = 16
-_FILE_LEVEL = {"SOP001", "SOP002", "SOP003", "SOP004", "SOP015", "SOP099"}
+_FILE_LEVEL = {"SOP001", "SOP002", "SOP003", "SOP004", "SOP015", "SOP016", "SOP099"}
 #: my code -> parser codes that already say the same thing
 _TWINS = {
     "SOP101": {"SOP010"},
@@ -71,6 +78,7 @@ _FENCE = re.compile(r"^[ \t]*(```|~~~)")
 # a line can only be nested > MAX_NESTING deep with wide indentation or many markers
 _MAYBE_DEEP = re.compile(r"^(?:[ \t]{5,}|(?:[ \t]*(?:[-*+>]|\d{1,9}[.)])[ \t]*){7,})", re.MULTILINE)
 REQUIRED_SECTIONS = ("Overview", "Steps")
+_STEP_HEADING = re.compile(r"^ {0,3}###[ \t]+\d{1,9}[.)]", re.MULTILINE)
 _REASON = re.compile(
     r"\b(because|since|as (?:this|that|it|these|those)|so that|in order to"
     r"|to (?:avoid|prevent|keep|protect)|otherwise|which would|due to)\b|\(",
@@ -99,6 +107,7 @@ def lint(sop: Sop) -> list[Diagnostic]:
     parser_any = {d.code for d in found}
     checks = (
         _sections,
+        _stray_steps,
         _steps,
         _nesting,
         _negatives,
@@ -119,6 +128,40 @@ def lint(sop: Sop) -> list[Diagnostic]:
                 continue
             found.append(d)
     return _sorted(_dedupe(found))
+
+
+#: id(sop) -> (sop, its lint errors); the entry holds the Sop, so an id is never reused.
+_ERRORS: dict[int, tuple[Sop, tuple[str, ...]]] = {}
+
+
+def errors(sop: Sop) -> list[str]:
+    """Each lint error of ``sop`` as one ``path:line: CODE message`` line.
+
+    The one check that keeps an SOP with lint errors from running (engine.planner.plan,
+    so ``sop run/plan/test``, ``engine.run/plan``) or being served (``sop mcp``). A Sop
+    is immutable: its errors are worked out once per object.
+    """
+    found = _ERRORS.get(id(sop))
+    if found is None or found[0] is not sop:
+        where = sop.path or sop.name
+        lines = tuple(
+            f"{where}:{d.line}: {d.code} {d.message}"
+            for d in lint(sop)
+            if d.severity is Severity.ERROR
+        )
+        if len(_ERRORS) >= 256:
+            _ERRORS.clear()
+        found = _ERRORS[id(sop)] = (sop, lines)
+    return list(found[1])
+
+
+def refuse_errors(sop: Sop) -> None:
+    """Raise :class:`engine.errors.LintRefused` when ``sop`` has lint errors."""
+    lines = errors(sop)
+    if lines:
+        from engine.errors import LintRefused
+
+        raise LintRefused(sop.name, lines)
 
 
 def _dedupe(found: list[Diagnostic]) -> list[Diagnostic]:
@@ -165,6 +208,42 @@ def _sections(sop: Sop) -> Iterator[Diagnostic]:
             "examples pass input but there is no '## Parameters' section: declare each input "
             "as '- **name** (type): description'",
             line,
+        )
+
+
+def _stray_steps(sop: Sop) -> Iterator[Diagnostic]:
+    """Steps only run from '## Steps': what looks like steps elsewhere would be dropped."""
+    from engine.parser import KNOWN_SECTIONS
+
+    for section in sop.sections:
+        key = " ".join(section.title.lower().split())
+        if key in KNOWN_SECTIONS:
+            continue
+        heading = _STEP_HEADING.search(section.text)
+        near = difflib.get_close_matches(key.strip(" :"), ["steps"], n=1, cutoff=0.75)
+        if heading is None and not (near and section.actions):
+            continue
+        what = (
+            f"step heading '{heading.group(0).strip()}'"
+            if heading is not None
+            else "MUST/SHOULD/MAY lines"
+        )
+        yield _diag(
+            sop,
+            "SOP106",
+            Severity.ERROR,
+            f"section '## {section.title}' holds {what} that never run: only the section "
+            "'## Steps' is run; rename it '## Steps' or move its steps there",
+            section.line,
+        )
+    if sop.steps and not sop.all_actions():
+        yield _diag(
+            sop,
+            "SOP107",
+            Severity.ERROR,
+            "no step has an action or a check, so running it would do nothing: add "
+            "'**Actions**:' with '- MUST ...' lines under the steps",
+            sop.steps[0].line,
         )
 
 

@@ -11,6 +11,14 @@ file whose mtime or size changed. An edit with lint errors is not served: the la
 good version stays in service, and the errors are shown by ``list_sops`` /
 ``describe_sop`` and logged on stderr.
 
+Limits: one call cannot stop the server. Tool work runs on worker threads, off the
+event loop; a call that takes longer than ``SOP_MCP_CALL_SECONDS`` (default 120) comes
+back as a tool error at once while its thread finishes in the background (a run it
+started is journaled as usual); arguments over ``SOP_MCP_MAX_ARGUMENT_BYTES`` (JSON,
+default 65,536) are refused unread; and at most ``MAX_RUNNING_CALLS`` calls run at
+once, counting those past their limit, so a flood of slow calls gets "busy" errors
+instead of threads without end.
+
 Confirmation stays with a person unless the server was started with the agent
 policy (``sop mcp --allow-agent-confirm`` or ``SOP_MCP_CONFIRM=agent``). Under the
 default policy a paused run's token is never shown to the agent: it goes to the
@@ -31,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ParameterError, PlanRefused, SopError, UsageError
-from engine.model import ActionKind, Severity, Sop
+from engine.errors import LintRefused, ParameterError, PlanRefused, SopError, UsageError
+from engine.model import ActionKind, Sop
 from engine.tools import (
     CONFIRM_RUN,
     DESCRIBE_SOP,
@@ -51,6 +59,9 @@ if TYPE_CHECKING:
     from engine.registry import Registry
     from engine.runner import RunResult
 
+CALL_SECONDS_ENV = "SOP_MCP_CALL_SECONDS"
+ARGUMENT_BYTES_ENV = "SOP_MCP_MAX_ARGUMENT_BYTES"
+MAX_RUNNING_CALLS = 8
 POLICY_HUMAN = "human"
 POLICY_AGENT = "agent"
 POLICY_ENV = "SOP_MCP_CONFIRM"
@@ -79,6 +90,48 @@ def confirm_policy(allow_agent: bool = False, env: Mapping[str, str] | None = No
     return POLICY_AGENT if allow_agent or value == POLICY_AGENT else POLICY_HUMAN
 
 
+@dataclass(frozen=True)
+class CallLimits:
+    """What one tool call may take: wall time, argument size, calls running at once."""
+
+    seconds: float = 120.0
+    argument_bytes: int = 65_536
+    running: int = MAX_RUNNING_CALLS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CallLimits:
+        """The defaults, with ``SOP_MCP_CALL_SECONDS`` / ``SOP_MCP_MAX_ARGUMENT_BYTES``."""
+        environ = os.environ if env is None else env
+        seconds, size = cls.seconds, cls.argument_bytes
+        raw = environ.get(CALL_SECONDS_ENV, "").strip()
+        if raw:
+            try:
+                seconds = float(raw)
+            except ValueError:
+                seconds = -1.0
+            if not 0 < seconds < 1e9:  # also refuses nan and inf
+                raise UsageError(f"{CALL_SECONDS_ENV}={raw!r}: expected a positive number")
+        raw = environ.get(ARGUMENT_BYTES_ENV, "").strip()
+        if raw:
+            size = int(raw) if raw.isascii() and raw.isdigit() else 0
+            if size <= 0:
+                raise UsageError(f"{ARGUMENT_BYTES_ENV}={raw!r}: expected a positive integer")
+        return cls(seconds=seconds, argument_bytes=size)
+
+
+def _argument_bytes(arguments: Any) -> int | None:
+    """The size of ``arguments`` as JSON (UTF-8); None when it cannot be written as JSON."""
+    try:
+        text = json.dumps(arguments, ensure_ascii=False, default=str)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= 80 else name[:77] + "..."
+
+
 # --------------------------------------------------------------------------- live catalog
 
 
@@ -105,15 +158,6 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size)
-
-
-def _lint_errors(sop: Sop) -> list[str]:
-    from engine.lint import lint
-
-    where = sop.path or sop.name
-    return [
-        f"{where}:{d.line}: {d.code} {d.message}" for d in lint(sop) if d.severity is Severity.ERROR
-    ]
 
 
 class LiveCatalog:
@@ -167,13 +211,14 @@ class LiveCatalog:
         return found
 
     def _read(self, name: str, path: Path, stamp: tuple[int, int], old: Served | None) -> Served:
+        from engine.lint import errors as lint_errors
         from engine.params import schema_for
         from engine.parser import parse
 
         keep = old if old is not None and old.path == path else None
         try:
             sop = parse(path.read_bytes(), path=str(path))
-            errors = _lint_errors(sop)
+            errors = lint_errors(sop)
             schema = None if errors else schema_for(sop)
         except OSError as exc:
             errors, schema, sop = [f"{path}: cannot read: {exc.strerror or exc}"], None, None
@@ -255,6 +300,7 @@ class SopService:
     policy: str = POLICY_HUMAN
     handlers: tuple[str, ...] = ()  # handler modules, recorded with each run for `sop resume`
     log: Log = stderr_log
+    limits: CallLimits = field(default_factory=CallLimits)
     catalog: LiveCatalog = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -318,6 +364,13 @@ class SopService:
         Raises only :class:`UnknownTool`.
         """
         args: Any = {} if arguments is None else arguments
+        size = _argument_bytes(args)
+        if size is None or size > self.limits.argument_bytes:
+            what = "cannot be read as JSON" if size is None else f"are {size:,} bytes"
+            return _error(
+                f"invalid arguments for {_shown(name)}: they {what}; the limit is "
+                f"{self.limits.argument_bytes:,} bytes of JSON ({ARGUMENT_BYTES_ENV})"
+            )
         fixed = {
             LIST_SOPS: self._list_sops,
             DESCRIBE_SOP: self._describe_sop,
@@ -344,12 +397,14 @@ class SopService:
             return _error(f"invalid parameters for {name}", list(exc.problems))
         except PlanRefused as exc:
             return _error(f"{name}: refusing to run, unbound required lines", list(exc.lines))
+        except LintRefused as exc:
+            return _error(f"{name}: refusing to run, lint errors", list(exc.lines))
         except SopError as exc:
             return _error(f"{name}: {exc}")
         except Exception as exc:  # the last line of defence: report, keep serving
             self.log(f"{name}: internal error: {type(exc).__name__}: {exc}")
             return _error(f"{name}: internal error: {type(exc).__name__}: {exc}")
-        raise UnknownTool(f"unknown tool {name!r}; call {LIST_SOPS} to see what is served")
+        raise UnknownTool(f"unknown tool {_shown(name)!r}; call {LIST_SOPS} to see what is served")
 
     def _find(self, wanted: str) -> Served:
         served, names = self._snapshot()
@@ -491,8 +546,14 @@ class SopService:
                     )
         elif data.get("errors"):
             summary += " - " + "; ".join(str(e) for e in data["errors"])
+        if status == "unknown":  # never to be retried by running it again
+            summary += (
+                ". Do not run it again: a person reconciles it with "
+                f"`sop resume {run_id} --journal {self.journal_path()}`"
+            )
         outcome = _ok(data, summary)
-        return ToolOutcome(outcome.structured, outcome.text, is_error=status == "failed")
+        failed = status in ("failed", "unknown")
+        return ToolOutcome(outcome.structured, outcome.text, is_error=failed)
 
 
 def withhold_token(run: dict[str, Any]) -> None:
@@ -588,6 +649,53 @@ def describe(sop: Sop, registry: Registry, schema: Mapping[str, Any] | None) -> 
 
 # --------------------------------------------------------------------------- MCP face
 
+
+class CallGate:
+    """At most ``limit`` tool calls on threads at once, counting calls past their time limit.
+
+    A thread cannot be stopped, so a call that outlives its limit keeps its slot until
+    its thread ends: the slot is handed back by whichever side sees the call end last
+    (the caller for a call that finished or never started, the thread for one abandoned).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._lock = threading.Lock()
+
+    def take(self) -> dict[str, str] | None:
+        """A ticket for one call, or None when every slot is in use."""
+        with self._lock:
+            if self._free <= 0:
+                return None
+            self._free -= 1
+        return {"phase": "queued"}
+
+    def wrap(self, ticket: dict[str, str], work: Callable[[], ToolOutcome]) -> ToolOutcome | None:
+        """Run ``work`` on the worker thread unless the caller already gave up on it."""
+        with self._lock:
+            if ticket["phase"] == "dropped":
+                return None
+            ticket["phase"] = "running"
+        try:
+            return work()
+        finally:
+            with self._lock:
+                abandoned = ticket["phase"] == "abandoned"
+                ticket["phase"] = "done"
+                if abandoned:
+                    self._free += 1
+
+    def settle(self, ticket: dict[str, str]) -> None:
+        """The caller is done waiting: free the slot now unless the thread still runs."""
+        with self._lock:
+            if ticket["phase"] == "running":
+                ticket["phase"] = "abandoned"  # the thread frees the slot when it ends
+                return
+            if ticket["phase"] == "queued":
+                ticket["phase"] = "dropped"
+            self._free += 1
+
+
 INSTRUCTIONS = (
     "Each tool named after an SOP runs that Standard Operating Procedure with validated "
     "parameters and returns the run result. Call plan_sop first for a dry run, describe_sop "
@@ -660,9 +768,37 @@ def build_server(service: SopService) -> Any:
         await announce(ctx)
         return types.ListToolsResult(tools=[as_tool(t) for t in tools])
 
+    limits = service.limits
+    gate = CallGate(limits.running)
+
+    async def bounded_call(name: str, arguments: Any) -> ToolOutcome:
+        """``service.call`` on a worker thread, answered within ``limits.seconds``."""
+        ticket = gate.take()
+        if ticket is None:
+            return _error(
+                f"{_shown(name)}: the server is busy ({limits.running} calls still running, "
+                "some past their time limit); try again shortly"
+            )
+        outcome: ToolOutcome | None = None
+        try:
+            with anyio.move_on_after(limits.seconds):
+                outcome = await anyio.to_thread.run_sync(
+                    gate.wrap, ticket, lambda: service.call(name, arguments), abandon_on_cancel=True
+                )
+        finally:
+            gate.settle(ticket)
+        if outcome is None:
+            service.log(f"{_shown(name)}: no answer within {limits.seconds:g} s; left running")
+            return _error(
+                f"{_shown(name)}: no answer within {limits.seconds:g} s ({CALL_SECONDS_ENV}); "
+                "the call goes on in the background and any run it started is journaled: "
+                f"see `sop runs --journal {service.journal_path()}` or {INSPECT_RUN}"
+            )
+        return outcome
+
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         try:
-            outcome = await anyio.to_thread.run_sync(service.call, params.name, params.arguments)
+            outcome = await bounded_call(params.name, params.arguments)
         except UnknownTool as exc:
             raise MCPError(code=invalid_params, message=str(exc)) from None
         finally:

@@ -19,7 +19,9 @@ SENTINEL_MAX = 0xF8FF
 _WORDISH = r"[^\W_]|[\ue000-\uf8ff]"
 
 _MARKER = r"(?:[-+]|\d{1,9}[.)]) (?:\[[ xX]\] )?"  # "- ", "1. ", "2) ", "- [x] "
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# Neither part may contain "[": each attempt then stops at the next "[", so a line of
+# 150,000 "[" (or "[a](" repeated) is one pass, not one scan per bracket (quadratic).
+_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^\[)]*\)")
 _BACKSLASH_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|])")
 # An underscore run is emphasis unless it sits between two word characters
 # (customer_id keeps its underscore; _emphasis_ loses both).

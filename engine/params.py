@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ParameterError
 from engine.model import Diagnostic, Parameter, Severity, Sop
-from engine.schema_check import Check, compile_schema, is_integer
+from engine.schema_check import (
+    PATTERN_RULES,
+    Check,
+    PatternError,
+    compile_schema,
+    is_integer,
+    pattern_error,
+    sop_pattern,
+)
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -159,14 +167,8 @@ def anchored(regex: str) -> str:
 
 
 def regex_error(regex: str) -> str | None:
-    """Why ``regex`` does not compile, or None."""
-    try:
-        re.compile(regex)
-    except re.error as exc:
-        return str(exc)
-    except (RecursionError, OverflowError, ValueError) as exc:  # pathological patterns
-        return type(exc).__name__
-    return None
+    """Why ``regex`` cannot be a parameter Format (RE2's reason), or None."""
+    return pattern_error(regex)
 
 
 # --------------------------------------------------------------------------- interpretation
@@ -303,8 +305,8 @@ class _Builder:
             if problem is not None:
                 self.note(
                     line,
-                    f"{where}: invalid regular expression ({problem}); fix the pattern "
-                    "(it is a Python/ECMA regex, anchored at both ends)",
+                    f"{where}: the pattern cannot be used ({problem}); {PATTERN_RULES}. "
+                    "Fix the pattern (it is anchored at both ends)",
                     CODE_BAD_REGEX,
                 )
                 return
@@ -591,6 +593,37 @@ def _merge_overlay(interp: _Interpretation, sop: Sop, path: Path) -> None:
     if "additionalProperties" in overlay:
         schema["additionalProperties"] = overlay["additionalProperties"]
     interp.overlay = path
+    for pattern, problem in _bad_patterns(overlay):
+        interp.notes.append(
+            Diagnostic(
+                CODE_BAD_REGEX,
+                Severity.ERROR,
+                f"overlay {path}: pattern {pattern!r} cannot be used ({problem}); {PATTERN_RULES}",
+                1,
+                1,
+                sop.path,
+            )
+        )
+
+
+def _bad_patterns(node: Any) -> list[tuple[str, str]]:
+    """Every ``pattern`` / ``patternProperties`` key in a schema that RE2 refuses, and why."""
+    found: list[tuple[str, str]] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            patterns: list[Any] = [item.get("pattern")]
+            if isinstance(item.get("patternProperties"), dict):
+                patterns += list(item["patternProperties"])
+            for pattern in patterns:
+                problem = pattern_error(pattern) if isinstance(pattern, str) else None
+                if problem is not None:
+                    found.append((str(pattern), problem))
+            stack.extend(item.values())
+    return found
 
 
 def _describe_condition(rule: dict[str, Any], source: str) -> str:
@@ -673,20 +706,26 @@ def coerce(sop: Sop, raw: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+#: An integer as a parameter string: ASCII digits with an optional sign, nothing else
+#: (``int()`` also takes Arabic-Indic or full-width digits, "1_000" and Unicode spaces).
+_INTEGER = re.compile(r"[-+]?[0-9]+", re.ASCII)
+#: A number likewise: ASCII decimal, optional fraction and exponent (no "inf", "nan", "1_0").
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
+
+
 def _coerce_one(value: str, json_type: str) -> Any:
-    text = value.strip()
+    text = value.strip(" \t\r\n")
     if json_type == "integer":
-        if not re.fullmatch(r"[-+]?\d+", text):
+        if not _INTEGER.fullmatch(text):
             raise ValueError(
-                f"{value!r} is not an integer (amounts are integer minor units, e.g. 2500)"
+                f"{value!r} is not an integer: ASCII digits 0-9 with an optional sign"
+                " (amounts are integer minor units, e.g. 2500)"
             )
         return int(text)
     if json_type == "number":
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a number") from None
-        return int(text) if re.fullmatch(r"[-+]?\d+", text) else number
+        if not _NUMBER.fullmatch(text):
+            raise ValueError(f"{value!r} is not a number: ASCII digits, e.g. 12.5")
+        return int(text) if _INTEGER.fullmatch(text) else float(text)
     if json_type == "boolean":
         lowered = text.lower()
         if lowered in ("true", "yes", "1", "on"):
@@ -727,12 +766,51 @@ def _is_integer(_checker: object, instance: object) -> bool:
     return is_integer(instance)
 
 
+def _pattern(validator: Validator, pattern: str, instance: Any, _schema: Any) -> Any:
+    """jsonschema's ``pattern`` keyword on RE2 (engine.schema_check.sop_pattern)."""
+    from jsonschema import ValidationError
+
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        matches = sop_pattern(pattern)(instance)
+    except PatternError as exc:  # lint reports it (SOP120); never fall back to re
+        yield ValidationError(f"pattern {pattern!r} cannot be used ({exc})")
+        return
+    if not matches:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(
+    validator: Validator, patterns: dict[str, Any], instance: Any, _schema: Any
+) -> Any:
+    """jsonschema's ``patternProperties`` keyword on RE2, as ``pattern``."""
+    from jsonschema import ValidationError
+
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        try:
+            search = sop_pattern(pattern)
+        except PatternError as exc:
+            yield ValidationError(f"pattern {pattern!r} cannot be used ({exc})")
+            continue
+        for key, value in instance.items():
+            if search(key):
+                yield from validator.descend(  # type: ignore[attr-defined]
+                    value, subschema, path=key, schema_path=pattern
+                )
+
+
 @cache
 def _validator_class() -> type[Validator]:
     from jsonschema import Draft202012Validator, validators
 
     checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer)
-    cls: type[Validator] = validators.extend(Draft202012Validator, type_checker=checker)  # type: ignore[no-untyped-call]
+    keywords = {"pattern": _pattern, "patternProperties": _pattern_properties}
+    cls: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, validators=keywords, type_checker=checker
+    )
     return cls
 
 
@@ -836,7 +914,9 @@ def _explain(
         "minimum": f"{_short(value)} is not >= {limit}",
         "exclusiveMaximum": f"{_short(value)} is not < {limit}",
         "maximum": f"{_short(value)} is not <= {limit}",
-        "pattern": f"{_short(value)} does not match {limit}",
+        "pattern": f"{_short(value)} does not match {limit}"
+        if keyword != "pattern" or pattern_error(str(limit)) is None
+        else str(error.message),  # a pattern RE2 refuses: the validator says so
         "maxLength": f"{size} characters is longer than {limit}",
         "minLength": f"{size} characters is shorter than {limit}",
         "type": f"{_short(value)} is not of type {limit}",

@@ -24,6 +24,7 @@ SOP012   error     a step heading without a number
 SOP013   error     steps not numbered 1..N in order
 SOP014   warning   a step with no actions and no checks
 SOP015   error     markdown nested too deeply to read
+SOP016   error     a line over MAX_LINE characters (nothing else is read)
 SOP020   warning   an Actions / Constraints / Security item without an RFC 2119 keyword
 SOP021   warning   a lower-case "must" / "should" / "may" leading an item
 SOP022   warning   an Error Handling item neither "If <condition>: <response>" nor keyword
@@ -35,6 +36,7 @@ SOP040   warning   Error Recovery without a table
 SOP041   warning   an Error Recovery row without error type or procedure
 SOP050   error     an example's Input / Expected Output block is not valid YAML
 SOP051   error     an example's Input / Expected Output is not a mapping
+SOP052   error     a YAML alias (``*name``) in an example or the front matter
 SOP099   error     internal parser error (a bug; the fuzz tests assert it never happens)
 =======  ========  ==========================================================
 """
@@ -82,11 +84,15 @@ try:  # the built-in module: hashlib would load OpenSSL, ~5 ms of every CLI star
 except ImportError:  # pragma: no cover - other Pythons
     from hashlib import sha256
 
-__all__ = ["MAX_BYTES", "parse"]
+__all__ = ["KNOWN_SECTIONS", "MAX_BYTES", "MAX_LINE", "parse", "yaml_alias_line"]
 
 #: Larger files are refused with SOP003 (the seed is 6 KB): a procedure this big
 #: should be split, and a long-lived server must not stall on one.
 MAX_BYTES = 500_000
+#: Longer lines are refused with SOP016 (the longest shipped line is under 1,000):
+#: mistune reads a link target without white space in time quadratic in its length,
+#: so a file of such lines costs (file size x line length): 4,000 keeps 500 KB near 2 s.
+MAX_LINE = 4_000
 
 Token = dict[str, Any]
 
@@ -96,7 +102,8 @@ _SINGLE_KEYWORDS = frozenset(
 )
 _LOWER_MODALS = frozenset({"must", "should", "may", "shall"})
 _PUNCT = ",.;:!?)("
-_KNOWN_SECTIONS = {
+#: H2 titles the parser reads (lower case, single spaces) -> their role.
+KNOWN_SECTIONS = {
     "overview": "overview",
     "prerequisites": "prerequisites",
     "parameters": "parameters",
@@ -739,6 +746,25 @@ class _Parser:
                 diagnostics=tuple(self.diags),
             )
 
+        if len(text) > MAX_LINE:  # a shorter file has no line that long
+            long = next((i for i, line in enumerate(lines) if len(line) > MAX_LINE), None)
+            if long is not None:
+                self.diag(
+                    "SOP016",
+                    _ERROR,
+                    long + 1,
+                    f"line is {len(lines[long]):,} characters long, over the {MAX_LINE:,}-"
+                    "character limit for one SOP line: break it up",
+                )
+                return Sop(
+                    name=name or "untitled",
+                    title="",
+                    path=self.path,
+                    text=text,
+                    content_hash=digest,
+                    diagnostics=tuple(self.diags),
+                )
+
         metadata: dict[str, str] = {}
         metadata_lines: dict[str, int] = {}
         md_text = self.front_matter(lines, text, metadata, metadata_lines)
@@ -823,6 +849,10 @@ class _Parser:
             return text  # a thematic break, not front matter ("key: value" lines)
         block = "\n".join(lines[1:end])
         try:
+            alias = yaml_alias_line(block)
+            if alias is not None:
+                self.diag("SOP052", _ERROR, 2 + alias, _ALIAS_MESSAGE.format(where="front matter"))
+                return text
             data = yaml.load(block, Loader=_yaml_loader())
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
@@ -926,7 +956,7 @@ class _Parser:
         steps_line = 0
         for index, (heading, line, toks) in enumerate(sections):
             raw = "\n".join(lines[line : starts[index + 1] - 1]).strip("\n")
-            kind = _KNOWN_SECTIONS.get(" ".join(heading.lower().split()))
+            kind = KNOWN_SECTIONS.get(" ".join(heading.lower().split()))
             actions: list[Action] = []
             if kind is not None:
                 if kind in seen:
@@ -1547,8 +1577,15 @@ class _Parser:
         if "Input:" not in heads and "Expected Output:" not in heads:
             return Example(ex.title, ex.line, raw=ex.raw, number=ex.number)
         try:
-            data = _simple_yaml(ex.raw)
+            data = _simple_yaml(ex.raw)  # that shape has no room for an anchor or an alias
             if data is None:
+                alias = yaml_alias_line(ex.raw)
+                if alias is not None:
+                    where = f"example '{ex.title}'"
+                    self.diag(
+                        "SOP052", _ERROR, ex.code_line + alias, _ALIAS_MESSAGE.format(where=where)
+                    )
+                    return Example(ex.title, ex.line, raw=ex.raw, number=ex.number)
                 data = yaml.load(ex.raw, Loader=_yaml_loader())
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
@@ -1627,6 +1664,29 @@ def _yaml_loader() -> type[yaml.SafeLoader]:
         "_SopYamlLoader", (base,), {"yaml_implicit_resolvers": resolvers}
     )
     return loader
+
+
+_ALIAS_MESSAGE = (
+    "{where} uses a YAML alias: aliases are not read in SOPs (a few nested ones expand "
+    "to billions of values); write the values out"
+)
+
+
+def yaml_alias_line(raw: str) -> int | None:
+    """The 0-based line of the first YAML alias in ``raw``, or None.
+
+    Why: ``yaml.load`` builds an alias as a shared reference, cheap to load, but every
+    walk over the result (validation, JSON, a copy) expands it, so ten nested lists of
+    ten aliases are 10**10 values. The events pass is linear in ``raw``; a text without
+    ``*`` has no alias and skips it. Raises ``yaml.YAMLError`` as ``yaml.load`` would.
+    """
+    if "*" not in raw:
+        return None
+    for event in yaml.parse(raw, Loader=_yaml_loader()):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            return 0 if mark is None else int(mark.line)
+    return None
 
 
 # Most examples are ``Key:`` lines over indented ``name: value`` lines (values plain

@@ -174,8 +174,11 @@ def bind_line(action: Action, sop: Sop, registry: Registry, off_path: str | None
 
 
 def plan(sop: Sop | str, params: Mapping[str, Any], *, registry: Registry | None = None) -> Plan:
-    """Validate, check prerequisites, select branches and bind every line on the path."""
+    """Refuse an SOP with lint errors, validate, check prerequisites, select branches and
+    bind every line on the path. Every run goes through here (engine.runner), so an SOP
+    with lint errors never runs: ``LintRefused``, one line per error."""
     from engine import params as params_module
+    from engine.lint import refuse_errors
 
     if isinstance(sop, str):
         from engine.catalog import load
@@ -183,6 +186,7 @@ def plan(sop: Sop | str, params: Mapping[str, Any], *, registry: Registry | None
         doc: Sop = load(sop)
     else:
         doc = sop
+    refuse_errors(doc)
     validated = params_module.validate(doc, params)
     missing = missing_environment(doc)
     if missing:

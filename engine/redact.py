@@ -5,6 +5,14 @@ results. It is deliberately conservative: any run of 13+ digits (single spaces o
 dashes allowed between digits) that contains a Luhn-valid 13-19 digit window is
 masked as a whole, keeping at most its first 6 and last 4 digits, because a card
 number glued to other digits ("ref00424242424242424242") is still a card number.
+A UUID-shaped value (8-4-4-4-12 hex: idempotency keys, child run ids) is never
+altered: its digits joined across the dashes are not a card number.
+
+A CVV/CVC/CID/security code is recognised in every syntax it is written in: as a
+mapping key (dropped, at any depth) and inside text, where the 3-4 digits after
+the keyword are masked: JSON (``"cvc": "987"``, ``"cvc":987``, also escaped JSON
+inside a string), key=value (``cvc=987``, ``cvv: 123``, ``card[cvc]=123``) and
+prose ("security code 123", "CVV is 123", "card verification value 1234").
 """
 
 from __future__ import annotations
@@ -16,16 +24,36 @@ from typing import Any
 
 #: A digit run; a single space or dash may separate digits (card formatting).
 _DIGIT_RUN = re.compile(r"[0-9](?:[ -]?[0-9]){12,}")
-_CVV_PHRASE = re.compile(
-    r"(?i)\b(cvv2?|cvc2?|cid|card[ _-]?code|security[ _-]?code)\b"
-    r"(\s*(?:[:=#]|is)?\s*)([0-9]{3,4})(?![0-9])"
+#: A UUID-shaped token, not glued to letters or digits (nor to digits across a space
+#: or dash, so a card number cannot hide half in it).
+_UUID = re.compile(
+    r"(?<![0-9A-Za-z_])(?<![0-9][ -])[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+    r"(?![0-9A-Za-z])(?![ -][0-9])"
 )
+#: The names a card verification code goes by: cvv/cvc/cvn anywhere (card_cvc, userCvv2),
+#: the others as words (CID, csc, security code, card verification value, ...).
+_CVV_WORD = (
+    r"(?:cvv|cvc|cvn)2?|(?:(?<![a-z0-9])|(?<=%5b))"
+    r"(?:(?:card[ _.-]?)?(?:csc|cid|security[ _-]?code)"
+    r"|card[ _.-]?(?:code|verification(?:[ _-]?(?:code|value|number))?))"
+)
+#: What may stand between the name and the digits: quotes (also escaped or
+#: percent-encoded), ``:``/``=``/``=>``, brackets, and a few filler words.
+_CVV_GAP = (
+    r"""(?:[\s"'`:=#>()\[\]{}_\\-]|%(?:22|27|3a|3d|5b|5d)"""
+    r"|(?:is|was|of|the|for|card|number|num|no|value|code)\b\.?){0,12}"
+)
+_CVV_PHRASE = re.compile(rf"(?i)((?:{_CVV_WORD})(?![a-z]){_CVV_GAP})(\d{{3,4}})(?!\d)")
 _SECRET = re.compile(r"\b((?:sk|rk)_(?:live|test)_|whsec_)[A-Za-z0-9]+")
-_DROP_KEYS = frozenset(
-    {"cvv", "cvv2", "cvc", "cvc2", "cid", "cardcode", "securitycode", "cardcvc", "cardcvv"}
+#: A normalized key (lower case, letters and digits only) naming a CVV: dropped.
+_DROP_KEY = re.compile(
+    r"(?:(?:cvv|cvc|cvn)2?|(?:^|card)(?:csc|cid)|securitycode|card(?:code|verification))"
+    r"(?:code|number|num|no|value)?$"
 )
 _MASK_KEYS = frozenset({"password", "secret", "apikey", "secretkey", "authorization"})
 MASK = "***"
+#: Numbers this large may be card numbers; smaller ones never are.
+_CARD_FLOOR = 10**12
 
 
 def luhn_ok(digits: str) -> bool:
@@ -58,22 +86,39 @@ def _mask_run(match: re.Match[str]) -> str:
 
 
 _HAS_13_DIGITS = re.compile(r"[0-9](?:[ -]?[0-9]){12}")
-_CVV_HINT = re.compile(r"(?i)cv|cid|code")
+#: Every spelling ``_CVV_PHRASE`` matches contains one of these (case-insensitive).
+_CVV_HINT = re.compile(r"(?i)cv|cid|csc|code|verif")
 
 
 def redact_text(text: str) -> str:
-    """Mask card numbers, CVV phrases and Stripe secret keys inside free text."""
+    """Mask card numbers, CVV phrases and Stripe secret keys inside free text.
+
+    UUID-shaped tokens are kept as they are: only the text around them is scanned.
+    """
+    if len(text) >= 36 and "-" in text:
+        out: list[str] = []
+        last = 0
+        for match in _UUID.finditer(text):
+            out += (_redact_plain(text[last : match.start()]), match.group())
+            last = match.end()
+        if out:
+            out.append(_redact_plain(text[last:]))
+            return "".join(out)
+    return _redact_plain(text)
+
+
+def _redact_plain(text: str) -> str:
     if len(text) >= 13 and _HAS_13_DIGITS.search(text):
         text = _DIGIT_RUN.sub(_mask_run, text)
     if _CVV_HINT.search(text):
-        text = _CVV_PHRASE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+        text = _CVV_PHRASE.sub(lambda m: m.group(1) + MASK, text)
     if "_" in text:
         text = _SECRET.sub(lambda m: m.group(1) + MASK, text)
     return text
 
 
 #: What ``_key_class`` looks for inside a normalized key (substrings of its drop/mask names).
-_KEY_WORDS = re.compile("cv|cid|code|password|secret|apikey|authorization")
+_KEY_WORDS = re.compile("cv|cid|csc|code|verif|password|secret|apikey|authorization")
 _NON_ALNUM = re.compile(r"[^a-z0-9]")
 _ASCII_NON_ALNUM = str.maketrans(
     "", "", "".join(c for c in map(chr, range(128)) if not ("a" <= c <= "z" or "0" <= c <= "9"))
@@ -127,18 +172,18 @@ def flat_clean(value: dict[Any, Any]) -> bool:
         if kind is str:
             if not _text_clean(item):
                 return False
-        elif kind is int:
-            if item >= 10**12:
+        elif kind is int or kind is float:
+            if not -_CARD_FLOOR < item < _CARD_FLOOR:
                 return False
-        elif not (kind is float or kind is bool or item is None):
+        elif not (kind is bool or item is None):
             return False
     return True
 
 
 @lru_cache(maxsize=4096)
 def _key_class(key: str) -> str | None:
-    norm = re.sub(r"[^a-z0-9]", "", key.lower())
-    if norm in _DROP_KEYS or norm.endswith(("cvv", "cvc", "securitycode")):
+    norm = _NON_ALNUM.sub("", key.lower())
+    if _DROP_KEY.search(norm):
         return "drop"
     if norm in _MASK_KEYS or norm.endswith(("password", "secretkey", "apikey")):
         return "mask"
@@ -148,8 +193,10 @@ def _key_class(key: str) -> str | None:
 def redact(value: Any) -> Any:
     """A redacted copy of ``value`` (JSON-like data); other objects pass through unchanged.
 
-    Mapping keys named like a CVV are dropped; keys named like a password or API key
-    keep the key with a masked value; every string is scanned with ``redact_text``.
+    Mapping keys named like a CVV are dropped (at any depth); keys named like a
+    password or API key keep the key with a masked value; every string (keys too) is
+    scanned with ``redact_text``; a number large enough to be a card number is
+    masked like its digits.
     """
     if isinstance(value, str):
         return redact_text(value) if value else value
@@ -159,14 +206,18 @@ def redact(value: Any) -> Any:
             kind = _key_class(key) if isinstance(key, str) else None
             if kind == "drop":
                 continue
-            out[redact(key) if isinstance(key, str) else key] = (
+            out[redact(key) if isinstance(key, str | int | float) else key] = (
                 MASK if kind == "mask" else redact(item)
             )
         return out
     if isinstance(value, list | tuple | set | frozenset):
         return [redact(item) for item in value]
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 10**12:
-        text = str(value)
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and not -_CARD_FLOOR < value < _CARD_FLOOR
+    ):
+        text = repr(value)
         masked = redact_text(text)
         return value if masked == text else masked
     return value

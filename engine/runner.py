@@ -37,18 +37,28 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from engine import cause as causes
 from engine import confirm as confirmation
 from engine import retry, workers
 from engine.context import RunContext, Services, idempotency_key, run_logger
 from engine.errors import (
     ConfirmationRequired,
     NotApplicable,
+    OutcomeUnknown,
     PlanRefused,
     SopError,
     SopFailure,
     UsageError,
 )
-from engine.journal import Journal, canonical, redacted_json
+from engine.journal import (
+    Journal,
+    StartedRun,
+    altered_keys,
+    canonical,
+    params_digest,
+    redacted_json,
+)
+from engine.lease import Lease, may_take_over
 from engine.model import Action, ActionKind, Sop, Step, jsonable
 from engine.redact import redact, redact_text
 from engine.settings import seconds
@@ -66,6 +76,7 @@ class ActionStatus(enum.Enum):
     FAILED = "failed"
     SKIPPED = "skipped"  # unbound optional line, off the selected path, not applicable, not reached
     PENDING = "pending"  # waiting for a person's confirmation
+    UNKNOWN = "unknown"  # a side effect may have happened: resume reconciles it
 
 
 class RunStatus(enum.Enum):
@@ -73,6 +84,7 @@ class RunStatus(enum.Enum):
     FAILED = "failed"
     PAUSED = "paused"  # awaiting confirmation
     RUNNING = "running"
+    UNKNOWN = "unknown"  # an action's outcome is unknown: resume reconciles it
 
 
 @dataclass
@@ -90,6 +102,10 @@ class ActionResult:
     duration_ms: float = 0.0
     step: int | None = None
     handler: str | None = None
+    #: why it failed (or is unknown): exception type, message, HTTP status, file:line
+    cause: dict[str, Any] | None = None
+    #: the redacted traceback (journal and --debug only, never in to_dict)
+    traceback: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +120,7 @@ class ActionResult:
             "attempts": self.attempts,
             "duration_ms": round(self.duration_ms, 3),
             "handler": self.handler,
+            "cause": redact(self.cause) if self.cause else None,
         }
 
     @classmethod
@@ -120,6 +137,7 @@ class ActionResult:
             duration_ms=data.get("duration_ms", 0.0),
             step=data.get("step"),
             handler=data.get("handler"),
+            cause=data.get("cause"),
         )
 
 
@@ -220,7 +238,7 @@ def _step_of(sop: Sop, action: Action) -> Step | None:
 def sop_message(exc: BaseException, sop: Sop, step: Step | None) -> str:
     """The SOP's words for a failure: the matching Error Handling rule's quoted message,
     else its response; the raising action's step first, then any step. Otherwise the
-    exception's own message."""
+    exception's own message (after its type, unless it is the engine's own SopError)."""
     if isinstance(exc, SopFailure):
         steps = [step] if step is not None else []
         steps += [s for s in sop.steps if s is not step]
@@ -230,7 +248,11 @@ def sop_message(exc: BaseException, sop: Sop, step: Step | None) -> str:
                     return rule.message or rule.response
         return exc.message
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0]
+    # the engine's own errors are whole sentences; anything else is a bug: name its type
+    return first if isinstance(exc, SopError) else f"{type(exc).__name__}: {first}"
 
 
 def _level(action: Action) -> str:
@@ -258,6 +280,8 @@ class _Replay:
     pending_output_keys: list[str] = field(default_factory=list)
     confirmed_operations: set[str] = field(default_factory=set)
     in_flight: str | None = None
+    #: state keys whose journaled value redaction altered (cannot be restored exactly)
+    inexact_state: set[str] = field(default_factory=set)
 
 
 _SCALARS = frozenset({int, float, str, bool, type(None)})
@@ -417,6 +441,11 @@ class _Execution:
         )
         self._prepared = _prepared(plan, self.timeout_default)
         self._confirmed_ops = frozenset(self.replay.confirmed_operations)
+        #: actions a resume must reconcile: their outcome was unknown, or they were cut off
+        self._reconcile = frozenset(
+            [aid for aid, done in self.replay.done.items() if done.get("status") == "unknown"]
+            + ([self.replay.in_flight] if self.replay.in_flight else [])
+        )
         self._base_ctx: RunContext | None = None  # never handed to a handler; copied per action
         # loop state, guarded by _lock (entered directly: no Python frame per acquisition)
         self._lock = threading.RLock()
@@ -432,6 +461,7 @@ class _Execution:
         self.errors: list[str] = []
         self.warnings: list[str] = []
         self.pending: dict[str, Any] | None = None
+        self.unknown = False
         self.stopped: str | None = None
 
     def _log(self) -> logging.Logger:
@@ -498,17 +528,23 @@ class _Execution:
     def _finish_event(self, result: ActionResult) -> None:
         """What resume needs (the rest of the line's facts come from the plan)."""
         reason = canonical(redact_text(result.reason)) if result.reason else "null"
-        # canonical({"result": {...}, **redact(deltas)}), assembled in sorted key order
+        cause = f'"cause":{redacted_json(result.cause)},' if result.cause else ""
+        # canonical({"result": {...}, **redact(deltas), "traceback": ...}), in sorted key order
         row = (
-            f'"result":{{"attempts":{result.attempts},'
+            f'"result":{{"attempts":{result.attempts},{cause}'
             f'"duration_ms":{round(result.duration_ms, 3)!r},'
             f'"reason":{reason},"status":{_STATUS_JSON[result.status._value_]}}}'
         )
         deltas = self._deltas()
-        if deltas:
+        if deltas or result.traceback:
             parts = [f'"{k}":{redacted_json(deltas[k])}' for k in _OUTPUT_KEYS if k in deltas]
+            inexact = altered_keys(deltas["state"]) if "state" in deltas else None
+            if inexact:  # resume cannot restore these (see _resume_owned)
+                parts.append(f'"redacted_state":{canonical(inexact)}')
             parts.append(row)
             parts += [f'"{k}":{redacted_json(deltas[k])}' for k in _STATE_KEYS if k in deltas]
+            if result.traceback:  # redacted by causes.traceback_text
+                parts.append(f'"traceback":{canonical(redact_text(result.traceback))}')
             text = "{" + ",".join(parts) + "}"
         else:
             text = "{" + row + "}"
@@ -550,8 +586,11 @@ class _Execution:
         self._deadline = None
         self._current = None
         message = f"timed out after {timeout:g} s"
+        status = ActionStatus.FAILED
+        if self._reconcile and self._prepared.info[id(binding)][0] in self._reconcile:
+            status, message = ActionStatus.UNKNOWN, f"outcome unknown: {message}"
         result = self._action_result(
-            binding, ActionStatus.FAILED, message, attempts, (time.perf_counter() - started) * 1e3
+            binding, status, message, attempts, (time.perf_counter() - started) * 1e3
         )
         self._finish_event(result)
         self._settle(binding, result, message, None)
@@ -610,7 +649,7 @@ class _Execution:
             return self._skipped(binding, binding.reason or "no handler"), None, None
         hot = self._prepared.hot[id(binding)]
         done = self.replay.done.get(hot.aid) if self.replay.done else None
-        if done is not None:
+        if done is not None and done["status"] != ActionStatus.UNKNOWN.value:
             result = self._action_result(
                 binding,
                 ActionStatus(done["status"]),
@@ -618,7 +657,9 @@ class _Execution:
                 int(done.get("attempts", 0)),
                 float(done.get("duration_ms", 0.0)),
             )
+            result.cause = done.get("cause")
             return result, result.reason, None
+        # not run yet, or its outcome is unknown: run it (again, with the same key)
         return self._run_action(binding, hot, gen)
 
     def _settle(
@@ -634,6 +675,10 @@ class _Execution:
         if outcome.status is ActionStatus.PENDING:
             self.pending = pause
             self.stopped = f"not reached: waiting for confirmation of line {action.line}"
+        elif outcome.status is ActionStatus.UNKNOWN:  # whatever its level: reconcile first
+            self.unknown = True
+            self.errors.append(message or "outcome unknown")
+            self.stopped = f"not reached: the outcome of line {action.line} is unknown"
         elif outcome.status is ActionStatus.FAILED:
             if binding.required:
                 self.errors.append(message or "failed")
@@ -647,6 +692,8 @@ class _Execution:
         status = (
             RunStatus.PAUSED
             if self.pending is not None
+            else RunStatus.UNKNOWN
+            if self.unknown
             else RunStatus.FAILED
             if self.errors
             else RunStatus.SUCCEEDED
@@ -703,8 +750,10 @@ class _Execution:
                 items.append(canonical(a.to_dict()))
                 continue
             reason = canonical(redact_text(a.reason)) if a.reason else "null"
+            cause = redacted_json(a.cause) if a.cause else "null"
             items.append(
-                f'{{"attempts":{a.attempts},"duration_ms":{round(a.duration_ms, 3)!r},'
+                f'{{"attempts":{a.attempts},"cause":{cause},'
+                f'"duration_ms":{round(a.duration_ms, 3)!r},'
                 f'{line.head},"reason":{reason},"status":{_STATUS_JSON[a.status._value_]},{line.tail}}}'
             )
         # "actions" sorts before every other key of the result
@@ -787,17 +836,22 @@ class _Execution:
                 confirmed_operations=confirmed_ops,
             )
         ctx = base.for_action(action)
+        # resumed after an unknown outcome or a crash mid-action: an earlier call may have
+        # acted, and stays the suspect until an attempt gets an answer
+        unknown = [aid in self._reconcile] if self._reconcile else [False]
+        ctx._reconciling = unknown[0]
         if self.replay.pending_action == aid:
             for out_key in self.replay.pending_output_keys:  # the pause's output, now answered
                 self.output.pop(out_key, None)
         started = time.perf_counter()
         status, reason, message, pause = ActionStatus.PASSED, None, None, None
+        error: BaseException | None = None
         try:
             try:  # attempt 1 is a plain call; the retry machinery is built only on a failure
                 value = self._attempt(binding, hot, gen, ctx, key, started, 1)
             except Exception as first:
                 attempt = partial(self._attempt, binding, hot, gen, ctx, key, started)
-                value = self._retry_after(first, attempt, aid, hot.step)
+                value = self._retry_after(first, attempt, aid, hot.step, unknown)
             if hot.is_check and value is False:
                 status, message = ActionStatus.FAILED, f"check failed: {hot.text}"
         except NotApplicable as exc:
@@ -817,22 +871,44 @@ class _Execution:
         except (KeyboardInterrupt, SystemExit, _Abandoned):
             raise
         except BaseException as exc:
-            status, message = ActionStatus.FAILED, sop_message(exc, self.sop, hot.step)
+            status, message, error = ActionStatus.FAILED, sop_message(exc, self.sop, hot.step), exc
+            if isinstance(exc, OutcomeUnknown) or (unknown[0] and not self._answered(exc, hot)):
+                status = ActionStatus.UNKNOWN
+                message = f"outcome unknown after {ctx._attempt} attempt(s): {message}"
         duration_ms = (time.perf_counter() - started) * 1000.0
-        if status is ActionStatus.FAILED:
+        if status is ActionStatus.FAILED or status is ActionStatus.UNKNOWN:
             reason = redact_text(message or "failed")
             message = reason
         result = self._action_result(binding, status, reason, ctx._attempt, duration_ms)
+        if error is not None:
+            result.cause = causes.describe(error, _ATTEMPT_CODE)
+            result.traceback = causes.traceback_text(error, _ATTEMPT_CODE)
         if status is not ActionStatus.PENDING:
             self._finish_event(result)
         self.current = None
         return result, message, pause
 
+    def _answered(self, exc: BaseException, hot: _Hot) -> bool:
+        """A failure that settles an unknown outcome: the other side answered and the SOP
+        retries no further (a decline, a 400 for the same idempotency key). A transient
+        failure (429), or a bug in the handler, proves nothing about an earlier attempt."""
+        return (
+            isinstance(exc, SopFailure)
+            and not isinstance(exc, OutcomeUnknown)
+            and not retry.policy_for(exc, self.sop, hot.step).retry
+        )
+
     def _retry_after(
-        self, first: Exception, attempt: Callable[[int], Any], aid: str, step: Step | None
+        self,
+        first: Exception,
+        attempt: Callable[[int], Any],
+        aid: str,
+        step: Step | None,
+        unknown: list[bool],
     ) -> Any:
         """``retry.call`` from attempt 1's failure on: re-raised when its policy allows no
-        retry, else attempts 2.. follow, each retry journaled before its attempt."""
+        retry, else attempts 2.. follow, each retry journaled before its attempt.
+        ``unknown[0]`` becomes true once a retried attempt's outcome was unknown."""
 
         def replay(number: int) -> Any:
             if number == 1:
@@ -840,6 +916,8 @@ class _Execution:
             return attempt(number)
 
         def on_retry(number: int, exc: BaseException, delay: float) -> None:
+            if isinstance(exc, OutcomeUnknown):
+                unknown[0] = True
             self._event(
                 "action_retry",
                 aid,
@@ -877,6 +955,7 @@ class _Execution:
             "attempts": attempts,
             "duration_ms": round((time.perf_counter() - started) * 1000.0, 3),
         }
+        deltas = self._deltas()
         self.journal.add_confirmation(
             self.run_id,
             action.id,
@@ -887,7 +966,8 @@ class _Execution:
                 "message": exc.message,
                 "result": result,
                 "output_keys": sorted(exc.output),
-                **self._deltas(),
+                **deltas,
+                "redacted_state": altered_keys(deltas.get("state") or {}),
             },
         )
         _crashpoint("action_pending", action.id, self._crash_after)
@@ -899,6 +979,10 @@ class _Execution:
             "action_id": action.id,
             "line": action.line,
         }
+
+
+#: The code of the frame that calls a handler: the frame it calls is the handler's.
+_ATTEMPT_CODE = _Execution._attempt.__code__
 
 
 # -- replay ---------------------------------------------------------------------------
@@ -916,6 +1000,9 @@ def _replay(journal: Journal, run_id: str) -> _Replay:
                 target.update(data.get(name) or {})
                 for key in data.get(f"{name}_removed") or []:
                     target.pop(key, None)
+            replay.inexact_state.difference_update(data.get("state") or ())
+            replay.inexact_state.difference_update(data.get("state_removed") or ())
+            replay.inexact_state.update(data.get("redacted_state") or ())
             replay.in_flight = None
             if event.type == "action_finished" and event.action_id is not None:
                 replay.done[event.action_id] = data["result"]
@@ -987,13 +1074,15 @@ def run(
     """
     owned = journal is None
     jr = journal if journal is not None else Journal()
+    rid: str | None = None
     try:
         loaded = _load(sop)
         if confirm is not None:
             return _run_confirmed(loaded, params, confirm, jr, registry, services)
         planned = _plan(loaded, params, registry)
+        _refuse_open_key(jr, loaded.name, planned.params)
         rid = run_id or _new_run_id()
-        jr.start_run(
+        jr.start_run(  # the run's lease rides with its first commit, released by its end
             rid,
             sop=loaded.name,
             sop_path=os.path.abspath(loaded.path) if loaded.path else None,
@@ -1017,8 +1106,12 @@ def run(
         )
         return execution.execute()
     finally:
-        if owned:
-            jr.close()
+        try:
+            if rid is not None:
+                jr.release_lease(rid)  # a run stopped by an exception: resumable at once
+        finally:
+            if owned:
+                jr.close()
 
 
 def _run_confirmed(
@@ -1030,17 +1123,60 @@ def _run_confirmed(
     services: Mapping[str, Any] | None,
 ) -> RunResult:
     found = confirmation.lookup(journal, token)
-    row = journal.run(found.run_id)
-    if row is None or row.sop != sop.name:
-        where = f" (it belongs to a run of '{row.sop}')" if row else ""
-        raise SopError(f"confirmation token does not match a run of '{sop.name}'{where}")
+    started = journal.verified_run(found.run_id)
+    if started.sop != sop.name:
+        raise SopError(
+            f"confirmation token does not match a run of '{sop.name}'"
+            f" (it belongs to a run of '{started.sop}')"
+        )
     for key, value in params.items():
-        if canonical(redact(value)) != canonical(row.params.get(key)):
+        if canonical(redact(value)) != canonical(started.params.get(key)):
             raise SopError(
                 "confirmation token does not match these parameters:"
-                f" {key} differs from run {row.run_id}"
+                f" {key} differs from run {started.run_id}"
             )
-    return resume(row.run_id, confirm=token, registry=registry, journal=journal, services=services)
+    exact = {key: params[key] for key in started.redacted_params if key in params}
+    return resume(
+        started.run_id,
+        confirm=token,
+        params=exact or None,
+        registry=registry,
+        journal=journal,
+        services=services,
+    )
+
+
+#: The parameter through which a caller names one operation across runs (duplicate prevention).
+IDEMPOTENCY_PARAM = "idempotency_key"
+
+
+def _refuse_open_key(journal: Journal, sop: str, params: Mapping[str, Any]) -> None:
+    """A second run with the caller's idempotency key while a run with that key is not over
+    (unknown, paused, running or interrupted) would act twice: refuse, name that run.
+
+    Runs whose key nobody gave (generated) never match. Two runs started at the same
+    instant can both pass; the provider's own idempotency (same key) is the guard then.
+    """
+    key = params.get(IDEMPOTENCY_PARAM)
+    if not isinstance(key, str) or not key:
+        return
+    same = (key, redact(key))  # the journal may hold the parameter redacted
+    for row in journal.open_runs(sop):
+        if row.params.get(IDEMPOTENCY_PARAM) not in same:
+            continue
+        command = f"sop resume {row.run_id}"
+        if row.status == RunStatus.UNKNOWN.value:
+            state = "has an unknown outcome"
+        elif row.status == RunStatus.PAUSED.value:
+            state, command = "is waiting for confirmation", command + " --confirm TOKEN"
+        elif (owner := journal.lease(row.run_id)) and not may_take_over(owner, time.time()):
+            state, command = f"is still running ({owner.owner()})", f"sop inspect {row.run_id}"
+        else:
+            state = "was interrupted"
+        raise SopError(
+            f"refusing to run {sop}: run {row.run_id} with the same {IDEMPOTENCY_PARAM} {state};"
+            f" continue it with: {command}"
+        )
 
 
 def _new_run_id() -> str:
@@ -1049,18 +1185,6 @@ def _new_run_id() -> str:
         rid = uuid.uuid4().hex
         if redact_text(rid) == rid:
             return rid
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _load_for_resume(sop_name: str, sop_path: str | None, content_hash: str | None) -> Sop:
@@ -1086,70 +1210,145 @@ def _load_for_resume(sop_name: str, sop_path: str | None, content_hash: str | No
     return sop
 
 
+def sop_for_resume(started: StartedRun) -> Sop:
+    """The SOP text a run started with (by its recorded path, else by name); SopError when
+    it changed since."""
+    return _load_for_resume(started.sop, started.sop_path, started.content_hash)
+
+
+def _resume_params(started: StartedRun, supplied: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Exactly the parameters the run started with, or SopError saying why not.
+
+    The journal keeps them redacted; when redaction altered any, the caller must supply
+    those values again, and the whole set must hash to what the run recorded.
+    """
+    run_id, stored = started.run_id, dict(started.params)
+    how = (
+        f"resume with the original values: sop resume {run_id} -p NAME=VALUE (or --params-file"
+        " FILE), or engine.resume(run_id, params={...})"
+    )
+    if started.params_sha256 is None:  # journaled before parameter hashes
+        masked = sorted(k for k, v in stored.items() if "*" in canonical(v))
+        if masked or supplied:
+            raise SopError(
+                f"run {run_id} was journaled without a parameter hash and"
+                f" {', '.join(masked) or 'its parameters'} may have been altered by redaction;"
+                " it cannot be resumed safely (start a new run)"
+            )
+        return stored
+    if not started.redacted_params and not supplied:
+        return stored
+    supplied = dict(supplied or {})
+    missing = [name for name in started.redacted_params if name not in supplied]
+    if missing:
+        raise SopError(
+            f"run {run_id} cannot resume with its journaled parameters: redaction altered"
+            f" {', '.join(missing)} (nothing ran); {how}"
+        )
+    merged = {**stored, **supplied}
+    if params_digest(run_id, merged) != started.params_sha256:
+        raise SopError(
+            f"run {run_id}: the parameters supplied ({', '.join(sorted(supplied))}) are not"
+            " the ones it started with (their sha256 differs); refusing to resume (nothing ran)"
+        )
+    return merged
+
+
 def resume(
     run_id: str,
     *,
     confirm: str | None = None,
+    params: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
     journal: Journal | None = None,
     services: Mapping[str, Any] | None = None,
 ) -> RunResult:
-    """Continue a paused (with ``confirm``) or interrupted run from what its journal says."""
+    """Continue a paused (with ``confirm``) or interrupted run from what its journal says.
+
+    The run's lease is taken first (another live owner: LeaseHeld, nothing done) and
+    released when the run ends, pauses or stops. ``params``: the exact values of the
+    parameters redaction altered in the journal (checked against the recorded hash).
+    """
     owned = journal is None
     jr = journal if journal is not None else Journal()
     try:
-        row = jr.run(run_id)
-        if row is None:
+        if jr.run(run_id) is None:
             raise UsageError(f"unknown run '{run_id}' (journal {jr.path})")
-        if confirm is not None:
-            found = confirmation.lookup(jr, confirm)
-            if found.run_id != run_id:
-                raise SopError(f"confirmation token does not match run {run_id}")
-            if found.used_at is not None:
-                raise SopError("confirmation token already used")
-        if row.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
-            raise SopError(f"run {run_id} already {row.status}; nothing to resume")
-        if row.status == RunStatus.RUNNING.value and _pid_alive(row.pid):
-            raise SopError(f"run {run_id} is still running (pid {row.pid})")
-        sop = _load_for_resume(row.sop, row.sop_path, row.content_hash)
-        replay = _replay(jr, run_id)
-        confirmed = False
-        if replay.pending_action is not None:
-            if confirm is None:
-                raise SopError(
-                    f"run {run_id} is waiting for confirmation; resume it with --confirm TOKEN"
-                )
-            confirmation.spend(
-                jr,
-                confirm,
-                run_id=run_id,
-                action_id=replay.pending_action,
-                token_hash_expected=replay.pending_token_hash,
-            )
-            replay = _replay(jr, run_id)  # now includes the spent token's operation
-            confirmed = True
-        elif confirm is not None:
-            raise SopError(f"run {run_id} is not waiting for confirmation")
-        planned = _plan(sop, row.params, registry)
-        jr.claim(
-            run_id,
-            "run_resumed",
-            {"confirmed": confirmed, "in_flight": replay.in_flight, "done": len(replay.done)},
-        )
-        execution = _Execution(
-            plan=planned,
-            run_id=run_id,
-            journal=jr,
-            registry=registry,
-            services=_services(registry, services),
-            parent_run_id=row.parent_run_id,
-            replay=replay,
-            confirmed=confirmed,
-        )
-        return execution.execute()
+        previous = jr.acquire_lease(run_id)
+        try:
+            return _resume_owned(run_id, confirm, params, previous, registry, jr, services)
+        finally:
+            jr.release_lease(run_id)
     finally:
         if owned:
             jr.close()
+
+
+def _resume_owned(
+    run_id: str,
+    confirm: str | None,
+    params: Mapping[str, Any] | None,
+    previous: Lease | None,
+    registry: Registry | None,
+    jr: Journal,
+    services: Mapping[str, Any] | None,
+) -> RunResult:
+    """``resume`` once this process holds the run's lease."""
+    started = jr.verified_run(run_id)  # everything below acts on chained events only
+    if confirm is not None:
+        found = confirmation.lookup(jr, confirm)
+        if found.run_id != run_id:
+            raise SopError(f"confirmation token does not match run {run_id}")
+        if found.used_at is not None:
+            raise SopError("confirmation token already used")
+    if started.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
+        raise SopError(f"run {run_id} already {started.status}; nothing to resume")
+    sop = sop_for_resume(started)
+    planned = _plan(sop, _resume_params(started, params), registry)
+    replay = _replay(jr, run_id)
+    if replay.inexact_state:
+        raise SopError(
+            f"run {run_id} cannot resume exactly: redaction altered"
+            f" state {', '.join(sorted(replay.inexact_state))} in the journal, and its handlers"
+            f" would act on the altered values; refusing (nothing ran; `sop inspect {run_id}`"
+            " shows what it did)"
+        )
+    confirmed = False
+    if replay.pending_action is not None:
+        if confirm is None:
+            raise SopError(
+                f"run {run_id} is waiting for confirmation; resume it with --confirm TOKEN"
+            )
+        confirmation.spend(
+            jr,
+            confirm,
+            run_id=run_id,
+            action_id=replay.pending_action,
+            token_hash_expected=replay.pending_token_hash,
+        )
+        replay = _replay(jr, run_id)  # now includes the spent token's operation
+        confirmed = True
+    elif confirm is not None:
+        raise SopError(f"run {run_id} is not waiting for confirmation")
+    claim: dict[str, Any] = {
+        "confirmed": confirmed,
+        "in_flight": replay.in_flight,
+        "done": len(replay.done),
+    }
+    if previous is not None:
+        claim["took_over"] = previous.owner()
+    jr.claim(run_id, "run_resumed", claim)
+    execution = _Execution(
+        plan=planned,
+        run_id=run_id,
+        journal=jr,
+        registry=registry,
+        services=_services(registry, services),
+        parent_run_id=started.parent_run_id,
+        replay=replay,
+        confirmed=confirmed,
+    )
+    return execution.execute()
 
 
 def recorded_result(journal: Journal, run_id: str) -> RunResult | None:

@@ -8,17 +8,25 @@ A yes lets the caller skip jsonschema; a no sends the caller to jsonschema for t
 messages. So the one rule is: the check may never accept what jsonschema rejects.
 
 How that holds: every keyword mirrors jsonschema 4's ``_keywords`` expression for
-expression (same comparisons, ``re.search``, ``len`` in code points, ``equal``
+expression (same comparisons, ``len`` in code points, ``equal``
 with True != 1); any keyword, keyword value or subschema outside the subset makes
 the whole schema unsupported (``None``: always use jsonschema); any instance value
 that is not an exact JSON type (str, int, float, bool, None, list, dict) is
 refused rather than reasoned about; an exception inside the check is a refusal.
+``pattern`` is the one keyword both sides answer with the same function,
+:func:`sop_pattern` (RE2), which engine.params also installs in jsonschema.
+
+SOP patterns (a parameter's ``Format``, an overlay's ``pattern``) are written by
+whoever writes the SOP and matched against whatever a caller sends, so they run on
+RE2: time linear in the input, whatever the pattern (``(a+)+$`` included). A pattern
+RE2 cannot compile (backreferences, lookaround) is a lint error, never matched with
+Python's backtracking ``re``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, NoReturn
 
 #: ``check(instance) -> True`` only when jsonschema would report no error.
@@ -42,6 +50,58 @@ KEYWORDS = frozenset(
 
 _JSON_TYPES = frozenset({str, int, float, bool, type(None), list, dict})
 _NUMBERS = (int, float)
+
+
+class PatternError(ValueError):
+    """An SOP pattern RE2 cannot compile; the message says why."""
+
+
+#: What RE2 leaves out, said once in every message about a pattern it refuses.
+PATTERN_RULES = (
+    "patterns are matched by RE2 in linear time: no backreferences (\\1) or lookaround "
+    "((?=...), (?!...), (?<=...), (?<!...))"
+)
+
+
+@lru_cache(maxsize=1024)
+def sop_pattern(pattern: str) -> Callable[[str], bool]:
+    """``search(text)``: whether ``pattern`` matches somewhere in ``text`` (``re.search``).
+
+    RE2 semantics where they differ from Python's ``re``: ``\\d``/``\\w``/``\\s`` are
+    ASCII, and ``$`` is the end of the text (as in ECMA-262, which JSON Schema names),
+    not also before a final newline. Raises :class:`PatternError`.
+    """
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print every refused pattern on stderr
+    try:
+        compiled = re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "cannot compile"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise PatternError(str(reason)) from None
+    except (UnicodeEncodeError, TypeError) as exc:  # a lone surrogate in the pattern
+        raise PatternError(type(exc).__name__) from None
+    match = compiled.search
+
+    def search(text: str) -> bool:
+        try:
+            return match(text) is not None
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for RE2, so no match
+            return False
+
+    return search
+
+
+def pattern_error(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be an SOP pattern (RE2's reason), or None."""
+    try:
+        sop_pattern(pattern)
+    except PatternError as exc:
+        return str(exc)
+    return None
 
 
 class Unsupported(ValueError):
@@ -73,7 +133,7 @@ def compile_schema(schema: object, *, conforms: Conforms | None = None) -> Check
     """
     try:
         check = _node(schema, conforms, root=True)
-    except (Unsupported, re.error, RecursionError, OverflowError, ValueError, TypeError):
+    except (Unsupported, RecursionError, OverflowError, ValueError, TypeError):
         return None
 
     def guarded(instance: Any) -> bool:
@@ -232,8 +292,8 @@ def _strings(schema: dict[str, Any], conforms: Conforms | None) -> list[Check]:
     if "pattern" in schema:
         if not isinstance(schema["pattern"], str):
             raise Unsupported("pattern other than a string")
-        search = re.compile(schema["pattern"]).search  # what re.search(pattern, s) does
-        checks.append(lambda v: type(v) is not str or search(v) is not None)
+        search = sop_pattern(schema["pattern"])  # what the validator's pattern keyword does
+        checks.append(lambda v: type(v) is not str or search(v))
     if "minLength" in schema:
         shortest = _count(schema, "minLength")
         checks.append(lambda v: type(v) is not str or not len(v) < shortest)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ConfirmationRequired, NotApplicable, SopError, SopFailure
+from engine.errors import ConfirmationRequired, NotApplicable, OutcomeUnknown, SopError, SopFailure
 from engine.redact import redact, redact_text
 from engine.registry import action, check, fixture, service
 from handlers import refunds, subscriptions
@@ -368,7 +368,11 @@ def _escalate(ctx: Any, failure: SopFailure) -> None:
 
 
 def execute_with_audit(ctx: Any) -> None:
-    """The one Stripe write of the run; failures are recorded (and fraud escalated) first."""
+    """The one Stripe write of the run; failures are recorded (and fraud escalated) first.
+
+    An unknown outcome is not a failure: no failed transaction is recorded for it (Stripe
+    may hold a succeeded one); the run ends ``unknown`` and its resume reconciles it.
+    """
     op = operation(ctx)
     req = request(ctx)
     key = str(req.get("idempotency_key") or stripe_key(ctx, KIND_OF[op]))
@@ -386,10 +390,10 @@ def execute_with_audit(ctx: Any) -> None:
         else:
             _subscription_child(ctx, key)
     except SopFailure as failure:
-        if failure.retryable:
+        if failure.retryable or isinstance(failure, OutcomeUnknown):
+            event = "attempt.unknown" if isinstance(failure, OutcomeUnknown) else "attempt.failed"
             ctx.record(
-                "audit",
-                {"event": "attempt.failed", "condition": failure.condition, "attempt": ctx.attempt},
+                "audit", {"event": event, "condition": failure.condition, "attempt": ctx.attempt}
             )
             raise
         status = "blocked" if failure.condition == FRAUD_DETECTED else "failed"
@@ -420,7 +424,12 @@ def _charge(ctx: Any, key: str) -> None:
         "statement_descriptor_suffix",
     )
     body = {k: req[k] for k in fields if k in req}
-    intent = gateway(ctx).create_payment_intent(body, key)
+    gw = gateway(ctx)
+    intent = gw.find_payment_intent(ctx.run_id, body["customer"]) if ctx.reconciling else None
+    if intent is not None:
+        ctx.log.info("reconciled: %s was already created by this run", intent.get("id"))
+    else:
+        intent = gw.create_payment_intent(body, key)
     produced(
         ctx,
         "payment_intent",
@@ -437,6 +446,12 @@ def _subscription_child(ctx: Any, key: str) -> None:
     status = getattr(result.status, "value", result.status)
     output = dict(result.output or {})
     ctx.state["child_run_id"] = result.run_id
+    if status == "unknown":  # not retried here: the parent's resume resumes the child
+        raise OutcomeUnknown(
+            "child run outcome unknown",
+            f"{subscriptions.SOP} run {result.run_id}: outcome unknown",
+            retryable=False,
+        )
     if status != "succeeded":
         errors = "; ".join(result.errors or []) or f"child run {result.run_id} {status}"
         raise SopFailure(

@@ -108,10 +108,16 @@ def build_request(ctx: Any) -> dict[str, Any]:
 
 
 def create_refund(ctx: Any, key: str) -> dict[str, Any]:
-    """POST the refund; every attempt sends the same idempotency key."""
+    """POST the refund; every attempt sends the same idempotency key (reconciling: the
+    refund this run already made, found by its metadata, when there is one)."""
     req = request(ctx)
     body = {k: v for k, v in req.items() if k in ("payment_intent", "amount", "metadata", "reason")}
-    refund = gateway(ctx).create_refund(body, key)
+    gw = gateway(ctx)
+    refund = gw.find_refund(ctx.run_id, str(body["payment_intent"])) if ctx.reconciling else None
+    if refund is not None:
+        ctx.log.info("reconciled: %s was already made by this run", refund.get("id"))
+    else:
+        refund = gw.create_refund(body, key)
     produced(
         ctx,
         "refund",

@@ -11,6 +11,24 @@ idempotency key on every attempt.
 is the name of an Error Recovery row ("Card declined", "Rate limited", ...), so the
 markdown decides what is retried, what is escalated and what the caller is told.
 
+A write (POST with an idempotency key) whose request may have reached Stripe without
+an answer coming back is ``OutcomeUnknown``, not a failure: a read timeout, a
+connection reset or closed after the request was sent, a 5xx (Stripe: "treat the
+result of a 500 as indeterminate") and a 409 (a request with this key is still being
+executed). It is retried under the same "Network timeout" row with the same key
+(Stripe replays what it did, never does it twice); if the attempts run out, the run
+ends ``unknown`` and ``sop resume`` reconciles it. Errors that prove nothing was
+done stay plain failures: a connection that was never made (refused, DNS, connect
+timeout: retryable), a 429 (rejected before execution: retryable), and every other
+4xx with a Stripe error body (400, 401, 402 declines, 403, 404: final). Reads are
+never ``OutcomeUnknown``: repeating a GET changes nothing.
+
+Reconciling (``ctx.reconciling``): the same key is sent again, but Stripe forgets
+keys after 24 hours, so each write first looks for the object the run already made,
+by the ``sop_run_id`` the request put in its metadata (``find_payment_intent``,
+``find_refund``, ``find_subscription``; a list call, at most ``LOOKUP_LIMIT`` objects
+scanned, newest first).
+
 localstripe (the sandbox) rejects request fields it does not model (a
 PaymentIntent's ``description`` and ``statement_descriptor``, a Refund's
 ``reason``); against a loopback ``http://`` base the gateway moves them into
@@ -29,7 +47,7 @@ from urllib.parse import urlsplit
 
 import stripe
 
-from engine.errors import SopFailure, UsageError
+from engine.errors import OutcomeUnknown, SopFailure, UsageError
 from engine.model import Sop
 from engine.registry import Registry, default_registry
 
@@ -61,6 +79,8 @@ FRAUD_DECLINE_CODES = frozenset(
     }
 )
 INSUFFICIENT_CODES = frozenset({"insufficient_funds", "card_velocity_exceeded"})
+#: How many objects a reconciliation lookup scans (newest first) for the run's metadata.
+LOOKUP_LIMIT = 1000
 
 
 def _is_loopback(base: str | None) -> bool:
@@ -212,6 +232,40 @@ class StripeGateway:
                 return None
             raise
 
+    # -- reconciliation: what a run already made, by the sop_run_id in its metadata --------
+
+    def _made_by(self, listed: Any, run_id: str) -> dict[str, Any] | None:
+        for index, item in enumerate(listed.auto_paging_iter()):
+            if index >= LOOKUP_LIMIT:
+                return None
+            data: dict[str, Any] = item.to_dict()
+            if (data.get("metadata") or {}).get("sop_run_id") == run_id:
+                return data
+        return None
+
+    def find_payment_intent(self, run_id: str, customer: str) -> dict[str, Any] | None:
+        """The PaymentIntent run ``run_id`` created for ``customer``, if any."""
+        query: dict[str, Any] = {"limit": 100}
+        if not self.compat:  # localstripe lists PaymentIntents without a customer filter
+            query["customer"] = customer
+        with translate_errors():
+            listed = self.client.v1.payment_intents.list(query)  # type: ignore[arg-type]
+            return self._made_by(listed, run_id)
+
+    def find_refund(self, run_id: str, payment_intent: str) -> dict[str, Any] | None:
+        """The refund run ``run_id`` made on ``payment_intent``, if any."""
+        with translate_errors():
+            listed = self.client.v1.refunds.list({"payment_intent": payment_intent, "limit": 100})
+            return self._made_by(listed, run_id)
+
+    def find_subscription(self, run_id: str, customer: str) -> dict[str, Any] | None:
+        """The subscription run ``run_id`` created for ``customer`` (any status), if any."""
+        with translate_errors():
+            listed = self.client.v1.subscriptions.list(
+                {"customer": customer, "status": "all", "limit": 100}
+            )
+            return self._made_by(listed, run_id)
+
     # -- writes: each takes the idempotency key the runner keeps stable across attempts ----
 
     def _fold(self, params: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
@@ -233,7 +287,7 @@ class StripeGateway:
         body = self._fold(
             dict(params), ("description", "statement_descriptor_suffix", "receipt_email")
         )
-        with translate_errors():
+        with translate_errors(write=True):
             intent = self.client.v1.payment_intents.create(
                 body,  # type: ignore[arg-type]
                 {"idempotency_key": idempotency_key},
@@ -242,7 +296,7 @@ class StripeGateway:
 
     def create_refund(self, params: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]:
         body = self._fold(dict(params), ("reason",))
-        with translate_errors():
+        with translate_errors(write=True):
             refund = self.client.v1.refunds.create(
                 body,  # type: ignore[arg-type]
                 {"idempotency_key": idempotency_key},
@@ -252,7 +306,7 @@ class StripeGateway:
     def create_subscription(
         self, params: Mapping[str, Any], idempotency_key: str
     ) -> dict[str, Any]:
-        with translate_errors():
+        with translate_errors(write=True):
             sub = self.client.v1.subscriptions.create(
                 dict(params),  # type: ignore[arg-type]
                 {"idempotency_key": idempotency_key},
@@ -260,35 +314,71 @@ class StripeGateway:
         return sub.to_dict()
 
     def cancel_subscription(self, sub_id: str, idempotency_key: str) -> dict[str, Any]:
-        with translate_errors():
+        with translate_errors(write=True):
             sub = self.client.v1.subscriptions.cancel(
                 sub_id, None, {"idempotency_key": idempotency_key}
             )
         return sub.to_dict()
 
 
-def _decline_code(exc: stripe.StripeError) -> str | None:
+def _error_field(exc: stripe.StripeError, name: str) -> str | None:
+    """A field of the error body Stripe sent (``type``, ``decline_code``), if any."""
     body = exc.json_body if isinstance(exc.json_body, dict) else {}
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     assert isinstance(error, dict)
-    code = error.get("decline_code")
-    return str(code) if code else None
+    value = error.get(name)
+    return str(value) if value else None
 
 
-def map_stripe_error(exc: stripe.StripeError) -> SopFailure:
+def never_sent(exc: stripe.StripeError) -> bool:
+    """True when the request provably never left: no connection was made (refused,
+    name resolution, connect timeout). Anything else after a write may have acted."""
+    import requests
+    import urllib3
+
+    cause = exc.__cause__
+    if isinstance(cause, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(cause, requests.exceptions.ConnectionError) and cause.args:
+        reason = getattr(cause.args[0], "reason", None)
+        # urllib3: NewConnectionError (refused, DNS) is a ConnectTimeoutError
+        return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
+    return False
+
+
+def outcome_unknown(exc: stripe.StripeError) -> bool:
+    """A write's outcome is unknown: sent, and no answer that says what Stripe did."""
+    status = exc.http_status
+    if isinstance(exc, stripe.APIConnectionError):
+        return not never_sent(exc)
+    return status == 409 or (status or 0) >= 500
+
+
+def _network_reason(exc: stripe.StripeError) -> str:
+    cause = exc.__cause__
+    if cause is None:
+        return type(exc).__name__ if exc.http_status is None else f"HTTP {exc.http_status}"
+    text = " ".join(str(cause).split())
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
+def map_stripe_error(exc: stripe.StripeError, *, write: bool = False) -> SopFailure:
     """The SOP condition (an Error Recovery row) a Stripe SDK exception stands for.
 
     Card declines, insufficient funds and fraud are never retryable; rate limits,
     connection failures, timeouts, 409 (idempotent request still in flight) and
     5xx are. Anything else (a 400 the SOP has no row for) is a plain payment
-    failure and is not retried either.
+    failure and is not retried either. With ``write``, a failure that leaves the
+    outcome unknown (``outcome_unknown``) is an ``OutcomeUnknown`` of the same
+    "Network timeout" row.
     """
     status = exc.http_status
     code = getattr(exc, "code", None)
-    decline = _decline_code(exc)
+    decline = _error_field(exc, "decline_code")
     details: dict[str, Any] = {
         "http_status": status,
         "stripe_error": type(exc).__name__,
+        "error_type": _error_field(exc, "type"),
         "code": code,
         "decline_code": decline,
         "request_id": exc.request_id,
@@ -303,18 +393,26 @@ def map_stripe_error(exc: stripe.StripeError) -> SopFailure:
         return SopFailure(CARD_DECLINED, message, retryable=False, details=details)
     if isinstance(exc, stripe.RateLimitError) or status == 429:
         return SopFailure(RATE_LIMITED, message, retryable=True, details=details)
+    if write and outcome_unknown(exc):
+        reason = _network_reason(exc)
+        return OutcomeUnknown(
+            NETWORK_TIMEOUT,
+            f"no answer from Stripe; the request may have been executed ({reason})",
+            details=details,
+        )
     if isinstance(exc, stripe.APIConnectionError) or status == 409 or (status or 0) >= 500:
         return SopFailure(NETWORK_TIMEOUT, message, retryable=True, details=details)
     return SopFailure(PAYMENT_FAILED, message, retryable=False, details=details)
 
 
 @contextmanager
-def translate_errors() -> Iterator[None]:
-    """Inside: Stripe SDK exceptions leave as ``SopFailure`` (see ``map_stripe_error``)."""
+def translate_errors(*, write: bool = False) -> Iterator[None]:
+    """Inside: Stripe SDK exceptions leave as ``SopFailure`` (see ``map_stripe_error``);
+    ``write``: around a POST whose outcome may be unknown (``OutcomeUnknown``)."""
     try:
         yield
     except stripe.StripeError as exc:
-        raise map_stripe_error(exc) from exc
+        raise map_stripe_error(exc, write=write) from exc
 
 
 @default_registry.service(SERVICE)

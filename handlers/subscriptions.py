@@ -39,13 +39,28 @@ def child_params(ctx: Any, key: str) -> dict[str, Any]:
 
 
 def execute(ctx: Any, key: str) -> dict[str, Any]:
-    """Create or cancel, as the run asks; returns the Stripe subscription."""
+    """Create or cancel, as the run asks; returns the Stripe subscription.
+
+    Reconciling, what the run already did is looked up first: the subscription it
+    created (by its metadata), or the subscription already canceled.
+    """
     gw = gateway(ctx)
     act = subscription_action(ctx)
     req = request(ctx)
-    if act == "create":
+    customer = str(ctx.params["customer_id"])
+    done: dict[str, Any] | None = None
+    if ctx.reconciling:
+        if act == "create":
+            done = gw.find_subscription(ctx.run_id, customer)
+        else:
+            current = gw.get_subscription(str(ctx.params["subscription_id"]))
+            done = current if current and current.get("status") == "canceled" else None
+    if done is not None:
+        ctx.log.info("reconciled: %s was already %s", done.get("id"), done.get("status"))
+        sub = done
+    elif act == "create":
         body = {
-            "customer": ctx.params["customer_id"],
+            "customer": customer,
             "items": [
                 {"plan": ctx.params["plan"], "quantity": int(ctx.params.get("quantity") or 1)}
             ],

@@ -108,11 +108,12 @@ BAD: dict[str, bytes] = {
     "binary": bytes(range(256)) * 4,
     "latin1": "# R\u00e9sum\u00e9\n\n## Overview\n\ncaf\u00e9\n".encode("latin-1"),
     "ten-mb": b"# Big\n\n## Steps\n\n" + b"- MUST do a thing again and again\n" * 300_000,
-    "nested-2000": b"# N\n\n## Overview\n\nx\n\n## Steps\n\n### 1. A\n\n**Actions**:\n"
-    + b"- " * 2000
+    # 1,990 deep: the lines stay within the parser's MAX_LINE (4,000 characters)
+    "nested-1990": b"# N\n\n## Overview\n\nx\n\n## Steps\n\n### 1. A\n\n**Actions**:\n"
+    + b"- " * 1990
     + b"MUST x\n",
-    "indented-2000": b"# N\n\n## Steps\n\n### 1. A\n\n"
-    + b"".join(b"  " * i + b"- MUST nest\n" for i in range(2000)),
+    "indented-1990": b"# N\n\n## Steps\n\n### 1. A\n\n"
+    + b"".join(b"  " * i + b"- MUST nest\n" for i in range(1990)),
     "heading-only": b"# Only a heading\n",
 }
 

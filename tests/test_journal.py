@@ -91,7 +91,7 @@ def test_deleted_tail_detected(tmp_path: Path) -> None:
 
 def test_rehashed_edit_still_breaks_the_chain(tmp_path: Path) -> None:
     """An editor who recomputes the edited row's own hash breaks the next row's prev_hash."""
-    from engine.journal import _row_hash
+    from engine.journal_check import row_hash as _row_hash
 
     _journal(tmp_path).close()
     db = sqlite3.connect(tmp_path / "j.db")

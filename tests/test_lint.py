@@ -258,7 +258,7 @@ def test_directory_recursion_and_missing_path(tmp_path: Path) -> None:
 
 DEEP_MARKERS = (
     b"# D\n\n## Overview\n\nx\n\n## Steps\n\n### 1. A\n\n**Actions**:\n"
-    + b"- " * 2000
+    + b"- " * 1990  # the line stays within the parser's MAX_LINE (4,000)
     + b"MUST x\n"
 )
 BAD_FILES: dict[str, tuple[bytes, str]] = {
@@ -270,7 +270,7 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "heading-only": (b"# Just a title\n", "SOP101"),
     "nested-markers": (DEEP_MARKERS, "SOP105"),
     "nested-quotes": (
-        b"# Q\n\n## Overview\n\nx\n\n## Steps\n\n" + b"> " * 2000 + b"- MUST x\n",
+        b"# Q\n\n## Overview\n\nx\n\n## Steps\n\n" + b">" * 2000 + b" - MUST x\n",
         "SOP105",
     ),
 }

@@ -237,6 +237,134 @@ def test_survives_1000_bad_calls_then_answers_a_good_one(project: Path) -> None:
     run_async(body)
 
 
+# --------------------------------------------------------------------------- limits
+
+SLOW_SOP = """# Slow Demo SOP
+
+**Version**: 0.1.0
+
+## Overview
+
+Waits as long as it is told; its name has a catastrophic-backtracking Format.
+
+## Parameters
+
+- **seconds** (integer): How long to wait
+- **name** (string): A name
+  - Format: `(a+)+`
+
+## Steps
+
+### 1. Wait
+
+**Actions**:
+- MUST wait as long as told
+"""
+
+SLOW_HANDLERS = """
+import time
+
+from engine import action
+
+
+@action("wait as long as told")
+def wait(ctx):
+    time.sleep(ctx.params["seconds"])
+"""
+
+
+def test_one_slow_or_hostile_call_does_not_stop_the_server(project: Path) -> None:
+    """A call past SOP_MCP_CALL_SECONDS is a tool error while other requests still answer."""
+    (project / "sops" / "slow-demo.sop.md").write_text(SLOW_SOP, encoding="utf-8")
+    (project / "slow_handlers.py").write_text(SLOW_HANDLERS, encoding="utf-8")
+    slow: dict[str, Any] = {}
+
+    async def slow_call(client: Client) -> None:
+        started = time.perf_counter()
+        slow["result"] = await client.call_tool("slow_demo", {"seconds": 20})
+        slow["elapsed"] = time.perf_counter() - started
+
+    async def prompt(call: Awaitable[Any]) -> Any:
+        started = time.perf_counter()
+        result = await call
+        assert time.perf_counter() - started < 2, "the server did not answer promptly"
+        return result
+
+    async def body() -> None:
+        env = {"SOP_MCP_CALL_SECONDS": "3", "SOP_MCP_MAX_ARGUMENT_BYTES": "10000"}
+        handlers = ("demo_handlers", "slow_handlers")
+        with anyio.fail_after(60):
+            async with (
+                mcp_server(project, env=env, handlers=handlers) as client,
+                anyio.create_task_group() as tg,
+            ):
+                tg.start_soon(slow_call, client)
+                await anyio.sleep(0.5)  # the slow call is in flight on a worker thread
+                for _ in range(3):
+                    listed = await prompt(client.call_tool("list_sops", {}))
+                    assert not listed.is_error
+                    assert "slow-demo" in {row["name"] for row in listed.structured_content["sops"]}
+                assert "slow_demo" in {t.name for t in (await prompt(client.list_tools())).tools}
+                # (a+)+ against 30 characters: minutes of backtracking with Python's re
+                hostile = await prompt(
+                    client.call_tool("slow_demo", {"seconds": 0, "name": "a" * 30 + "!"})
+                )
+                assert hostile.is_error and "- name: " in _text(hostile), _text(hostile)
+                big = await prompt(
+                    client.call_tool("slow_demo", {"seconds": 0, "name": "a" * 20_000})
+                )
+                assert big.is_error, _text(big)
+                assert "the limit is 10,000 bytes of JSON (SOP_MCP_MAX_ARGUMENT_BYTES)" in _text(
+                    big
+                )
+            result = slow["result"]
+            assert result.is_error
+            assert "no answer within 3 s (SOP_MCP_CALL_SECONDS)" in _text(result), _text(result)
+            assert 2.5 < slow["elapsed"] < 8, slow["elapsed"]
+
+    run_async(body)
+    log = (project / "server.log").read_text(encoding="utf-8")
+    assert "slow_demo: no answer within 3 s; left running" in log
+
+
+def test_call_limits_from_environment() -> None:
+    from engine.errors import UsageError
+    from engine.mcp_server import CallLimits
+
+    assert CallLimits.from_env({}) == CallLimits()
+    limits = CallLimits.from_env({"SOP_MCP_CALL_SECONDS": "2.5", "SOP_MCP_MAX_ARGUMENT_BYTES": "9"})
+    assert (limits.seconds, limits.argument_bytes) == (2.5, 9)
+    for env in (
+        {"SOP_MCP_CALL_SECONDS": "0"},
+        {"SOP_MCP_CALL_SECONDS": "nan"},
+        {"SOP_MCP_CALL_SECONDS": "soon"},
+        {"SOP_MCP_MAX_ARGUMENT_BYTES": "-1"},
+        {"SOP_MCP_MAX_ARGUMENT_BYTES": "\u0661"},
+    ):
+        with pytest.raises(UsageError, match="SOP_MCP_"):
+            CallLimits.from_env(env)
+
+
+def test_a_busy_server_refuses_calls_instead_of_piling_up_threads() -> None:
+    from engine.mcp_server import CallGate
+
+    gate = CallGate(2)
+    first, second = gate.take(), gate.take()
+    assert first is not None and second is not None and gate.take() is None
+    gate.settle(first)  # never started: the slot comes back at once
+    third = gate.take()
+    assert third is not None and gate.take() is None
+
+    def work() -> Any:
+        assert third is not None
+        gate.settle(third)  # the caller gave up while the thread runs: the slot stays taken
+        assert gate.take() is None
+        return "done"
+
+    assert gate.wrap(third, work) == "done"  # the thread ended: its slot is back
+    assert gate.take() is not None
+
+
 # --------------------------------------------------------------------------- confirmation
 
 

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from engine.errors import BindingError, ParameterError, UsageError
-from engine.model import Action, ActionKind, Level, Sop, Step
+from engine.model import Action, ActionKind, Level, Section, Sop, Step
 from engine.parser import parse
 from engine.planner import plan
 from engine.registry import Registry
@@ -168,6 +168,7 @@ def test_step_scope_from_model_built_by_hand() -> None:
         path=None,
         text="",
         content_hash="0",
+        sections=(Section("Overview", 3, "Logs details."), Section("Steps", 8, "")),
         steps=(
             Step(1, "One", 9, actions=(lines[0],)),
             Step(2, "Two", 19, actions=(lines[1],)),

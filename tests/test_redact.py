@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.redact import luhn_ok, redact, redact_text
@@ -107,3 +109,176 @@ def test_no_luhn_number_survives(card: str, before: str, after: str, style: int)
     assert card not in out
     assert card not in re.sub(r"[ -]", "", out)
     assert card not in str(redact({"note": text, "n": [text]}))
+
+
+# ------------------------------------------------------------ issue 9, defect 1: UUIDs
+
+
+#: uuid4s whose digits, joined across the dashes, hold a Luhn-valid run (masked before).
+LUHN_UUIDS = ["230d977e-e225-4159-8720-771f8ca81811", "04b8157d-03ed-4920-8975-8340401d68fb"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.uuids(version=4).map(str), upper=st.booleans())
+@example(value=LUHN_UUIDS[0], upper=False)
+@example(value=LUHN_UUIDS[1], upper=True)
+def test_uuid_shaped_values_are_never_altered(value: str, upper: bool) -> None:
+    if upper:
+        value = value.upper()
+    assert redact_text(value) == value
+    derived = f"{value}:payment_intent"  # how the payments pack derives its Stripe keys
+    assert redact_text(derived) == derived
+    assert redact({"idempotency_key": value, "keys": [derived]}) == {
+        "idempotency_key": value,
+        "keys": [derived],
+    }
+    assert redact_text(f"key {value} sent") == f"key {value} sent"
+
+
+@settings(max_examples=200, deadline=None)
+@given(run_id=st.text(alphabet="0123456789abcdef", min_size=32, max_size=32), action=st.text())
+def test_engine_idempotency_keys_are_never_altered(run_id: str, action: str) -> None:
+    from engine.context import idempotency_key
+
+    key = idempotency_key(run_id, action, "child:1")
+    assert redact_text(key) == key
+
+
+def test_a_card_next_to_a_uuid_is_still_masked() -> None:
+    uid = LUHN_UUIDS[0]
+    out = redact_text(f"{uid} paid with {VISA}")
+    assert out == f"{uid} paid with 424242******4242"
+    # a card cannot hide half in a UUID: digits across a space or dash are one run
+    out = redact_text("4242424242 42424242-4242-4242-4242-000000000000")
+    assert "4242424242 42424242" not in out and "*" in out
+
+
+_GROUPINGS = [(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 5), (4, 4, 4, 1)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    card=_cards,
+    grouping=st.sampled_from(_GROUPINGS),
+    sep=st.sampled_from([" ", "-"]),
+    before=st.sampled_from(["", "card ", "pan: ", '{"number": "', "x"]),
+    after=st.sampled_from(["", " exp 12/30", '"}', "."]),
+)
+def test_grouped_luhn_numbers_are_masked(
+    card: str, grouping: tuple[int, ...], sep: str, before: str, after: str
+) -> None:
+    groups, rest = [], card
+    for size in grouping:
+        if rest:
+            groups.append(rest[:size])
+            rest = rest[size:]
+    if rest:
+        groups.append(rest)
+    out = redact_text(before + sep.join(groups) + after)
+    assert card not in re.sub(r"[ -]", "", out)
+    assert out.startswith(before) and out.endswith(after)
+
+
+# ------------------------------------------------------------ issue 9, defect 7: CVCs
+
+CVC_SYNTAXES = [
+    '{{"cvc": "{}", "number": "4242424242424242"}}',
+    '{{"cvc":{}}}',
+    "{{'cvv': '{}'}}",
+    'description={{"card": {{"cvc": "{}"}}}}',
+    "cvc={}",
+    "cvv: {}",
+    "CVV2={}",
+    "cvc2 {}",
+    "CID: {}",
+    "csc {}",
+    "card[cvc]={}",
+    "card%5Bcvc%5D={}",
+    "cardCvc: {}",
+    "card_cvv => {}",
+    "cvv_number={}",
+    "security code {}",
+    "Security-Code: {}",
+    "CVV is {}",
+    "the cvc was {}",
+    "card verification value {}",
+    "card verification code: {}",
+    "cvv no. {}",
+    "cvc ({})",
+]
+
+
+@pytest.mark.parametrize("syntax", CVC_SYNTAXES)
+def test_cvc_masked_in_every_syntax(syntax: str) -> None:
+    text = syntax.format("987")
+    out = redact_text(text)
+    assert "987" not in out, out
+    assert out == redact_text(text.replace("987", "***"))
+    for nested in (json.dumps(text), json.dumps(json.dumps(text))):  # JSON inside a string
+        assert "987" not in redact_text(nested), nested
+    assert "987" not in json.dumps(redact({"description": text, "n": [{"note": text}]}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    syntax=st.sampled_from(CVC_SYNTAXES),
+    cvc=st.from_regex(r"\A[0-9]{3,4}\Z"),
+    before=st.text(alphabet=st.sampled_from(list("abc xyz.,;\n")), max_size=12),
+    after=st.text(alphabet=st.sampled_from(list("abc xyz.,;\n")), max_size=12),
+    upper=st.booleans(),
+)
+def test_no_cvc_survives(syntax: str, cvc: str, before: str, after: str, upper: bool) -> None:
+    text = f"{before} {syntax.format(cvc)} {after}"  # words stay words: "aCID" is not "CID"
+    if upper:
+        text = text.upper()
+    out = redact_text(text)
+    assert cvc not in re.sub("4242424242424242|424242\\*+4242", "", out), out
+
+
+def test_cvc_keys_dropped_at_any_depth() -> None:
+    data = {
+        "a": [
+            {
+                "card": {
+                    "number": VISA,
+                    "cvc": "987",
+                    "CVV2": 987,
+                    "card[cvc]": "987",
+                    "cardCvc": "987",
+                    "securityCode": "987",
+                    "cvv_number": "987",
+                    "card_verification_value": "987",
+                    "CID": "987",
+                    "cvc_check": "pass",  # Stripe's check result, not a code: kept
+                }
+            }
+        ],
+        "text": json.dumps({"card": {"cvc": "987"}}),
+    }
+    out = redact(data)
+    assert "987" not in json.dumps(out)
+    assert out["a"][0]["card"] == {"number": "424242******4242", "cvc_check": "pass"}
+    assert json.loads(out["text"]) == {"card": {"cvc": "***"}}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 123 for 4567 units",
+        "amount 2500 usd",
+        "error code 402",
+        "acid 123",
+        "CVV not provided, amount 2500",
+        '{"cvc_check": "pass", "amount": 987}',
+        "version 1.2.3",
+        "cvv 12345",
+    ],
+)
+def test_cvc_rules_leave_ordinary_numbers_alone(text: str) -> None:
+    assert redact_text(text) == text
+
+
+def test_large_numbers_of_any_sign_or_type_are_masked() -> None:
+    out = redact({"neg": -int(VISA), "f": float(VISA), int(VISA): "as a key"})
+    assert VISA not in json.dumps(out)
+    assert redact({"n": 2500, "x": 1.5}) == {"n": 2500, "x": 1.5}

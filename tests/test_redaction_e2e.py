@@ -8,11 +8,16 @@ outbox, or the request Stripe received.
 
 from __future__ import annotations
 
+import email
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from sop_cli import sop_cli
 
 from engine.context import Services
 from engine.registry import load_handlers
@@ -115,3 +120,82 @@ def test_card_number_and_cvv_never_reach_logs_journal_outbox_or_output(
     assert len(posted) == 2
     for intent in sandbox.client().v1.payment_intents.list({"limit": 10}).data:
         assert _leaks(str(intent.to_dict())) == []
+
+
+#: CVCs written every way a person or a paste writes them, each with its own digits.
+CVCS = {
+    '{"cvc": "9871", "number": "4242 4242 4242 4242"}': "9871",
+    "cvc=6543": "6543",
+    "cvv: 3217": "3217",
+    "security code 2468": "2468",
+    "CVV is 1357": "1357",
+    '"cvc":8642': "8642",
+    "card verification value 7531": "7531",
+}
+#: A CVC's digits after its name, in any encoding a store or output may give it
+#: (quotes, escaped quotes, JSON-in-JSON): the name, up to 24 non-digits, the digits.
+_CVC_NEAR_NAME = re.compile(
+    r"(?i)(cvc|cvv|security code|card verification value)[^0-9]{0,24}("
+    + "|".join(CVCS.values())
+    + r")(?![0-9])"
+)
+
+
+def _cvc_leaks(blob: bytes | str) -> list[str]:
+    text = blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob
+    return [m.group(0) for m in _CVC_NEAR_NAME.finditer(text)] + _leaks(text)
+
+
+def _mail_texts(path: Path) -> list[str]:
+    """The raw message and every decoded part (a body may be base64 or quoted-printable)."""
+    message = email.message_from_bytes(path.read_bytes())
+    texts = [path.read_bytes().decode("utf-8", "replace")]
+    for part in message.walk():
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            texts.append(payload.decode("utf-8", "replace"))
+    return texts
+
+
+def test_cvc_in_every_syntax_never_reaches_journal_outbox_output_or_stripe(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Issue 9, defect 7: ``description={"cvc": "987", ...}`` used to be stored as is."""
+    customer = _customer()
+    journal = tmp_path / "journal.db"
+    outbox = tmp_path / "outbox"
+    env = {**sandbox.env(), "SOP_OUTBOX": str(outbox)}
+    description = "; ".join(CVCS)
+    assert len(description) <= 500
+    common = ["--journal", str(journal)]
+    params = [
+        *("-p", "operation=charge", "-p", f"customer_id={customer}", "-p", "amount=2500"),
+        *("-p", f"description={description}"),
+    ]
+    outputs = []
+    for extra in ([], ["--json"]):
+        done = sop_cli("run", "payment-processing", *params, *common, *extra, cwd=ROOT, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        outputs.append(done.stdout + done.stderr)
+    run_id = json.loads(outputs[1])["run_id"]
+    for extra in ([], ["--json"]):
+        shown = sop_cli("inspect", run_id, *common, *extra, cwd=ROOT, env=env)
+        assert shown.returncode == 0, shown.stderr
+        outputs.append(shown.stdout + shown.stderr)
+    for text in outputs:
+        assert _cvc_leaks(text) == [], text
+    assert 'cvc\\": \\"***' in outputs[-1] or '"cvc": "***' in outputs[-1]  # kept, masked
+    db_files = [p for p in tmp_path.iterdir() if p.name.startswith("journal.db")]  # + -wal
+    assert db_files
+    for path in db_files:
+        assert _cvc_leaks(path.read_bytes()) == [], path
+    messages = list(outbox.glob("*.eml"))
+    assert len(messages) == 4  # confirmation + receipt, twice
+    for path in messages:
+        for text in _mail_texts(path):
+            assert _cvc_leaks(text) == [], path
+    intents = sandbox.client().v1.payment_intents.list({"limit": 10}).data
+    assert len(intents) == 2
+    for intent in intents:
+        assert _cvc_leaks(json.dumps(intent.to_dict())) == []
+        assert "9871" not in str(intent.to_dict().get("description"))

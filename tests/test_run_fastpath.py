@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.context import KEY_NAMESPACE, idempotency_key
-from engine.errors import ConfirmationRequired, NotApplicable, SopFailure
+from engine.errors import ConfirmationRequired, NotApplicable, OutcomeUnknown, SopFailure
 from engine.journal import Journal, _now, body, canonical, redacted_json
 from engine.parser import parse
 from engine.redact import flat_clean, may_need_redaction, redact
@@ -49,6 +49,12 @@ TRICKY_KEYS = [
     'quote"d',
     "caf\u00e9",
     "ref",
+    "card[cvc]",
+    "cardCvc",
+    "cvv_number",
+    "Card Verification Value",
+    "csc",
+    "cvc_check",
 ]
 TRICKY_TEXT = [
     "",
@@ -66,13 +72,21 @@ TRICKY_TEXT = [
     "succeeded",
     "caf\u00e9 cvv 999",
     "tab\there",
+    '{"cvc": "987", "number": "4242424242424242"}',
+    '{"cvc":987}',
+    "card verification value 1234",
+    "security code 321",
+    "CVV is 246",
+    "card%5Bcvc%5D=135",
+    "0b5c5be8-1d0e-4b7b-9c1e-4242424242424242",
+    "42424242-4242-4242-4242-000000000000:payment_intent",
 ]
 
 json_leaf = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(10**20), max_value=10**20),
-    st.sampled_from([0.0, -0.0, 0.012, 1.5, 1e300, 12345678901234.0]),
+    st.sampled_from([0.0, -0.0, 0.012, 1.5, 1e300, 12345678901234.0, 4242424242424242.0]),
     st.sampled_from([float("nan"), float("inf"), float("-inf")]),
     st.floats(allow_nan=False),
     st.sampled_from(TRICKY_TEXT),
@@ -164,7 +178,7 @@ A procedure for the fast-path tests.
 ## Parameters
 
 - **mode** (string): What the handlers do
-  - Values: `pass` | `fail` | `pause`
+  - Values: `pass` | `fail` | `pause` | `unknown`
 
 ## Steps
 
@@ -206,6 +220,8 @@ def _registry() -> Registry:
         mode = ctx.params["mode"]
         if mode == "fail":
             raise SopFailure("Customer not found", message=f"no customer for {CARD}")
+        if mode == "unknown":  # a cause and a traceback in the journal, both redacted
+            raise OutcomeUnknown("no answer", f"lost the answer for {CARD}", retryable=False)
         if mode == "pause" and not ctx.confirmed:
             raise ConfirmationRequired(
                 f"approve {CARD}", {"amount": 5000, "card": CARD}, {"requires_confirmation": True}
@@ -230,7 +246,12 @@ def _rows(path: Path, run_id: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     ("mode", "status"),
-    [("pass", RunStatus.SUCCEEDED), ("fail", RunStatus.FAILED), ("pause", RunStatus.PAUSED)],
+    [
+        ("pass", RunStatus.SUCCEEDED),
+        ("fail", RunStatus.FAILED),
+        ("pause", RunStatus.PAUSED),
+        ("unknown", RunStatus.UNKNOWN),
+    ],
 )
 def test_journaled_events_are_canonical_redacted_and_match_the_result(
     tmp_path: Path, mode: str, status: RunStatus
@@ -253,6 +274,10 @@ def test_journaled_events_are_canonical_redacted_and_match_the_result(
     assert rows[-1][1] == canonical({"result": expected})
     assert final["status"] == status.value
     finished = [json.loads(t) for ty, t in rows if ty == "action_finished"]
+    if mode in ("fail", "unknown"):  # the cause in the result, the traceback beside it
+        (failed,) = [f for f in finished if f["result"].get("cause")]
+        assert failed["result"]["cause"]["where"].endswith(" in ask")
+        assert "Traceback (most recent call last)" in failed["traceback"]
     assert {"card": "card 424242******4242", "count": 1} in [f.get("state") for f in finished]
     assert ["count"] in [f.get("state_removed") for f in finished]
 
@@ -270,6 +295,10 @@ def test_idempotency_key_is_uuid5(run_id: str, action_id: str, suffix: str) -> N
 
 PLAN_SOP = """\
 # Plan Cache
+
+## Overview
+
+Plans are cached per branch selection.
 
 ## Parameters
 
