@@ -1,11 +1,13 @@
 # make demo: the payment SOP's examples against the local Stripe sandbox.
-# make test: lint, types and the whole test suite (starts its own sandbox).
+# make test: lint, types and the whole test suite (starts its own sandbox), with the short
+# version of the standing proof (tests/reliability).
+# make soak: the standing proof at full scale (SOP_SOAK=1); figures in .sop/reliability-soak.json.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test soak lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +36,11 @@ $(MERMAID): tests/mermaid/package-lock.json
 
 test: $(STAMP) $(MERMAID) lint
 	$(PY) -m pytest -q
+
+soak: $(STAMP)
+	mkdir -p .sop
+	SOP_SOAK=1 SOP_RELIABILITY_FIGURES=.sop/reliability-soak.json \
+		$(PY) -m pytest -q tests/reliability
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
