@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from engine.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from engine.errors import SopError, UsageError
+from engine.redact import redact_text
 
 # command -> "module:function"; each function takes the parsed args, returns an exit code.
 COMMANDS: dict[str, str] = {
@@ -176,12 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         if debug:
             raise
-        print(f"sop: error: {exc}", file=sys.stderr)
+        print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except SopError as exc:
         if debug:
             raise
-        print(f"sop: error: {exc}", file=sys.stderr)
+        print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except ModuleNotFoundError as exc:
         if debug:
@@ -206,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(
-            f"sop: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            f"sop: internal error: {type(exc).__name__}: {redact_text(str(exc))}"
+            " (rerun with --debug)",
             file=sys.stderr,
         )
         return EXIT_FAILED

@@ -7,7 +7,21 @@ source of truth.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from engine.redact import redact_text
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def shown(text: str) -> str:
+    """``text`` as an error may show it: redacted, control characters escaped (one line).
+
+    Error messages quote what the caller sent; a card number given as an amount, or a
+    parameter name holding a newline, must not reach a terminal, a log or an agent raw.
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", redact_text(text))
 
 
 class SopError(Exception):
@@ -22,8 +36,8 @@ class ParameterError(UsageError):
     """Parameters failed validation; ``problems`` lists each as 'name: what is wrong'."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid parameters: " + "; ".join(problems))
+        self.problems = [shown(problem) for problem in problems]
+        super().__init__("invalid parameters: " + "; ".join(self.problems))
 
 
 class BindingError(SopError):

@@ -334,3 +334,21 @@ def test_agent_sop_inline_defaults_infer_types() -> None:
     assert "not enforced" in unenforced(sop)[0].message
     assert coerce(sop, {"flag": "false"}) == {"flag": False}
     assert validate(sop, {})["flag"] is True
+
+
+def test_a_parameter_error_never_echoes_a_card_number_or_breaks_the_line() -> None:
+    """Errors quote what the caller sent: redacted, control characters escaped."""
+    with pytest.raises(ParameterError) as caught:
+        validate(
+            seed_like(),
+            {
+                "operation": "charge",
+                "customer_id": "cus_A",
+                "amount": "4242424242424242x",
+                "bad\nname": "4111 1111 1111 1111",
+            },
+        )
+    message = str(caught.value)
+    assert "4242424242424242" not in message and "4111 1111 1111 1111" not in message
+    assert "\n" not in message and "bad\\x0aname" in message
+    assert all("\n" not in p for p in caught.value.problems)

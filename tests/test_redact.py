@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -282,3 +283,25 @@ def test_large_numbers_of_any_sign_or_type_are_masked() -> None:
     out = redact({"neg": -int(VISA), "f": float(VISA), int(VISA): "as a key"})
     assert VISA not in json.dumps(out)
     assert redact({"n": 2500, "x": 1.5}) == {"n": 2500, "x": 1.5}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(min_size=16, max_size=16), st.sampled_from(["{}", "x/{}-receipt.eml", "-{}-"]))
+@example(bytes.fromhex("5585651642234b2e0000000000000000"), ".sop/outbox/{}-confirmation.eml")
+def test_run_ids_and_hashes_are_never_altered(raw: bytes, shape: str) -> None:
+    """Engine-made hex (run ids, sha256s) in a path kept in a run's state: a run id whose
+    digits held a Luhn-valid run was masked, and the run could no longer resume exactly."""
+    for ident in (raw.hex(), hashlib.sha256(raw).hexdigest()):
+        if any(c in "abcdef" for c in ident):
+            text = shape.format(ident)
+            assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["fee4242424242424242", "4242424242424242" + "a" * 15, "a" * 32 + " 4242424242424242"],
+)
+def test_a_card_in_or_beside_hex_that_is_no_identifier_is_still_masked(text: str) -> None:
+    """Only exactly 32 or 64 hex characters read as an identifier (the accepted trade-off:
+    a card written as the whole of such a token is not masked, as inside a UUID)."""
+    assert "4242424242424242" not in redact_text(text)
