@@ -620,11 +620,23 @@ def trigger_webhooks(ctx: Any) -> None:
     url = configured("SOP_WEBHOOK_URL")
     if url is None:
         raise NotApplicable("no webhook handler configured (SOP_WEBHOOK_URL)")
+    # One event id per run and action, sent again unchanged if a resume repeats the POST
+    # (a crash after it, before the journal knew): receivers drop a delivery they have seen.
+    key = ctx.idempotency_key("webhook")
     body = json.dumps(
-        redact({"event": f"sop.{operation(ctx)}.completed", "transaction": transaction(ctx)})
+        redact(
+            {
+                "id": key,
+                "event": f"sop.{operation(ctx)}.completed",
+                "transaction": transaction(ctx),
+            }
+        )
     )
     req = urllib.request.Request(
-        url, data=body.encode(), method="POST", headers={"Content-Type": "application/json"}
+        url,
+        data=body.encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
     )
     with urllib.request.urlopen(req, timeout=gateway(ctx).timeout) as response:
         if response.status >= 300:
@@ -709,9 +721,17 @@ def track_analytics(ctx: Any) -> None:
     if target is None:
         raise NotApplicable("no analytics sink configured (SOP_ANALYTICS_FILE)")
     txn = transaction(ctx)
-    event = {"ts": int(time.time()), "event": f"{txn.get('type')}.{txn.get('status')}", **txn}
+    key = ctx.idempotency_key("analytics")
+    event = {
+        "id": key,
+        "ts": int(time.time()),
+        "event": f"{txn.get('type')}.{txn.get('status')}",
+        **txn,
+    }
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and f'"id": "{key}"' in path.read_text(encoding="utf-8"):
+        return  # a resume repeating this action: the event is already there, once
     with path.open("a", encoding="utf-8") as sink:
         sink.write(json.dumps(redact(event), sort_keys=True) + "\n")
 

@@ -8,16 +8,19 @@ subprocess, as a person would type it. Sandbox request logs prove what reached
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import stripe
 from sop_cli import sop_cli
 
+from engine.catalog import load as load_sop
 from engine.context import Services
 from engine.errors import SopFailure
 from engine.journal import Journal
@@ -439,9 +442,11 @@ def test_configured_optional_lines_run(
     import threading
 
     received: list[bytes] = []
+    keys: list[str] = []
 
     class Hook(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            keys.append(self.headers["Idempotency-Key"])
             received.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(204)
             self.end_headers()
@@ -466,7 +471,21 @@ def test_configured_optional_lines_run(
         if a.level in ("MAY", "SHOULD") and "webhook" in a.text
     )
     assert len(received) == 1 and result.output["transaction_id"].encode() in received[0]
-    assert '"event": "charge.succeeded"' in (tmp_path / "analytics.jsonl").read_text()
+    assert json.loads(received[0])["id"] == keys[0]  # the receiver's dedupe key
+    analytics = tmp_path / "analytics.jsonl"
+    assert '"event": "charge.succeeded"' in analytics.read_text()
+    # a resume that repeats the analytics action (killed after it wrote, before the
+    # journal knew) adds nothing: the same key is already in the sink
+    (event,) = [json.loads(line) for line in analytics.read_text().splitlines()]
+    again = SimpleNamespace(
+        idempotency_key=lambda purpose: event["id"] if purpose == "analytics" else purpose,
+        state={"transaction": {k: event[k] for k in ("type", "status")}},
+        params={},
+        sop=load_sop(result.sop),
+        run_id=result.run_id,
+    )
+    payments.track_analytics(again)
+    assert len(analytics.read_text().splitlines()) == 1
     intent = sandbox.client().v1.payment_intents.retrieve(result.output["transaction_id"])
     assert intent.metadata["statement_descriptor_suffix"] == "SOPDEMO"
 
