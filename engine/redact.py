@@ -5,10 +5,9 @@ results. It is deliberately conservative: any run of 13+ digits (single spaces o
 dashes allowed between digits) that contains a Luhn-valid 13-19 digit window is
 masked as a whole, keeping at most its first 6 and last 4 digits, because a card
 number glued to other digits ("ref00424242424242424242") is still a card number.
-A UUID-shaped value (8-4-4-4-12 hex: idempotency keys, child run ids) and a run id
-or hash (exactly 32 or 64 lower-case hex characters, a letter among them) are never
-altered: digits inside an engine-made identifier are not a card number (a run id
-``5585651642234b2e...`` in an outbox path made a run unresumable).
+A UUID-shaped value (8-4-4-4-12 hex: idempotency keys, child run ids) is never
+altered: its digits joined across the dashes are not a card number. Run ids are drawn
+so that redaction leaves them alone (``runner._new_run_id``).
 
 A CVV/CVC/CID/security code is recognised in every syntax it is written in: as a
 mapping key (dropped, at any depth) and inside text, where the 3-4 digits after
@@ -30,9 +29,6 @@ _DIGIT_RUN = re.compile(r"[0-9](?:[ -]?[0-9]){12,}")
 #: or dash, so a card number cannot hide half in it).
 _UUID = re.compile(
     r"(?<![0-9A-Za-z_])(?<![0-9][ -])[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
-    r"(?![0-9A-Za-z])(?![ -][0-9])"
-    # a run id (32 lower-case hex) or sha256 (64) holding a letter, bordered the same way
-    r"|(?<![0-9A-Za-z_])(?<![0-9][ -])(?=[0-9a-f]*[a-f])(?:[0-9a-f]{64}|[0-9a-f]{32})"
     r"(?![0-9A-Za-z])(?![ -][0-9])"
 )
 #: The names a card verification code goes by: cvv/cvc/cvn anywhere (card_cvc, userCvv2),
@@ -98,10 +94,9 @@ _CVV_HINT = re.compile(r"(?i)cv|cid|csc|code|verif")
 def redact_text(text: str) -> str:
     """Mask card numbers, CVV phrases and Stripe secret keys inside free text.
 
-    UUID-shaped tokens and hex identifiers are kept as they are: only the text around
-    them is scanned.
+    UUID-shaped tokens are kept as they are: only the text around them is scanned.
     """
-    if len(text) >= 32:
+    if len(text) >= 36 and "-" in text:
         out: list[str] = []
         last = 0
         for match in _UUID.finditer(text):
