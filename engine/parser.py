@@ -712,19 +712,23 @@ class _Parser:
 
     # ---- entry
 
+    def _unread(self, name: str | None, text: str, digest: str) -> Sop:
+        """The model of a file refused before its markdown is read: diagnostics only."""
+        return Sop(
+            name=name or "untitled",
+            title="",
+            path=self.path,
+            text=text,
+            content_hash=digest,
+            diagnostics=tuple(self.diags),
+        )
+
     def run(self, data: str | bytes) -> Sop:
         raw_bytes, text = self.decode(data)
         digest = sha256(raw_bytes).hexdigest()
         name = _name_from_path(self.path)
         if text is None:
-            return Sop(
-                name=name or "untitled",
-                title="",
-                path=self.path,
-                text="",
-                content_hash=digest,
-                diagnostics=tuple(self.diags),
-            )
+            return self._unread(name, "", digest)
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
         if lines and lines[-1] == "":
@@ -737,14 +741,7 @@ class _Parser:
                 1,
                 "file is empty: start with '# Title', then '## Steps' with '### 1. Title' steps",
             )
-            return Sop(
-                name=name or "untitled",
-                title="",
-                path=self.path,
-                text=text,
-                content_hash=digest,
-                diagnostics=tuple(self.diags),
-            )
+            return self._unread(name, text, digest)
 
         if len(text) > MAX_LINE:  # a shorter file has no line that long
             long = next((i for i, line in enumerate(lines) if len(line) > MAX_LINE), None)
@@ -756,14 +753,7 @@ class _Parser:
                     f"line is {len(lines[long]):,} characters long, over the {MAX_LINE:,}-"
                     "character limit for one SOP line: break it up",
                 )
-                return Sop(
-                    name=name or "untitled",
-                    title="",
-                    path=self.path,
-                    text=text,
-                    content_hash=digest,
-                    diagnostics=tuple(self.diags),
-                )
+                return self._unread(name, text, digest)
 
         metadata: dict[str, str] = {}
         metadata_lines: dict[str, int] = {}

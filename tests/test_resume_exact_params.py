@@ -24,7 +24,7 @@ import engine
 import engine.journal
 from engine.context import Services
 from engine.errors import SopError
-from engine.journal import Journal, canonical
+from engine.journal import Journal, StartedRun, canonical
 from engine.redact import redact_text
 from engine.registry import load_handlers
 from handlers import payments
@@ -49,13 +49,11 @@ KEY = "order-4111111111111111-attempt"
 assert redact_text(KEY) != KEY
 
 
-def test_the_journal_records_the_exact_parameters_hash_and_what_redaction_altered(
-    tmp_path: Path,
-) -> None:
-    params = {"amount": 2500, "description": DESCRIPTION, "idempotency_key": KEY, "n": "x"}
+def _started(tmp_path: Path, run_id: str, params: dict[str, Any]) -> StartedRun | None:
+    """Start ``run_id`` in a fresh journal and read it back as its chained events tell it."""
     with Journal(tmp_path / "j.db") as journal:
         journal.start_run(
-            "r1",
+            run_id,
             sop="demo",
             sop_path=None,
             version="1",
@@ -64,7 +62,14 @@ def test_the_journal_records_the_exact_parameters_hash_and_what_redaction_altere
             handlers=[],
         )
         journal.flush()
-        started = journal.started("r1")
+        return journal.started(run_id)
+
+
+def test_the_journal_records_the_exact_parameters_hash_and_what_redaction_altered(
+    tmp_path: Path,
+) -> None:
+    params = {"amount": 2500, "description": DESCRIPTION, "idempotency_key": KEY, "n": "x"}
+    started = _started(tmp_path, "r1", params)
     assert started is not None
     assert started.redacted_params == ["description", "idempotency_key"]
     assert engine.journal.params_match(started, params)
@@ -271,18 +276,7 @@ def test_a_seal_made_with_another_journal_key_is_refused_not_guessed(
 ) -> None:
     params = {"description": DESCRIPTION, "idempotency_key": KEY}
     monkeypatch.setenv("SOP_JOURNAL_KEY", "key-of-machine-a")
-    with Journal(tmp_path / "j.db") as journal:
-        journal.start_run(
-            "r2",
-            sop="demo",
-            sop_path=None,
-            version="1",
-            content_hash="h",
-            params=params,
-            handlers=[],
-        )
-        journal.flush()
-        started = journal.started("r2")
+    started = _started(tmp_path, "r2", params)
     assert started is not None and engine.journal.params_match(started, params)
     monkeypatch.setenv("SOP_JOURNAL_KEY", "key-of-machine-b")
     with pytest.raises(SopError, match="sealed with journal key"):
