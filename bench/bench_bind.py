@@ -25,8 +25,8 @@ from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
-from engine.normalize import normalize
-from engine.registry import Registry
+from engine.binding.normalize import normalize
+from engine.binding.registry import Registry
 
 N_PATTERNS = 3_000
 N_LINES = 10_000

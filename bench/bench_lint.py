@@ -41,7 +41,7 @@ def _run(cmd: list[str]) -> tuple[float, float]:
 def bench_process(runs: int) -> float:
     """Floor and lint interleaved, so load from other work on the box hits both alike."""
     floor_cmd = [sys.executable, "-c", "import mistune, yaml, jsonschema"]
-    lint_cmd = [sys.executable, "-m", "engine.cli", "lint", "sops/"]
+    lint_cmd = [sys.executable, "-m", "engine", "lint", "sops/"]
     warm = subprocess.run(lint_cmd, cwd=ROOT, capture_output=True, text=True, env=ENV)
     if warm.returncode not in (0, 1) or "error:" in warm.stderr:  # also warms caches and .pyc
         raise SystemExit(f"sop lint sops/ failed (exit {warm.returncode}): {warm.stderr.strip()}")
@@ -87,8 +87,8 @@ def _children_cpu() -> float:
 def bench_bulk(count: int, repeat: int) -> None:
     """Wall and CPU of ``lint_paths``; CPU (this process + its reaped workers) is what
     load from other work on the box distorts least, so both are printed, with the load."""
-    from engine.lint import lint, lint_paths
-    from engine.parser import parse
+    from engine.language.lint import lint, lint_paths
+    from engine.language.parser import parse
 
     seed = SEED.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ import mistune
 import yaml
 from mistune.core import BlockState
 
-from engine.parser import _markdown, _simple_yaml, _yaml_loader, clear_caches, parse
+from engine.language.parser import _markdown, _simple_yaml, _yaml_loader, clear_caches, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET = 1.5

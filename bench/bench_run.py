@@ -21,12 +21,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from engine.catalog import load
-from engine.journal import Journal
+from engine.binding.planner import plan
+from engine.binding.registry import Registry
+from engine.execution.runner import ActionStatus, run
+from engine.language.catalog import load
 from engine.model import ActionKind
-from engine.planner import plan
-from engine.registry import Registry
-from engine.runner import ActionStatus, run
+from engine.storage.journal import Journal
 
 TARGET_US = 100.0
 PARAMS = {"operation": "charge", "customer_id": "cus_ABC123", "amount": 2500, "currency": "usd"}

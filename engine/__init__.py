@@ -23,23 +23,23 @@ from engine.errors import (
 from engine.model import Action, ActionKind, Diagnostic, Level, Severity, Sop
 
 if TYPE_CHECKING:
-    from engine.catalog import load
-    from engine.parser import parse
-    from engine.planner import Plan, plan
-    from engine.registry import Registry, action, check
-    from engine.runner import RunResult, resume, run
+    from engine.binding.planner import Plan, plan
+    from engine.binding.registry import Registry, action, check
+    from engine.execution.runner import RunResult, resume, run
+    from engine.language.catalog import load
+    from engine.language.parser import parse
 
 _LAZY: dict[str, str] = {
-    "parse": "engine.parser",
-    "load": "engine.catalog",
-    "plan": "engine.planner",
-    "Plan": "engine.planner",
-    "Registry": "engine.registry",
-    "action": "engine.registry",
-    "check": "engine.registry",
-    "run": "engine.runner",
-    "resume": "engine.runner",
-    "RunResult": "engine.runner",
+    "parse": "engine.language.parser",
+    "load": "engine.language.catalog",
+    "plan": "engine.binding.planner",
+    "Plan": "engine.binding.planner",
+    "Registry": "engine.binding.registry",
+    "action": "engine.binding.registry",
+    "check": "engine.binding.registry",
+    "run": "engine.execution.runner",
+    "resume": "engine.execution.runner",
+    "RunResult": "engine.execution.runner",
 }
 
 __all__ = [

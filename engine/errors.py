@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.redact import redact_text
+from engine.execution.redact import redact_text
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

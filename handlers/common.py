@@ -52,7 +52,7 @@ def subscription_action(ctx: Any) -> str:
 
 def amount_bounds(ctx: Any) -> tuple[int, int]:
     """(minimum, maximum) of ``amount`` from the SOP's own Parameters (schema keywords)."""
-    from engine.params import schema_for
+    from engine.language.params import schema_for
 
     prop = schema_for(ctx.sop).get("properties", {}).get("amount", {})
     low = 1

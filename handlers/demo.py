@@ -35,14 +35,14 @@ def _banner(title: str) -> None:
 
 
 def _sop_command() -> list[str]:
-    """The ``sop`` entry point beside this interpreter, else ``python -m engine.cli``."""
+    """The ``sop`` entry point beside this interpreter, else ``python -m engine``."""
     script = Path(sys.executable).with_name("sop")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "engine.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "engine"]
 
 
 def _render(journal: Any, run_id: str) -> str:
-    from engine.cli_run import render
-    from engine.runner import recorded_result
+    from engine.cli.run import render
+    from engine.execution.runner import recorded_result
 
     result = recorded_result(journal, run_id)
     return render(result) if result is not None else f"(no result recorded for {run_id})"
@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary journal and outbox")
     args = parser.parse_args(argv)
 
-    from engine.catalog import load
-    from engine.examples import run_examples
-    from engine.journal import Journal
-    from engine.registry import load_handlers
-    from engine.runner import RunStatus, run
+    from engine.binding.registry import load_handlers
+    from engine.execution.runner import RunStatus, run
+    from engine.language.catalog import load
+    from engine.storage.journal import Journal
+    from engine.testing.examples import run_examples
     from handlers.sandbox import Sandbox
 
     work = Path(tempfile.mkdtemp(prefix="sop-demo-"))
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 ok = ok and example.passed
 
             _banner("A $200 charge, then a $150 refund held for confirmation")
-            from engine.context import Services
+            from engine.execution.context import Services
             from handlers.payments import make_customer
 
             services = Services(None, registry.services())

@@ -28,8 +28,8 @@ from typing import Any
 
 import jinja2
 
-from engine.redact import redact
-from engine.registry import default_registry
+from engine.binding.registry import default_registry
+from engine.execution.redact import redact
 
 SERVICE = "notifier"
 TEMPLATES = Path(__file__).resolve().parent / "templates"

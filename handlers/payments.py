@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.binding.registry import action, check, fixture, service
 from engine.errors import ConfirmationRequired, NotApplicable, OutcomeUnknown, SopError, SopFailure
-from engine.redact import redact, redact_text
-from engine.registry import action, check, fixture, service
+from engine.execution.redact import redact, redact_text
 from handlers import refunds, subscriptions
 from handlers.common import (
     amount_bounds,
@@ -93,7 +93,7 @@ def guard_idempotency(ctx: Any, what: str) -> None:
 @action("validate all input parameters")
 def guard_validate(ctx: Any) -> None:
     """The engine validated the parameters before planning; re-check against the same schema."""
-    from engine.params import problems
+    from engine.language.params import problems
 
     found = problems(ctx.sop, dict(ctx.params))
     if found:
@@ -661,7 +661,7 @@ def refund_status_is(ctx: Any, first: str, second: str) -> bool:
 @action("retry payment failures (only network/timeout errors)")
 def never_retry_payment_failures(ctx: Any) -> None:
     """MUST NOT: prove from the SOP's own rules that no payment failure is ever retried."""
-    from engine.retry import policy_for
+    from engine.execution.retry import policy_for
 
     step = next((s for s in ctx.sop.steps if s.number == ctx.action.step), None)
     retried = [
@@ -830,7 +830,7 @@ class _SandboxEnvironment:
 
 @service("sandbox")
 def sandbox_environment(ctx: Any) -> _SandboxEnvironment:
-    """For ``sop test``: see engine.examples.environment."""
+    """For ``sop test``: see engine.testing.examples.environment."""
     return _SandboxEnvironment()
 
 

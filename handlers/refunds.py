@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.binding.registry import action, check
 from engine.errors import SopFailure
-from engine.registry import action, check
 from handlers.common import gateway, produced, request, transaction
 from handlers.stripe_api import StripeGateway
 

@@ -47,9 +47,9 @@ from urllib.parse import urlsplit
 
 import stripe
 
+from engine.binding.registry import Registry, default_registry
 from engine.errors import OutcomeUnknown, SopFailure, UsageError
 from engine.model import Sop
-from engine.registry import Registry, default_registry
 
 SERVICE = "stripe"
 ENV_KEY = "STRIPE_API_KEY"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.binding.registry import action, check
 from engine.errors import SopFailure
-from engine.registry import action, check
 from handlers.common import gateway, produced, request, subscription_action, transaction
 
 SOP = "subscription-management"

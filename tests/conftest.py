@@ -10,8 +10,8 @@ import pytest
 
 from handlers.sandbox import Sandbox
 
-# The journal key that seals redacted parameters (engine.seal): one per test session, never
-# the user's own ~/.config/sop-engine/journal.key. Subprocesses inherit it.
+# The journal key that seals redacted parameters (engine.execution.seal): one per test
+# session, never the user's own ~/.config/sop-engine/journal.key. Subprocesses inherit it.
 os.environ.setdefault("SOP_KEY_FILE", os.path.join(tempfile.mkdtemp(), "journal.key"))
 
 

@@ -1,4 +1,4 @@
-"""Run ``sop`` as a real subprocess, the way users and CI do (``python -m engine.cli``)."""
+"""Run ``sop`` as a real subprocess, the way users and CI do (``python -m engine.cli.main``)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def sop_cli(
     environ = {k: v for k, v in os.environ.items() if k not in dropped}
     environ.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
+        [sys.executable, "-m", "engine", *args],
         cwd=cwd,
         env=environ,
         capture_output=True,

@@ -57,19 +57,20 @@ def test_plan_stays_callable_whatever_was_imported_first(tmp_path: Path) -> None
     """Importing every submodule first must not shadow the package's functions."""
     code = textwrap.dedent(
         """
-        import engine.runner
-        import engine.planner
-        import engine.catalog
-        import engine.parser
+        import engine.execution.runner
+        import engine.binding.planner
+        import engine.language.catalog
+        import engine.language.parser
         import engine
-        from engine.planner import Plan, plan
+        from engine.binding.planner import Plan, plan
         text = "# T\\n\\n## Overview\\n\\nx\\n\\n## Steps\\n\\n### 1. A\\n\\n"
         text += "**Actions**:\\n- MAY wave\\n"
         sop = engine.parse(text)
         made = engine.plan(sop, {}, registry=engine.Registry())
         assert isinstance(made, engine.Plan) and isinstance(made, Plan) and made.ok
-        assert plan is engine.plan and engine.run is engine.runner.run
-        assert engine.load is engine.catalog.load and engine.parse is engine.parser.parse
+        assert plan is engine.plan and engine.run is engine.execution.runner.run
+        assert engine.load is engine.language.catalog.load
+        assert engine.parse is engine.language.parser.parse
         print("ok")
         """
     )
@@ -98,7 +99,7 @@ def test_load_unknown_name_is_a_usage_error() -> None:
 
 
 def test_run_refuses_an_unbound_must_before_any_side_effect(tmp_path: Path) -> None:
-    from engine.journal import Journal
+    from engine.storage.journal import Journal
 
     sop = engine.parse(
         "# T\n\n## Overview\n\nx\n\n## Steps\n\n### 1. A\n\n**Actions**:\n- MUST do the thing\n",
@@ -111,7 +112,7 @@ def test_run_refuses_an_unbound_must_before_any_side_effect(tmp_path: Path) -> N
 
 
 def test_resume_with_a_wrong_token_is_refused(tmp_path: Path) -> None:
-    from engine.journal import Journal
+    from engine.storage.journal import Journal
 
     registry = engine.Registry()
 

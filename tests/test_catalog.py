@@ -12,9 +12,9 @@ import jsonschema
 import pytest
 from sop_cli import sop_cli
 
-from engine import catalog
 from engine.errors import UsageError
-from engine.resources import builtin_sops_dir
+from engine.language import catalog
+from engine.language.resources import builtin_sops_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "schemas" / "sop.schema.json").read_text(encoding="utf-8"))

@@ -11,7 +11,8 @@ import pytest
 
 # A real subprocess in which the optional package cannot be imported (as if not installed).
 _WITHOUT = (
-    "import sys; sys.modules[{mod!r}] = None; from engine.cli import main; sys.exit(main({argv!r}))"
+    "import sys; sys.modules[{mod!r}] = None; "
+    "from engine.cli.main import main; sys.exit(main({argv!r}))"
 )
 
 
@@ -40,7 +41,7 @@ def test_a_missing_optional_package_names_the_extra(
 
 def test_unknown_command_is_a_usage_error() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "frobnicate"],
+        [sys.executable, "-m", "engine", "frobnicate"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -60,8 +61,8 @@ def test_unknown_command_is_a_usage_error() -> None:
     ],
 )
 def test_settings_value_rejected(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
-    from engine import confirm, retry, runner
     from engine.errors import UsageError
+    from engine.execution import confirm, retry, runner
 
     read = {
         "SOP_ACTION_TIMEOUT_SECONDS": runner.action_timeout_default,
@@ -74,7 +75,7 @@ def test_settings_value_rejected(monkeypatch: pytest.MonkeyPatch, name: str, val
 
 
 def test_settings_defaults_and_zero(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine import confirm, retry, runner
+    from engine.execution import confirm, retry, runner
 
     for name in ("SOP_ACTION_TIMEOUT_SECONDS", "SOP_RETRY_BASE_SECONDS", "SOP_CONFIRM_TTL_SECONDS"):
         monkeypatch.delenv(name, raising=False)
@@ -102,7 +103,7 @@ def test_bad_setting_stops_a_run_before_any_handler(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "engine.cli.main",
             "run",
             "tiny",
             "--handlers",

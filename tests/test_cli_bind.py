@@ -14,10 +14,10 @@ import pytest
 from sop_cli import sop_cli
 from test_plan import MINI
 
-from engine.resources import load_schema
+from engine.language.resources import load_schema
 
 HANDLERS = """\
-from engine.registry import action, check
+from engine.binding.registry import action, check
 
 
 @action("verify customer exists")
@@ -102,7 +102,7 @@ def test_missing_environment_variable_exits_2(project: Path) -> None:
 
 def test_broken_handler_module_is_one_line(project: Path) -> None:
     (project / "hpack" / "main.py").write_text(
-        "from engine.registry import action\n\nraise RuntimeError('boom')\n"
+        "from engine.binding.registry import action\n\nraise RuntimeError('boom')\n"
     )
     proc = sop(project, "coverage", "mini")
     assert proc.returncode == 1
@@ -113,7 +113,7 @@ def test_broken_handler_module_is_one_line(project: Path) -> None:
 def test_ambiguous_handlers_reported_with_both_locations(project: Path) -> None:
     extra = project / "hpack" / "dup.py"
     extra.write_text(
-        "from engine.registry import action\n\n\n"
+        "from engine.binding.registry import action\n\n\n"
         "@action('Verify `customer` exists.')\ndef again(ctx):\n    pass\n"
     )
     proc = sop(project, "plan", "mini", "-p", "operation=charge", "--handlers", "hpack.dup")

@@ -188,7 +188,7 @@ def test_author_commands_never_import_stripe_or_handlers() -> None:
     script = textwrap.dedent(
         """
         import contextlib, io, json, sys
-        from engine.cli import main
+        from engine.cli.main import main
         codes = {}
         for argv in (["list"], ["show", "payment-processing"], ["lint", "sops"],
                      ["graph", "payment-processing"], ["schema", "payment-processing"]):

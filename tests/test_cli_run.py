@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from sop_cli import pythonpath, sop_cli
 
-from engine.resources import load_schema
+from engine.language.resources import load_schema
 
 SOP = """\
 # Cli Demo
@@ -54,7 +54,7 @@ import os
 from pathlib import Path
 
 from engine import ConfirmationRequired, SopFailure
-from engine.registry import action
+from engine.binding.registry import action
 
 EFFECTS = Path(os.environ["CLI_EFFECTS"])
 

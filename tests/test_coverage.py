@@ -14,15 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_plan import MINI
 
-import engine.registry as registry_module
-from engine.coverage import coverage
+import engine.binding.registry as registry_module
+from engine.binding.coverage import coverage
+from engine.binding.normalize import clean
+from engine.binding.patterns import parse_pattern
+from engine.binding.registry import Registry
+from engine.binding.stub import pattern_for, render
+from engine.language.parser import parse
+from engine.language.resources import load_schema
 from engine.model import Sop
-from engine.normalize import clean
-from engine.parser import parse
-from engine.patterns import parse_pattern
-from engine.registry import Registry
-from engine.resources import load_schema
-from engine.stub import pattern_for, render
 
 
 @pytest.fixture

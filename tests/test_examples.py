@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sop_cli import sop_cli
 
-from engine.examples import Bindings, compare, example_diagnostics, is_symbol, run_examples
-from engine.journal import Journal
-from engine.parser import parse
-from engine.registry import Registry
+from engine.binding.registry import Registry
+from engine.language.parser import parse
+from engine.storage.journal import Journal
+from engine.testing.examples import Bindings, compare, example_diagnostics, is_symbol, run_examples
 from handlers.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,7 +176,7 @@ def test_lint_rule_amount_larger_than_the_producing_example() -> None:
     assert example_diagnostics(ledger(10, 5)) == []
     (warning,) = example_diagnostics(ledger(10, 50))
     assert warning.code == "SOP135" and "example 2" in warning.message and "50" in warning.message
-    from engine.catalog import load
+    from engine.language.catalog import load
 
     (seed,) = example_diagnostics(load("payment-processing"))
     assert "15000 of pi_XYZ789" in seed.message and "amount 2500" in seed.message
@@ -215,7 +215,7 @@ def test_sop_test_fails_with_exit_1_and_a_diff(tmp_path: Path) -> None:
     (tmp_path / "ledger_handlers.py").write_text(
         textwrap.dedent(
             """
-            from engine.registry import action, fixture
+            from engine.binding.registry import action, fixture
 
             @action("book the amount on the account", sop="ledger")
             def book(ctx):
@@ -235,7 +235,15 @@ def test_sop_test_fails_with_exit_1_and_a_diff(tmp_path: Path) -> None:
         "SOP_TEST_SANDBOX": "0",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "test", "ledger", "--handlers", "ledger_handlers"],
+        [
+            sys.executable,
+            "-m",
+            "engine.cli.main",
+            "test",
+            "ledger",
+            "--handlers",
+            "ledger_handlers",
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -247,7 +255,7 @@ def test_sop_test_fails_with_exit_1_and_a_diff(tmp_path: Path) -> None:
     assert "-amount: 12" in done.stdout and "+amount: 10" in done.stdout
     assert "PASS ledger example 2: Reverse" in done.stdout
     unknown = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "test", "no-such-sop"],
+        [sys.executable, "-m", "engine", "test", "no-such-sop"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

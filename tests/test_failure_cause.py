@@ -19,11 +19,11 @@ import jsonschema
 import pytest
 from sop_cli import pythonpath, sop_cli
 
+from engine.binding.registry import Registry, load_handlers
 from engine.errors import ParameterError
-from engine.journal import Journal
-from engine.registry import Registry, load_handlers
-from engine.resources import load_schema
-from engine.runner import RunStatus, run
+from engine.execution.runner import RunStatus, run
+from engine.language.resources import load_schema
+from engine.storage.journal import Journal
 from handlers.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +158,7 @@ A handler with a bug.
 """
 
 BUGGY_HANDLERS = """\
-from engine.registry import action
+from engine.binding.registry import action
 
 
 @action("pay the amount")

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from test_lint import FRAGMENTS
 
-from engine.graph import to_dot, to_json, to_mermaid
-from engine.parser import parse
+from engine.language.graph import to_dot, to_json, to_mermaid
+from engine.language.parser import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "sops" / "payment-processing.sop.md"

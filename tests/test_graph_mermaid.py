@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from test_graph import AWKWARD
 
-from engine.catalog import entries, load
-from engine.graph import to_mermaid
-from engine.parser import parse
+from engine.language.catalog import entries, load
+from engine.language.graph import to_mermaid
+from engine.language.parser import parse
 
 HERE = Path(__file__).resolve().parent
 CHECKER = HERE / "mermaid" / "check.mjs"

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from sop_cli import sop_cli
 
-from engine.catalog import load
-from engine.context import RunContext, Services
-from engine.journal import Journal
+from engine.execution.context import RunContext, Services
+from engine.language.catalog import load
+from engine.storage.journal import Journal
 from handlers.notify import Notifier
 from handlers.sandbox import Sandbox
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from engine.lint import lint
-from engine.normalize import normalize
-from engine.params import problems, schema_for
-from engine.parser import parse
+from engine.binding.normalize import normalize
+from engine.language.lint import lint
+from engine.language.params import problems, schema_for
+from engine.language.parser import parse
 
-MAX_LINE = 4_000  # engine.parser.MAX_LINE (written out so the test imports on old code)
+MAX_LINE = 4_000  # engine.language.parser.MAX_LINE (written out so the test imports on old code)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "sops" / "payment-processing.sop.md"
@@ -80,9 +80,9 @@ def test_catastrophic_format_is_matched_in_linear_time(tmp_path: Path) -> None:
     found = bounded(
         f"""
         import json, time
-        from engine.lint import lint
-        from engine.params import problems
-        from engine.parser import parse
+        from engine.language.lint import lint
+        from engine.language.params import problems
+        from engine.language.parser import parse
         sop = parse(open({str(path)!r}, "rb").read(), path={str(path)!r})
         errors = [d.code for d in lint(sop) if d.severity.value == "error"]
         started = time.perf_counter()
@@ -196,7 +196,7 @@ def test_a_yaml_alias_bomb_in_an_example_is_refused(tmp_path: Path) -> None:
     found = bounded(
         f"""
         import json, time
-        from engine.lint import lint_paths
+        from engine.language.lint import lint_paths
         started = time.perf_counter()
         found = [(d.code, d.line, d.message) for d in lint_paths([{str(path)!r}])]
         print(json.dumps([found, time.perf_counter() - started]))
@@ -227,7 +227,7 @@ def test_a_150000_character_line_normalizes_in_linear_time(unit: str) -> None:
     found = bounded(
         f"""
         import json, time
-        from engine.normalize import normalize
+        from engine.binding.normalize import normalize
         line = "MUST " + {unit!r} * (150_000 // len({unit!r}))
         started = time.perf_counter()
         normalize(line)
@@ -244,7 +244,7 @@ def test_a_150000_character_action_line_is_refused_quickly(tmp_path: Path) -> No
     found = bounded(
         f"""
         import json, time
-        from engine.lint import lint_paths
+        from engine.language.lint import lint_paths
         started = time.perf_counter()
         found = [(d.code, d.line, d.message) for d in lint_paths([{str(path)!r}])]
         print(json.dumps([found, time.perf_counter() - started]))
@@ -290,8 +290,8 @@ def test_a_whole_file_of_hostile_lines_at_the_limits_is_bounded(unit: str) -> No
     found = bounded(
         f"""
         import json, time
-        from engine.lint import lint
-        from engine.parser import MAX_BYTES, MAX_LINE, parse
+        from engine.language.lint import lint
+        from engine.language.parser import MAX_BYTES, MAX_LINE, parse
         head = "# T\\n\\n## Overview\\n\\nx\\n\\n## Steps\\n\\n### 1. Do\\n\\n**Actions**:\\n"
         lines = []
         while sum(map(len, lines)) < MAX_BYTES - 2 * MAX_LINE:
@@ -310,7 +310,7 @@ def test_a_whole_file_of_hostile_lines_at_the_limits_is_bounded(unit: str) -> No
 
 
 def _shipped_patterns() -> list[str]:
-    from engine.params import schema_for
+    from engine.language.params import schema_for
 
     found: set[str] = set()
     for path in sorted((ROOT / "sops").glob("*.sop.md")):
@@ -327,7 +327,7 @@ def test_shipped_patterns_mean_on_re2_what_they_meant_on_re(pattern: str) -> Non
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from engine.schema_check import sop_pattern
+    from engine.language.schema_check import sop_pattern
 
     search = sop_pattern(pattern)
     words = st.sampled_from(["cus_", "pi_", "sub_", "plan_", "price_", "usd", "_", "-", " ", "é"])

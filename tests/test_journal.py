@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sop_cli import sop_cli
 
-from engine.journal import Journal
+from engine.storage.journal import Journal
 
 
 def _journal(tmp_path: Path) -> Journal:
@@ -91,7 +91,7 @@ def test_deleted_tail_detected(tmp_path: Path) -> None:
 
 def test_rehashed_edit_still_breaks_the_chain(tmp_path: Path) -> None:
     """An editor who recomputes the edited row's own hash breaks the next row's prev_hash."""
-    from engine.journal_check import row_hash as _row_hash
+    from engine.storage.verify import row_hash as _row_hash
 
     _journal(tmp_path).close()
     db = sqlite3.connect(tmp_path / "j.db")
@@ -213,7 +213,7 @@ def _database_pages(path: Path) -> int:
 
 
 def test_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
-    from engine.checkpointer import Checkpointer
+    from engine.storage.checkpointer import Checkpointer
 
     journal = Journal(tmp_path / "j.db")
     journal._checkpoints = Checkpointer(journal.path, "NORMAL", every=20)

@@ -22,7 +22,7 @@ from sop_cli import pythonpath, sop_cli
 
 import engine
 from engine.errors import SopError
-from engine.journal import Journal
+from engine.storage.journal import Journal
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -64,7 +64,7 @@ HANDLERS = """\
 import os
 
 from engine.errors import ConfirmationRequired
-from engine.registry import action
+from engine.binding.registry import action
 
 
 def _effect(ctx, what):
@@ -206,7 +206,7 @@ def test_confirmation_reads_the_chained_expiry(tmp_path: Path) -> None:
         assert paused.pending is not None
         with sqlite3.connect(tmp_path / "j.db") as db:
             db.execute("UPDATE confirmations SET expires_at=expires_at+3600")
-        from engine.confirm import lookup
+        from engine.execution.confirm import lookup
 
         with pytest.raises(SopError, match="confirmations table was edited"):
             lookup(journal, paused.pending["token"])
@@ -267,7 +267,7 @@ def test_deleted_events_and_rows_are_reported(tmp_path: Path) -> None:
 
 def _rewrite_chain(path: Path) -> None:
     """What someone with write access can do: edit a row and recompute every hash after."""
-    from engine.journal_check import GENESIS, row_hash
+    from engine.storage.verify import GENESIS, row_hash
 
     with sqlite3.connect(path) as db:
         rows = db.execute(
@@ -330,7 +330,7 @@ def test_a_journal_from_before_schema_versions_opens_verifies_and_resumes(
         assert result.ok, result.errors
         assert journal.verify() == []
     assert calls == ["two crashed", "three crashed"]
-    from engine.journal import SCHEMA_VERSION
+    from engine.storage.journal import SCHEMA_VERSION
 
     with sqlite3.connect(tmp_path / "journal.db") as db:
         version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()

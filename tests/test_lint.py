@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.lint import lint, lint_paths
+from engine.language.lint import lint, lint_paths
 from engine.model import (
     Action,
     ActionKind,
@@ -315,7 +315,7 @@ def test_file_level_parser_errors_are_not_buried_in_noise(tmp_path: Path) -> Non
 
 
 def test_a_directory_named_as_a_file_is_unreadable(tmp_path: Path) -> None:
-    from engine.lint import lint_file
+    from engine.language.lint import lint_file
 
     (tmp_path / "dir.sop.md").mkdir()
     assert [d.code for d in lint_file(tmp_path / "dir.sop.md")] == ["SOP190"]
@@ -363,7 +363,7 @@ FRAGMENTS = [
 @settings(max_examples=120, deadline=None)
 @given(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=40), max_size=12))
 def test_lint_never_raises(parts: list[str]) -> None:
-    from engine.parser import parse
+    from engine.language.parser import parse
 
     found = lint(parse("".join(parts), path="fuzz.sop.md"))
     for d in found:

@@ -1,7 +1,7 @@
 """An SOP with lint errors never runs (issue 9, defect 6).
 
 ``sop run`` / ``sop plan`` / ``sop test`` and ``engine.run`` / ``engine.plan`` share one
-check (engine.lint.refuse_errors, called by engine.planner.plan): an empty file, a
+check (engine.language.lint.refuse_errors, called by engine.binding.planner.plan): an empty file, a
 binary file, a file over the size limit, a ``## Step`` typo that would drop its MUST,
 and an SOP without a single action are refused with one line per error, exit 1, no
 handler run and no run in the journal.
@@ -15,10 +15,10 @@ import pytest
 from sop_cli import pythonpath, sop_cli
 
 import engine
+from engine.binding.registry import Registry
 from engine.errors import LintRefused
-from engine.lint import lint
-from engine.parser import MAX_BYTES, parse
-from engine.registry import Registry
+from engine.language.lint import lint
+from engine.language.parser import MAX_BYTES, parse
 
 HEAD = "# Typo Demo\n\n## Overview\n\nLogs, then charges.\n\n"
 LOG_STEP = "## Steps\n\n### 1. Log\n\n**Actions**:\n- MUST log the request\n\n"
@@ -93,7 +93,7 @@ def test_cli_refuses_an_sop_with_lint_errors(project: Path, name: str, command: 
 
 
 def _runs(path: Path) -> list[object]:
-    from engine.journal import Journal
+    from engine.storage.journal import Journal
 
     with Journal(path) as journal:
         return list(journal.runs())
@@ -140,7 +140,7 @@ def test_python_api_refuses_too(tmp_path: Path) -> None:
         f"{path}:{TYPO_LINE}: SOP106 section '## Step' holds step heading '### 2.' that never "
         "run: only the section '## Steps' is run; rename it '## Steps' or move its steps there"
     ]
-    from engine.journal import Journal
+    from engine.storage.journal import Journal
 
     with Journal(tmp_path / "j.db") as journal, pytest.raises(LintRefused):
         engine.run(sop, {}, registry=registry, journal=journal)

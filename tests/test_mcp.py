@@ -1,6 +1,6 @@
 """``sop mcp`` driven by the MCP SDK's own stdio client, against a real server subprocess.
 
-Every test starts ``[sys.executable, "-m", "engine.cli", "mcp", ...]`` in a temporary
+Every test starts ``[sys.executable, "-m", "engine", "mcp", ...]`` in a temporary
 project (its own ``sops/``, handler module and journal) and talks to it over stdio.
 """
 
@@ -24,7 +24,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
-from engine.resources import load_schema
+from engine.language.resources import load_schema
 
 REFUND_SOP = """# Refund Demo SOP
 
@@ -94,7 +94,7 @@ async def mcp_server(
     handlers: tuple[str, ...] = ("demo_handlers",),
 ) -> AsyncIterator[Client]:
     """A ``sop mcp`` subprocess in ``cwd``, its stderr in ``cwd/server.log``."""
-    argv = ["-m", "engine.cli", "mcp", "--journal", str(cwd / "journal.db")]
+    argv = ["-m", "engine", "mcp", "--journal", str(cwd / "journal.db")]
     for module in handlers:
         argv += ["--handlers", module]
     params = StdioServerParameters(
@@ -181,7 +181,7 @@ def test_describe_and_plan_show_levels_and_bindings(project: Path) -> None:
 
 
 def _runs(project: Path) -> list[Any]:
-    from engine.journal import Journal
+    from engine.storage.journal import Journal
 
     with Journal(project / "journal.db") as journal:
         return journal.runs()
@@ -328,8 +328,8 @@ def test_one_slow_or_hostile_call_does_not_stop_the_server(project: Path) -> Non
 
 
 def test_call_limits_from_environment() -> None:
+    from engine.agents.mcp_server import CallLimits
     from engine.errors import UsageError
-    from engine.mcp_server import CallLimits
 
     assert CallLimits.from_env({}) == CallLimits()
     limits = CallLimits.from_env({"SOP_MCP_CALL_SECONDS": "2.5", "SOP_MCP_MAX_ARGUMENT_BYTES": "9"})
@@ -346,7 +346,7 @@ def test_call_limits_from_environment() -> None:
 
 
 def test_a_busy_server_refuses_calls_instead_of_piling_up_threads() -> None:
-    from engine.mcp_server import CallGate
+    from engine.agents.mcp_server import CallGate
 
     gate = CallGate(2)
     first, second = gate.take(), gate.take()
@@ -407,7 +407,7 @@ def test_paused_run_is_for_a_person_under_the_default_policy(project: Path) -> N
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "engine.cli.main",
             "resume",
             state["run_id"],
             "--confirm",
@@ -461,7 +461,7 @@ def test_agent_policy_lets_the_agent_confirm(project: Path, how: str) -> None:
 
 def test_bad_policy_value_is_a_usage_error(project: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "mcp"],
+        [sys.executable, "-m", "engine", "mcp"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -477,7 +477,7 @@ def test_bad_policy_value_is_a_usage_error(project: Path) -> None:
 
 def test_missing_handler_module_is_one_line_not_a_server(project: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "mcp", "--handlers", "no_such_module"],
+        [sys.executable, "-m", "engine", "mcp", "--handlers", "no_such_module"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -592,7 +592,7 @@ def test_a_handshake_era_client_gets_the_same_tools_and_hears_of_edits(project: 
     async def body() -> None:
         argv = [
             "-m",
-            "engine.cli",
+            "engine.cli.main",
             "mcp",
             "--handlers",
             "demo_handlers",
@@ -717,7 +717,7 @@ def test_malformed_wire_input_does_not_stop_the_server(project: Path) -> None:
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "engine.cli.main",
             "mcp",
             "--handlers",
             "demo_handlers",
@@ -781,8 +781,8 @@ def test_malformed_wire_input_does_not_stop_the_server(project: Path) -> None:
 
 
 def test_confirm_policy_from_flag_and_environment() -> None:
+    from engine.agents.mcp_server import confirm_policy
     from engine.errors import UsageError
-    from engine.mcp_server import confirm_policy
 
     assert confirm_policy(False, {}) == "human"
     assert confirm_policy(True, {}) == "agent"
@@ -797,7 +797,7 @@ def test_unexpected_exceptions_become_tool_errors(
 ) -> None:
     """A bug below the service (here: a registry that raises) is reported, never raised."""
     import engine
-    from engine.mcp_server import SopService
+    from engine.agents.mcp_server import SopService
 
     class Exploding(engine.Registry):
         def match(self, *args: Any, **kwargs: Any) -> Any:
@@ -817,7 +817,7 @@ def test_a_failed_run_is_a_tool_error_with_the_run_result(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import engine
-    from engine.mcp_server import SopService
+    from engine.agents.mcp_server import SopService
 
     registry = engine.Registry()
 
@@ -840,7 +840,7 @@ def test_a_failed_run_is_a_tool_error_with_the_run_result(
 def test_one_bad_file_does_not_hide_the_others(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.mcp_server import SopService
+    from engine.agents.mcp_server import SopService
 
     (project / "sops" / "junk.sop.md").write_bytes(b"\xff\xfe\x00 not text")
     (project / "sops" / "folder.sop.md").mkdir()

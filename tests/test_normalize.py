@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.normalize import clean, normalize
+from engine.binding.normalize import clean, normalize
 
 BASE = "verify customer_id exists in Stripe"
 
@@ -112,7 +112,7 @@ def _reference_clean(text: str) -> str:
     """``clean`` the straightforward way (every regex on every line): what the fast
     paths (substring checks before the markup regexes, the underscore pre-check)
     must agree with."""
-    from engine import normalize as n
+    from engine.binding import normalize as n
 
     if n._SPECIAL.search(text) is not None:
         text = n._CURLY.sub(lambda m: n._QUOTES[m.group(0)], text)

@@ -23,10 +23,10 @@ import stripe
 import urllib3
 from sop_cli import sop_cli
 
+from engine.binding.registry import Registry, load_handlers
 from engine.errors import ConfirmationRequired, OutcomeUnknown, SopError, SopFailure
-from engine.journal import Journal
-from engine.registry import Registry, load_handlers
-from engine.runner import ActionStatus, RunStatus, resume, run
+from engine.execution.runner import ActionStatus, RunStatus, resume, run
+from engine.storage.journal import Journal
 from handlers.sandbox import Sandbox
 from handlers.stripe_api import StripeGateway, make_client, map_stripe_error
 
@@ -524,7 +524,7 @@ def test_a_refused_connection_is_a_retryable_failure_not_unknown() -> None:
 def test_an_unknown_run_over_mcp_is_a_tool_error_that_says_resume(
     engine_sop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_retries: None
 ) -> None:
-    from engine.mcp_server import SopService
+    from engine.agents.mcp_server import SopService
 
     (tmp_path / "sops").mkdir()
     engine_sop.rename(tmp_path / "sops" / engine_sop.name)

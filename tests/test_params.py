@@ -11,8 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from engine.errors import ParameterError
+from engine.language.params import coerce, schema_for, unenforced, validate
 from engine.model import ParamAttribute, Parameter, Severity, Sop
-from engine.params import coerce, schema_for, unenforced, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "sops" / "payment-processing.sop.md"
@@ -302,7 +302,7 @@ def test_schema_for_returns_a_copy() -> None:
 
 
 def test_seed_file_schema() -> None:
-    from engine.parser import parse
+    from engine.language.parser import parse
 
     sop = parse(SEED.read_text(encoding="utf-8"), path=str(SEED))
     schema = schema_for(sop)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from test_params import _param, make_sop
 
 from engine.errors import ParameterError
-from engine.params import coerce
+from engine.language.params import coerce
 
 SOP = make_sop(_param("amount", "integer", True, 1), _param("ratio", "number", False, 3))
 

@@ -1,4 +1,4 @@
-"""The fast accept check (engine.schema_check) agrees with jsonschema, and problems() uses it.
+"""The fast accept check (language.schema_check) agrees with jsonschema, and problems() uses it.
 
 The one safety property: the fast check never accepts what jsonschema rejects. For
 schemas in its subset and JSON values it must agree exactly (so it also never sends
@@ -24,11 +24,17 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 from test_params import _param, make_sop, seed_like
 
-from engine import params as params_module
-from engine.catalog import load
+from engine.language import params as params_module
+from engine.language.catalog import load
+from engine.language.params import (
+    _jsonschema_problems,
+    _keyed,
+    _validator,
+    _validator_class,
+    problems,
+)
+from engine.language.schema_check import Check, compile_schema
 from engine.model import Sop
-from engine.params import _jsonschema_problems, _keyed, _validator, _validator_class, problems
-from engine.schema_check import Check, compile_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

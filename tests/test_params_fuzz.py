@@ -11,8 +11,8 @@ from jsonschema import Draft202012Validator
 from test_params import make_sop, seed_like
 
 from engine.errors import ParameterError
+from engine.language.params import coerce, schema_for, unenforced, validate
 from engine.model import ParamAttribute, Parameter
-from engine.params import coerce, schema_for, unenforced, validate
 
 SEED = seed_like(name="fuzz-payments")
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

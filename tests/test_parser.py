@@ -11,9 +11,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from engine.language.parser import MAX_BYTES, parse
+from engine.language.recovery import interpret
 from engine.model import ActionKind, Level, Severity, Sop
-from engine.parser import MAX_BYTES, parse
-from engine.recovery import interpret
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "sops" / "payment-processing.sop.md"

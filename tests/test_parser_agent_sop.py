@@ -12,8 +12,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from engine.language.parser import parse
 from engine.model import Level, Sop
-from engine.parser import parse
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "agent-sop"
 SCHEMA = json.loads(

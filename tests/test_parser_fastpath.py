@@ -1,6 +1,6 @@
 """The parser's fast paths (plain lists, simple example YAML) agree with stock mistune / yaml.
 
-engine/parser.py builds the block tokens of plain ``- item`` lists itself and reads simple
+engine/language/parser.py builds the block tokens of plain ``- item`` lists itself and reads simple
 example blocks without running the YAML parser; both must give exactly what mistune and
 ``yaml.load`` give. The comparisons live in bench/bench_parse.py (which also runs them);
 here they gate every change, including a mistune or PyYAML upgrade.

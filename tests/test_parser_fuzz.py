@@ -9,8 +9,8 @@ import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.language.parser import parse
 from engine.model import Sop
-from engine.parser import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_LINES = (ROOT / "sops" / "payment-processing.sop.md").read_text(encoding="utf-8").split("\n")

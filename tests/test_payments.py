@@ -20,12 +20,12 @@ import pytest
 import stripe
 from sop_cli import sop_cli
 
-from engine.catalog import load as load_sop
-from engine.context import Services
+from engine.binding.registry import Registry, load_handlers
 from engine.errors import SopFailure
-from engine.journal import Journal
-from engine.registry import Registry, load_handlers
-from engine.runner import RunResult, RunStatus, resume, run
+from engine.execution.context import Services
+from engine.execution.runner import RunResult, RunStatus, resume, run
+from engine.language.catalog import load as load_sop
+from engine.storage.journal import Journal
 from handlers import payments
 from handlers.sandbox import Sandbox
 from handlers.stripe_api import StripeGateway, map_stripe_error, sop_timeout
@@ -358,7 +358,7 @@ def test_inspect_shows_the_transaction(
 
 
 def test_timeout_comes_from_the_sop_text() -> None:
-    from engine.catalog import load
+    from engine.language.catalog import load
 
     assert sop_timeout(load(SOP)) == 30.0
     gw = StripeGateway.from_env(

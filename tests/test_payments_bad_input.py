@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sop_cli import sop_cli
 
-from engine.context import Services
-from engine.registry import load_handlers
+from engine.binding.registry import load_handlers
+from engine.execution.context import Services
 from handlers import payments
 from handlers.sandbox import Sandbox
 
@@ -63,7 +63,7 @@ def test_bad_parameter_exits_2_and_reaches_no_sandbox(
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "engine.cli.main",
             "run",
             "payment-processing",
             *args,

@@ -8,12 +8,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from engine.binding.planner import plan
+from engine.binding.registry import Registry
 from engine.errors import BindingError, ParameterError, UsageError
+from engine.language.parser import parse
+from engine.language.resources import load_schema
 from engine.model import Action, ActionKind, Level, Section, Sop, Step
-from engine.parser import parse
-from engine.planner import plan
-from engine.registry import Registry
-from engine.resources import load_schema
 
 MINI = """\
 # Mini Refunds

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from engine.context import idempotency_key
-from engine.redact import luhn_ok, redact, redact_text
-from engine.runner import _new_run_id
+from engine.execution.context import idempotency_key
+from engine.execution.redact import luhn_ok, redact, redact_text
+from engine.execution.runner import _new_run_id
 
 VISA = "4242424242424242"
 AMEX = "378282246310005"  # 15 digits
@@ -77,7 +77,7 @@ def test_nested_structures_and_integers() -> None:
 
 
 def test_redacting_logger_filter() -> None:
-    from engine.context import _RedactFilter
+    from engine.execution.context import _RedactFilter
 
     record = logging.LogRecord(
         "t", logging.INFO, __file__, 1, "paid with %s cvv %s", (VISA, 123), None
@@ -140,7 +140,7 @@ def test_uuid_shaped_values_are_never_altered(value: str, upper: bool) -> None:
 @settings(max_examples=200, deadline=None)
 @given(run_id=st.text(alphabet="0123456789abcdef", min_size=32, max_size=32), action=st.text())
 def test_engine_idempotency_keys_are_never_altered(run_id: str, action: str) -> None:
-    from engine.context import idempotency_key
+    from engine.execution.context import idempotency_key
 
     key = idempotency_key(run_id, action, "child:1")
     assert redact_text(key) == key

@@ -19,8 +19,8 @@ from typing import Any
 
 from sop_cli import sop_cli
 
-from engine.context import Services
-from engine.registry import load_handlers
+from engine.binding.registry import load_handlers
+from engine.execution.context import Services
 from handlers import payments
 from handlers.sandbox import Sandbox
 
@@ -59,7 +59,7 @@ def test_card_number_and_cvv_never_reach_logs_journal_outbox_or_output(
             [
                 sys.executable,
                 "-m",
-                "engine.cli",
+                "engine.cli.main",
                 "run",
                 "payment-processing",
                 "-p",
@@ -88,7 +88,7 @@ def test_card_number_and_cvv_never_reach_logs_journal_outbox_or_output(
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "engine.cli.main",
             "inspect",
             run_id,
             "--journal",

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.binding.normalize import clean
+from engine.binding.patterns import parse_pattern
+from engine.binding.registry import HandlerDef, Match, Registry, configured_modules
 from engine.errors import BindingError, HandlerImportError
 from engine.model import Action, ActionKind, Level
-from engine.normalize import clean
-from engine.patterns import parse_pattern
-from engine.registry import HandlerDef, Match, Registry, configured_modules
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -323,7 +323,7 @@ def _load_in_subprocess(project: Path, *modules: str) -> subprocess.CompletedPro
     """load_handlers uses the process-wide default registry: isolate it in a subprocess."""
     code = (
         "import sys\n"
-        "from engine.registry import load_handlers\n"
+        "from engine.binding.registry import load_handlers\n"
         "from engine.errors import SopError\n"
         "try:\n"
         f"    reg = load_handlers({list(modules)!r})\n"
@@ -341,7 +341,7 @@ def test_load_handlers_imports_configured_and_extra_modules(tmp_path: Path) -> N
     project = _project(
         tmp_path,
         """
-        from engine.registry import action
+        from engine.binding.registry import action
 
         @action("do the thing")
         def do_it(ctx):
@@ -349,7 +349,8 @@ def test_load_handlers_imports_configured_and_extra_modules(tmp_path: Path) -> N
         """,
     )
     (project / "extra.py").write_text(
-        "from engine.registry import check\n@check('it is done')\ndef done(ctx):\n    return True\n"
+        "from engine.binding.registry import check\n"
+        "@check('it is done')\ndef done(ctx):\n    return True\n"
     )
     proc = _load_in_subprocess(project, "extra")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -378,7 +379,7 @@ def test_load_time_tie_names_both_handlers(tmp_path: Path) -> None:
     project = _project(
         tmp_path,
         """
-        from engine.registry import action
+        from engine.binding.registry import action
 
         @action("send receipt")
         def one(ctx):
@@ -399,7 +400,7 @@ def test_bad_pattern_in_module_names_the_decorator_line(tmp_path: Path) -> None:
     project = _project(
         tmp_path,
         """
-        from engine.registry import action
+        from engine.binding.registry import action
 
         @action("charge {amount:money}")
         def charge(ctx, amount):
@@ -484,7 +485,7 @@ def test_memo_keeps_case_scope_and_returns_fresh_captures() -> None:
 
 
 def test_memo_tie_raises_every_time_and_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.registry as registry_module
+    import engine.binding.registry as registry_module
 
     monkeypatch.setattr(registry_module, "_MEMO_MAX", 3)
     reg = Registry()
@@ -593,7 +594,7 @@ def test_candidates_equal_a_brute_force_scan(
     """Every candidate the index and the programs find is what each pattern's regex finds,
     with the same captures (except where a line's leading words fold differently from
     the regex: those bind as the buckets say, see the non-ASCII test above)."""
-    import engine.registry as registry_module
+    import engine.binding.registry as registry_module
 
     reg = Registry()
     parsed = []
@@ -628,7 +629,7 @@ def test_candidates_equal_a_brute_force_scan(
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("{}ab:dw x_$\ue000")), max_size=24))
 def test_fast_pattern_split_agrees_with_the_tokenizer(source: str) -> None:
-    from engine.patterns import _split, _split_simple
+    from engine.binding.patterns import _split, _split_simple
 
     fast = _split_simple(source)
     try:
@@ -704,7 +705,7 @@ def _reference(pattern: Any, text: str) -> dict[str, Any] | None:
 def test_programs_agree_with_the_regex(
     pieces: list[str], chars: list[str], data: st.DataObject
 ) -> None:
-    from engine.patterns import folds_like_regex
+    from engine.binding.patterns import folds_like_regex
 
     try:
         pattern = parse_pattern("".join(pieces))

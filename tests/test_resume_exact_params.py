@@ -21,12 +21,12 @@ import pytest
 from sop_cli import sop_cli
 
 import engine
-import engine.journal
-from engine.context import Services
+import engine.storage.journal
+from engine.binding.registry import load_handlers
 from engine.errors import SopError
-from engine.journal import Journal, StartedRun, canonical
-from engine.redact import redact_text
-from engine.registry import load_handlers
+from engine.execution.context import Services
+from engine.execution.redact import redact_text
+from engine.storage.journal import Journal, StartedRun, canonical
 from handlers import payments
 from handlers.sandbox import Sandbox
 
@@ -72,8 +72,8 @@ def test_the_journal_records_the_exact_parameters_hash_and_what_redaction_altere
     started = _started(tmp_path, "r1", params)
     assert started is not None
     assert started.redacted_params == ["description", "idempotency_key"]
-    assert engine.journal.params_match(started, params)
-    assert not engine.journal.params_match(started, {**params, "amount": 2501})
+    assert engine.storage.journal.params_match(started, params)
+    assert not engine.storage.journal.params_match(started, {**params, "amount": 2501})
     # keyed: without the key, the exact values cannot be guessed from the journal
     assert started.params_sha256 is not None and started.params_sha256.startswith("hmac-sha256:")
     plain = hashlib.sha256(("r1\x1f" + canonical(params)).encode()).hexdigest()
@@ -277,7 +277,7 @@ def test_a_seal_made_with_another_journal_key_is_refused_not_guessed(
     params = {"description": DESCRIPTION, "idempotency_key": KEY}
     monkeypatch.setenv("SOP_JOURNAL_KEY", "key-of-machine-a")
     started = _started(tmp_path, "r2", params)
-    assert started is not None and engine.journal.params_match(started, params)
+    assert started is not None and engine.storage.journal.params_match(started, params)
     monkeypatch.setenv("SOP_JOURNAL_KEY", "key-of-machine-b")
     with pytest.raises(SopError, match="sealed with journal key"):
-        engine.journal.params_match(started, params)
+        engine.storage.journal.params_match(started, params)

@@ -50,7 +50,7 @@ import os
 import time
 from pathlib import Path
 
-from engine.registry import action
+from engine.binding.registry import action
 
 EFFECTS = Path(os.environ["KILL_EFFECTS"])
 MARKER = Path(os.environ["KILL_MARKER"])
@@ -137,7 +137,7 @@ def _resume_and_check(project: Path, run_id: str) -> dict[str, object]:
 
 def test_kill_inside_a_handler_then_resume(project: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "kill-me", "--handlers", "kill_handlers"],
+        [sys.executable, "-m", "engine", "run", "kill-me", "--handlers", "kill_handlers"],
         cwd=project,
         env=_env(project),
         stdout=subprocess.PIPE,

@@ -20,13 +20,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.context import KEY_NAMESPACE, idempotency_key
+from engine.binding.registry import Registry
 from engine.errors import ConfirmationRequired, NotApplicable, OutcomeUnknown, SopFailure
-from engine.journal import Journal, _now, body, canonical, redacted_json
-from engine.parser import parse
-from engine.redact import flat_clean, may_need_redaction, redact
-from engine.registry import Registry
-from engine.runner import RunResult, RunStatus, run
+from engine.execution.context import KEY_NAMESPACE, idempotency_key
+from engine.execution.redact import flat_clean, may_need_redaction, redact
+from engine.execution.runner import RunResult, RunStatus, run
+from engine.language.parser import parse
+from engine.storage.journal import Journal, _now, body, canonical, redacted_json
 
 CARD = "4242424242424242"
 
@@ -323,8 +323,8 @@ Plans are cached per branch selection.
 def test_cached_plans_follow_params_and_registrations() -> None:
     """plan() caches bindings per (SOP, registry): branches still follow the parameters,
     a handler registered later is seen, and a tie still raises on every call."""
+    from engine.binding.planner import bind_line, plan
     from engine.errors import BindingError
-    from engine.planner import bind_line, plan
 
     sop = parse(PLAN_SOP.encode(), path="cache.sop.md")
     reg = Registry()

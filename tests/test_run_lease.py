@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 from sop_cli import pythonpath, sop_cli
 
-from engine.journal import Journal
+from engine.storage.journal import Journal
 
 HANDLERS = """\
 import os
 import time
 from pathlib import Path
 
-from engine.registry import action
+from engine.binding.registry import action
 
 EFFECTS = Path(os.environ["LEASE_EFFECTS"])
 MARKER = Path(os.environ["LEASE_MARKER"])
@@ -104,7 +104,7 @@ def test_two_resumes_at_once_run_the_crashed_run_once(tmp_path: Path, actions: i
         sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project)).stdout
     )["events"][0]["data"]["pid"]
 
-    command = [sys.executable, "-m", "engine.cli", "resume", run_id]
+    command = [sys.executable, "-m", "engine", "resume", run_id]
     procs = [
         subprocess.Popen(
             command, cwd=project, env=_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -192,7 +192,7 @@ def test_a_dead_owner_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None
 
 
 def test_a_live_owner_is_respected_and_named(tmp_path: Path) -> None:
-    from engine.lease import LeaseHeld
+    from engine.storage.lease import LeaseHeld
 
     path = tmp_path / "j.db"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -209,7 +209,7 @@ def test_a_live_owner_is_respected_and_named(tmp_path: Path) -> None:
 
 
 def test_another_hosts_lease_is_taken_over_only_after_it_expired(tmp_path: Path) -> None:
-    from engine.lease import LeaseHeld
+    from engine.storage.lease import LeaseHeld
 
     path = tmp_path / "j.db"
     with _journal_with_run(path) as journal:
@@ -224,7 +224,7 @@ def test_another_hosts_lease_is_taken_over_only_after_it_expired(tmp_path: Path)
 def test_the_heartbeat_renews_and_a_lost_lease_stops_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.lease import LeaseLost
+    from engine.storage.lease import LeaseLost
 
     monkeypatch.setenv("SOP_LEASE_SECONDS", "0.3")
     path = tmp_path / "j.db"
@@ -248,7 +248,15 @@ def test_a_running_sop_run_owns_its_run_from_its_first_commit(tmp_path: Path) ->
     that process; the lease is gone once the run ended."""
     project = _project(tmp_path, 3)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "many-effects", "--handlers", "lease_handlers"],
+        [
+            sys.executable,
+            "-m",
+            "engine.cli.main",
+            "run",
+            "many-effects",
+            "--handlers",
+            "lease_handlers",
+        ],
         cwd=project,
         env=_env(project),
         stdout=subprocess.PIPE,

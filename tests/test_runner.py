@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from engine.binding.registry import Registry
 from engine.errors import (
     ConfirmationRequired,
     NotApplicable,
@@ -17,11 +18,10 @@ from engine.errors import (
     SopError,
     SopFailure,
 )
-from engine.journal import Journal
+from engine.execution.runner import ActionStatus, RunResult, RunStatus, resume, run
+from engine.language.parser import parse
 from engine.model import Sop
-from engine.parser import parse
-from engine.registry import Registry
-from engine.runner import ActionStatus, RunResult, RunStatus, resume, run
+from engine.storage.journal import Journal
 
 SOP_TEXT = """\
 # Demo Payments

@@ -512,7 +512,7 @@ def test_cli_runs_in_foreground_and_stops_on_sigterm() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "sandbox", "--port", str(port)],
+        [sys.executable, "-m", "engine", "sandbox", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -539,7 +539,7 @@ def test_cli_busy_port_is_one_line_exit_1() -> None:
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "engine.cli", "sandbox", "--port", str(port)],
+            [sys.executable, "-m", "engine", "sandbox", "--port", str(port)],
             cwd=ROOT,
             capture_output=True,
             text=True,

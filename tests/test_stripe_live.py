@@ -96,7 +96,7 @@ def test_examples_against_stripe_test_mode(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "engine.cli",
+            "engine.cli.main",
             "test",
             "payment-processing",
             "--journal",

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from sop_cli import sop_cli
 
-from engine import tools
+from engine.agents import tools
+from engine.language.params import schema_for
+from engine.language.parser import parse
 from engine.model import Sop
-from engine.params import schema_for
-from engine.parser import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "sops" / "payment-processing.sop.md"

@@ -1,10 +1,10 @@
-"""engine.workers: runs borrow parked threads; a stuck job never holds up the next one."""
+"""engine.execution.workers: runs borrow parked threads; a stuck job never holds up the next one."""
 
 from __future__ import annotations
 
 import threading
 
-from engine import workers
+from engine.execution import workers
 
 
 def _run(job_body: threading.Event | None = None) -> threading.Thread:

@@ -10,9 +10,9 @@ import sys
 
 from standing_proof import ROOT
 
-from engine.journal import Journal
-from engine.registry import load_handlers
-from engine.runner import run
+from engine.binding.registry import load_handlers
+from engine.execution.runner import run
+from engine.storage.journal import Journal
 
 
 def main(journal: str, customer: str, count: int) -> None:

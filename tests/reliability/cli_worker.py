@@ -1,6 +1,6 @@
 """A long-lived ``sop`` worker: one JSON task per stdin line, one JSON result per stdout line.
 
-Each task is ``{"argv": [...], "trace": bool}``; ``engine.cli.main`` runs it in this
+Each task is ``{"argv": [...], "trace": bool}``; ``engine.cli.main.main`` runs it in this
 process (no interpreter start per call) with stdout/stderr captured. The result says its
 exit code, its output, how long it took, the peak of Python allocations during the call
 (tracemalloc, when the task asks: tracing slows a call about 5x) and the worker's peak

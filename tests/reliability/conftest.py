@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from standing_proof import FIGURES, ROOT, SOAK
 
-from engine.journal import Journal
-from engine.registry import Registry, load_handlers
+from engine.binding.registry import Registry, load_handlers
+from engine.storage.journal import Journal
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def figure(part: str, **values: Any) -> None:
 
 def sop_inproc(*args: str) -> tuple[int, str, str]:
     """``sop ARGS`` through ``engine.cli.main`` in this process: (exit code, stdout, stderr)."""
-    from engine import cli
+    from engine.cli import main as cli
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

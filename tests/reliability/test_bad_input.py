@@ -1,6 +1,6 @@
 """Bad input: generated parameter sets and generated SOP markdown (hypothesis, seeded).
 
-Every call goes through the real CLI (``engine.cli.main`` in a long-lived worker
+Every call goes through the real CLI (``engine.cli.main.main`` in a long-lived worker
 process, so a hang is caught and the suite goes on) with the real sandbox behind it.
 Promise: never a traceback, never a Stripe request for parameters that are invalid
 (an independent oracle below says which are), every call within a time bound and a

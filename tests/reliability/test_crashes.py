@@ -38,11 +38,11 @@ from standing_proof import (
     scaled,
 )
 
-from engine.catalog import load
+from engine.binding.registry import Registry
 from engine.errors import SopError
-from engine.journal import Journal
-from engine.registry import Registry
-from engine.runner import resume, run
+from engine.execution.runner import resume, run
+from engine.language.catalog import load
+from engine.storage.journal import Journal
 from handlers.sandbox import Sandbox
 
 SOP = "payment-processing"
@@ -115,7 +115,7 @@ def _env(proof_env: Path, sandbox: Sandbox, **extra: str) -> dict[str, str]:
 
 def _popen(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", *argv],
+        [sys.executable, "-m", "engine", *argv],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -229,7 +229,7 @@ def test_sigkill_at_action_boundaries_then_resume(
         case = _case(op, sandbox, payments_registry, journal)
         env = _env(proof_env, sandbox, SOP_CRASH_AFTER=f"{event}:{aid}")
         crashed = subprocess.run(
-            [sys.executable, "-m", "engine.cli", *case.argv()],
+            [sys.executable, "-m", "engine", *case.argv()],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -346,7 +346,7 @@ def test_two_resumes_at_once_run_the_rest_once(
         case = _case(op, sandbox, payments_registry, journal)
         env = _env(proof_env, sandbox, SOP_CRASH_AFTER=f"handler_returned:{aid}")
         crashed = subprocess.run(
-            [sys.executable, "-m", "engine.cli", *case.argv()],
+            [sys.executable, "-m", "engine", *case.argv()],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -18,10 +18,10 @@ from typing import Any
 
 from standing_proof import SEED, figure, lost_events, new_customer, objects_by_run, scaled
 
+from engine.binding.registry import Registry
 from engine.errors import SopError
-from engine.journal import Journal
-from engine.registry import Registry
-from engine.runner import RunResult, resume, run
+from engine.execution.runner import RunResult, resume, run
+from engine.storage.journal import Journal
 from handlers.sandbox import Sandbox
 
 SOP = "payment-processing"

@@ -27,9 +27,9 @@ from standing_proof import (
     sop_inproc,
 )
 
-from engine.journal import Journal
-from engine.registry import Registry
-from engine.runner import run
+from engine.binding.registry import Registry
+from engine.execution.runner import run
+from engine.storage.journal import Journal
 from handlers.sandbox import Sandbox
 
 PROCESSES = 8

@@ -158,7 +158,7 @@ def _mcp_leaks(sandbox: Sandbox, proof_env: Path, customer: str) -> dict[str, li
     """Call the payment tool over MCP with planted secrets; scan every answer."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOP_", "STRIPE_"))}
     env.update(sandbox.env(), SOP_OUTBOX=str(proof_env / "mcp-outbox"))
-    argv = ["-m", "engine.cli", "mcp", "--journal", str(proof_env / "mcp.db")]
+    argv = ["-m", "engine", "mcp", "--journal", str(proof_env / "mcp.db")]
     argv += ["--handlers", "handlers.payments"]
     params = StdioServerParameters(command=os.sys.executable, args=argv, cwd=str(ROOT), env=env)
     found: dict[str, list[str]] = {}

@@ -22,9 +22,9 @@ from pathlib import Path
 from sop_cli import sop_cli
 from standing_proof import ROOT, figure, new_customer, sop_inproc
 
-from engine.journal import Journal
-from engine.registry import Registry
-from engine.runner import run
+from engine.binding.registry import Registry
+from engine.execution.runner import run
+from engine.storage.journal import Journal
 from handlers.sandbox import Sandbox
 
 SOP = "payment-processing"

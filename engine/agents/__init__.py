@@ -1,0 +1,1 @@
+"""Agents: SOPs as MCP tools and tool definitions for agent hosts."""

@@ -1,0 +1,1 @@
+"""Binding: SOP lines -> handlers (normalize, patterns, registry), planning, coverage, stubs."""

@@ -1,0 +1,270 @@
+"""Bind an SOP and its parameters to handlers: what will run, and what will be skipped and why.
+
+Planning happens before any side effect: parameters are validated (every problem at
+once), "X environment variable configured" prerequisites are checked, branches are
+selected from the parameters, and every line on the selected path is bound. An
+unbound required line does not raise here; ``Plan.ok`` is False and the runner
+refuses to start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.binding.normalize import clean
+from engine.errors import UsageError
+from engine.model import Action, ActionKind, Branch, Sop, jsonable
+
+if TYPE_CHECKING:
+    from engine.binding.registry import Match, Registry
+
+_ENV_PREREQ = re.compile(
+    r"^([A-Za-z_][A-Za-z0-9_]*) environment variable (?:is )?(?:configured|set|defined|present)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Binding:
+    action: Action
+    match: Match | None
+    status: str  # "bound" | "unbound" | "off_path"
+    reason: str | None  # "no handler" | "branch 'For Refunds' not selected (operation=charge)"
+
+    @property
+    def required(self) -> bool:
+        """MUST / MUST NOT actions and guards, and checks at MUST level (the default)."""
+        return self.action.level.required
+
+
+@dataclass(frozen=True)
+class Plan:
+    sop: Sop
+    params: dict[str, Any]  # validated, defaults applied
+    bindings: tuple[Binding, ...]  # guards first, then steps in order, source order within
+
+    @property
+    def unbound(self) -> tuple[Binding, ...]:
+        """Required lines on the path with no handler: the run must not start."""
+        return tuple(b for b in self.bindings if b.status == "unbound" and b.required)
+
+    @property
+    def skipped(self) -> tuple[Binding, ...]:
+        """Optional unbound lines and lines off the selected path."""
+        return tuple(
+            b
+            for b in self.bindings
+            if b.status == "off_path" or (b.status == "unbound" and not b.required)
+        )
+
+    @property
+    def ok(self) -> bool:
+        return not self.unbound
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; validated against schemas/plan.schema.json."""
+        import jsonschema
+
+        from engine.language.resources import load_schema
+
+        data = {
+            "sop": self.sop.name,
+            "title": self.sop.title,
+            "version": self.sop.version,
+            "path": self.sop.path,
+            "content_hash": self.sop.content_hash,
+            "params": jsonable(self.params),
+            "ok": self.ok,
+            "bindings": [binding_dict(b, self.sop) for b in self.bindings],
+            "unbound": [location(b.action, self.sop) for b in self.unbound],
+        }
+        jsonschema.validate(data, load_schema("plan.schema.json"))
+        return data
+
+
+def location(action: Action, sop: Sop) -> str:
+    return f"{sop.path or sop.name}:{action.line}"
+
+
+def level_label(action: Action) -> str:
+    return action.level.value
+
+
+def handler_dict(match: Match | None) -> dict[str, Any] | None:
+    if match is None:
+        return None
+    h = match.handler
+    return {
+        "name": h.name,
+        "pattern": h.pattern,
+        "file": h.file,
+        "line": h.line,
+        "sop": h.sop,
+        "step": None if h.step is None else str(h.step),
+    }
+
+
+def binding_dict(binding: Binding, sop: Sop) -> dict[str, Any]:
+    action = binding.action
+    return {
+        "id": action.id,
+        "line": action.line,
+        "location": location(action, sop),
+        "kind": action.kind.value,
+        "level": level_label(action),
+        "step": action.step,
+        "block": action.block,
+        "branch": action.branch,
+        "text": action.text,
+        "required": binding.required,
+        "status": binding.status,
+        "reason": binding.reason,
+        "handler": handler_dict(binding.match),
+        "captures": jsonable(binding.match.captures) if binding.match else {},
+    }
+
+
+def missing_environment(sop: Sop, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Variables named by "<NAME> environment variable configured/set" that are not set."""
+    env = os.environ if environ is None else environ
+    missing: list[str] = []
+    for line in sop.prerequisites:
+        found = _ENV_PREREQ.match(clean(line))
+        if found and not env.get(found.group(1)):
+            missing.append(found.group(1))
+    return missing
+
+
+def _branch_reason(action: Action, sop: Sop, params: Mapping[str, Any]) -> str | None:
+    """None when the line is on the path the parameters select, else why it is not."""
+    if action.branch is None or action.step is None:
+        return None
+    branch = _find_branch(sop, action.step, action.branch)
+    if branch is None or branch.param is None or branch.value is None:
+        return None  # an unresolved branch cannot be decided: keep the line (fail closed)
+    given = params.get(branch.param)
+    if given is not None and str(given).lower() == branch.value.lower():
+        return None
+    shown = f"{branch.param}={given}" if given is not None else f"{branch.param} not given"
+    return f"branch 'For {branch.label}' not selected ({shown})"
+
+
+def _find_branch(sop: Sop, step_number: int, label: str) -> Branch | None:
+    for step in sop.steps:
+        if step.number == step_number:
+            for branch in step.branches:
+                if branch.label == label or f"For {branch.label}" == label:
+                    return branch
+    return None
+
+
+def bind_line(action: Action, sop: Sop, registry: Registry, off_path: str | None = None) -> Binding:
+    """One line's binding; ``off_path`` is the reason it is not on the selected path."""
+    if off_path is not None:
+        return Binding(action, None, "off_path", off_path)
+    kind = ActionKind.CHECK if action.kind is ActionKind.CHECK else ActionKind.ACTION
+    found = registry.match(action.text, sop=sop.name, step=action.step, kind=kind)
+    if found is None:
+        return Binding(action, None, "unbound", "no handler")
+    return Binding(action, found, "bound", None)
+
+
+def plan(sop: Sop | str, params: Mapping[str, Any], *, registry: Registry | None = None) -> Plan:
+    """Refuse an SOP with lint errors, validate, check prerequisites, select branches and
+    bind every line on the path. Every run goes through here (engine.execution.runner), so an SOP
+    with lint errors never runs: ``LintRefused``, one line per error."""
+    from engine.language import params as params_module
+    from engine.language.lint import refuse_errors
+
+    if isinstance(sop, str):
+        from engine.language.catalog import load
+
+        doc: Sop = load(sop)
+    else:
+        doc = sop
+    refuse_errors(doc)
+    validated = params_module.validate(doc, params)
+    missing = missing_environment(doc)
+    if missing:
+        names = ", ".join(missing)
+        noun = "variable" if len(missing) == 1 else "variables"
+        raise UsageError(f"{doc.name}: prerequisite not met: environment {noun} {names} not set")
+    if registry is None:
+        from engine.binding.registry import default_registry
+
+        registry = default_registry
+    return Plan(sop=doc, params=validated, bindings=_bindings(doc, registry, validated))
+
+
+class _Bound:
+    """One (SOP, registry generation)'s bindings, worked out once per branch selection.
+
+    A line's binding depends only on its text, kind, step, the SOP's name and the
+    registered handlers (what ``Registry.match`` memoizes); parameters only decide
+    which branch lines are off the path. So the plans are cached per tuple of
+    off-path reasons, and the whole entry is dropped when a handler is registered
+    (``Registry.generation``).
+    Bindings (frozen) are shared between the plans made from one entry.
+    """
+
+    __slots__ = ("actions", "branchy", "doc", "generation", "lines", "plans", "registry")
+
+    def __init__(self, doc: Sop, registry: Registry, generation: int) -> None:
+        self.doc = doc
+        self.registry = registry
+        self.generation = generation
+        self.actions = doc.all_actions()
+        self.branchy = tuple(
+            i for i, a in enumerate(self.actions) if a.branch is not None and a.step is not None
+        )
+        self.lines: dict[int, Binding] = {}  # index -> on-path binding (bound or unbound)
+        self.plans: dict[tuple[str | None, ...], tuple[Binding, ...]] = {}
+
+    def bindings(self, params: Mapping[str, Any]) -> tuple[Binding, ...]:
+        actions, doc = self.actions, self.doc
+        reasons = tuple(_branch_reason(actions[i], doc, params) for i in self.branchy)
+        found = self.plans.get(reasons)
+        if found is not None:
+            return found
+        off = dict(zip(self.branchy, reasons, strict=True))
+        out: list[Binding] = []
+        for i, action in enumerate(actions):
+            reason = off.get(i)
+            if reason is not None:
+                out.append(Binding(action, None, "off_path", reason))
+                continue
+            line = self.lines.get(i)
+            if line is None:  # a tie raises BindingError here, each time, and caches nothing
+                line = self.lines[i] = bind_line(action, doc, self.registry)
+            out.append(line)
+        found = tuple(out)
+        if len(self.plans) >= 64:
+            self.plans.clear()
+        self.plans[reasons] = found
+        return found
+
+
+#: (id(sop), id(registry)) -> _Bound; the entry holds both, so an id is never reused while cached.
+_BOUND: dict[tuple[int, int], _Bound] = {}
+
+
+def _bindings(doc: Sop, registry: Registry, params: Mapping[str, Any]) -> tuple[Binding, ...]:
+    key = (id(doc), id(registry))
+    entry = _BOUND.get(key)
+    if (
+        entry is None
+        or entry.doc is not doc
+        or entry.registry is not registry
+        or entry.generation != registry.generation
+    ):
+        if len(_BOUND) >= 64:
+            _BOUND.clear()
+        entry = _BOUND[key] = _Bound(doc, registry, registry.generation)
+    return entry.bindings(params)
+
+
+__all__ = ["Binding", "Plan", "bind_line", "missing_environment", "plan"]

@@ -1,0 +1,53 @@
+"""``sop test [NAME ...]``: run SOP Examples as tests (exit 1 on any failure).
+
+With no names, every SOP the catalog finds that has Examples. Each example's
+report line says PASS or FAIL; a failure shows what differed as a unified diff.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.cli.common import EXIT_FAILED, EXIT_OK
+from engine.errors import LintRefused, PlanRefused
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from engine.binding.registry import load_handlers
+    from engine.language.catalog import entries, load
+    from engine.storage.journal import Journal, default_path
+    from engine.testing.examples import environment, example_diagnostics, run_examples
+
+    names = list(args.names) or [e.name for e in entries()]
+    sops = [load(name) for name in names]  # UsageError (exit 2) for an unknown name, before running
+    registry = load_handlers(args.handlers)
+    journal_path = Path(args.journal) if getattr(args, "journal", None) else default_path()
+    passed = failed = 0
+    with Journal(journal_path) as journal, environment(registry):
+        for sop in sops:
+            if not sop.examples:
+                if args.names:
+                    print(f"SKIP {sop.name}: no Examples section")
+                continue
+            for warning in example_diagnostics(sop):
+                print(
+                    f"note {sop.path or sop.name}:{warning.line}: {warning.code} {warning.message}"
+                )
+            try:
+                results = run_examples(sop, registry=registry, journal=journal)
+            except (PlanRefused, LintRefused) as exc:
+                print(f"FAIL {sop.name}: {exc}")
+                failed += len(sop.examples)
+                continue
+            for result in results:
+                print(result.report())
+                if result.passed:
+                    passed += 1
+                else:
+                    failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+__all__ = ["cmd_test"]

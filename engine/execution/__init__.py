@@ -1,0 +1,1 @@
+"""Execution: the runner, the handler's RunContext, retries, confirmation, redaction."""

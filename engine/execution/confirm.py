@@ -1,0 +1,85 @@
+"""Confirmation tokens: a person's go-ahead, bound to one run and one exact operation.
+
+The token itself is shown once (in the paused result); the journal keeps only its
+sha256 and the hash of the operation it confirms. A token is valid for the run it
+was issued by, until ``SOP_CONFIRM_TTL_SECONDS`` (default 86400) pass, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.errors import SopError, UsageError
+from engine.execution.settings import seconds
+from engine.storage.journal import Confirmation, Journal, canonical
+
+PREFIX = "sopc_"
+DEFAULT_TTL = 86400.0
+
+
+def new_token() -> str:
+    """A fresh unguessable token (URL-safe; never a long digit run, so redaction leaves it be)."""
+    return PREFIX + secrets.token_urlsafe(24)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
+
+
+def operation_hash(run_id: str, operation: Mapping[str, Any]) -> str:
+    """Hash of the exact operation, salted with the run id (a bare amount hash is guessable)."""
+    return hashlib.sha256(
+        (run_id + "\x1f" + canonical(dict(operation))).encode("utf-8")
+    ).hexdigest()
+
+
+def ttl_seconds() -> float:
+    return seconds("SOP_CONFIRM_TTL_SECONDS", DEFAULT_TTL)
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def lookup(journal: Journal, token: str) -> Confirmation:
+    """The confirmation a token belongs to; SopError when no run issued it."""
+    if not token or not token.strip():
+        raise UsageError("--confirm: the token is empty")
+    found = journal.confirmation(token_hash(token))
+    if found is None:
+        raise SopError("confirmation token does not match any paused run in this journal")
+    return found
+
+
+def spend(
+    journal: Journal,
+    token: str,
+    *,
+    run_id: str,
+    action_id: str | None,
+    token_hash_expected: str | None,
+) -> Confirmation:
+    """Check a token against the run's pending confirmation and use it up (single-use)."""
+    found = lookup(journal, token)
+    if found.run_id != run_id:
+        raise SopError(
+            f"confirmation token does not match run {run_id} (it was issued by another run)"
+        )
+    if found.used_at is not None:
+        raise SopError("confirmation token already used")
+    if token_hash_expected is not None and found.token_hash != token_hash_expected:
+        raise SopError(
+            f"confirmation token is for an earlier pause of run {run_id}, not the pending operation"
+        )
+    if action_id is not None and found.action_id != action_id:
+        raise SopError(f"confirmation token does not match the pending operation of run {run_id}")
+    if time.time() > found.expires_at:
+        raise SopError(f"confirmation token expired at {iso(found.expires_at)}; start a new run")
+    if not journal.use_confirmation(found.token_hash):
+        raise SopError("confirmation token already used")
+    return found

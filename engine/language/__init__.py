@@ -1,0 +1,1 @@
+"""Reading the language: SOP markdown -> model, parameters -> schema, lint, graph, catalog."""

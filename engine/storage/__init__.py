@@ -1,0 +1,1 @@
+"""Storage: the durable journal (SQLite), its verification, leases, checkpoints."""

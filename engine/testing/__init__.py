@@ -1,0 +1,1 @@
+"""Testing: SOP Examples as tests, and the pytest plugin."""
