@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from standing_proof import FIGURES, ROOT, SOAK
 
 from engine.binding.registry import Registry, load_handlers
 from engine.storage.journal import Journal
+from tests.support.standing_proof import FIGURES, ROOT, SOAK
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-from sop_cli import sop_cli
-from standing_proof import ROOT, SEED, CliWorker, figure, scaled
 
 from handlers.sandbox import Sandbox
+from tests.support.cli import sop_cli
+from tests.support.standing_proof import ROOT, SEED, CliWorker, figure, scaled
 
 SOP = "payment-processing"
 TIME_BOUND = 5.0  # seconds per call

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from standing_proof import (
+
+from engine.binding.registry import Registry
+from engine.errors import SopError
+from engine.execution.runner import resume, run
+from engine.language.catalog import load
+from engine.storage.journal import Journal
+from handlers.sandbox import Sandbox
+from tests.support.standing_proof import (
     ROOT,
     SEED,
     SOAK,
@@ -37,13 +44,6 @@ from standing_proof import (
     new_plan,
     scaled,
 )
-
-from engine.binding.registry import Registry
-from engine.errors import SopError
-from engine.execution.runner import resume, run
-from engine.language.catalog import load
-from engine.storage.journal import Journal
-from handlers.sandbox import Sandbox
 
 SOP = "payment-processing"
 EVENTS = ("action_started", "handler_returned", "action_finished")

@@ -16,13 +16,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from standing_proof import SEED, figure, lost_events, new_customer, objects_by_run, scaled
-
 from engine.binding.registry import Registry
 from engine.errors import SopError
 from engine.execution.runner import RunResult, resume, run
 from engine.storage.journal import Journal
 from handlers.sandbox import Sandbox
+from tests.support.standing_proof import (
+    SEED,
+    figure,
+    lost_events,
+    new_customer,
+    objects_by_run,
+    scaled,
+)
 
 SOP = "payment-processing"
 #: The requests of a charge run, in order (method, path prefix the fault matches).

@@ -17,7 +17,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from standing_proof import (
+from engine.binding.registry import Registry
+from engine.execution.runner import run
+from engine.storage.journal import Journal
+from handlers.sandbox import Sandbox
+from tests.support.standing_proof import (
     ROOT,
     figure,
     lost_events,
@@ -26,11 +30,6 @@ from standing_proof import (
     scaled,
     sop_inproc,
 )
-
-from engine.binding.registry import Registry
-from engine.execution.runner import run
-from engine.storage.journal import Journal
-from handlers.sandbox import Sandbox
 
 PROCESSES = 8
 
@@ -45,7 +44,7 @@ def test_eight_processes_on_one_journal(sandbox: Sandbox, proof_env: Path) -> No
         subprocess.Popen(
             [
                 sys.executable,
-                str(Path(__file__).with_name("charge_worker.py")),
+                str(ROOT / "tests" / "support" / "charge_worker.py"),
                 str(db),
                 c,
                 str(per_process),

@@ -20,10 +20,17 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from sop_cli import sop_cli
-from standing_proof import ROOT, figure, journal_bytes, new_customer, new_plan, sop_inproc
 
 from handlers.sandbox import Sandbox
+from tests.support.cli import sop_cli
+from tests.support.standing_proof import (
+    ROOT,
+    figure,
+    journal_bytes,
+    new_customer,
+    new_plan,
+    sop_inproc,
+)
 
 CARDS = ("4242424242424242", "5555555555554444", "378282246310005")
 CVC = "987"

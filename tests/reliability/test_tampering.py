@@ -19,13 +19,12 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-from sop_cli import sop_cli
-from standing_proof import ROOT, figure, new_customer, sop_inproc
-
 from engine.binding.registry import Registry
 from engine.execution.runner import run
 from engine.storage.journal import Journal
 from handlers.sandbox import Sandbox
+from tests.support.cli import sop_cli
+from tests.support.standing_proof import ROOT, figure, new_customer, sop_inproc
 
 SOP = "payment-processing"
 Edit = Callable[[sqlite3.Connection, dict[str, str]], None]
