@@ -2,10 +2,14 @@
 # make test: lint, types and the whole test suite (starts its own sandbox), with the short
 # version of the standing proof (tests/reliability).
 # make soak: the standing proof at full scale (SOP_SOAK=1); figures in .sop/reliability-soak.json.
+# make bench: every bench/bench_*.py, then one table of ratios against their peers
+# (bench/report.py); peers that are not project dependencies (dbos) live in .venv-bench.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_VENV ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
 .PHONY: demo test soak lint bench clean
 
@@ -42,8 +46,14 @@ soak: $(STAMP)
 	SOP_SOAK=1 SOP_RELIABILITY_FIGURES=.sop/reliability-soak.json \
 		$(PY) -m pytest -q tests/reliability
 
-bench: $(STAMP)
-	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+# DBOS Transact for bench/bench_dbos.py: its own virtualenv, never a project dependency.
+$(BENCH_STAMP):
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q 'dbos>=3,<4'
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
+	SOP_BENCH_PYTHON=$(BENCH_VENV)/bin/python $(PY) bench/report.py
 
 clean:
-	rm -rf $(VENV) .sop build dist *.egg-info tests/mermaid/node_modules
+	rm -rf $(VENV) $(BENCH_VENV) .sop build dist *.egg-info tests/mermaid/node_modules
