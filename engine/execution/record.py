@@ -56,22 +56,25 @@ class Deltas:
                 continue
             changed: dict[str, Any] = {}
             items = list(values.items())  # a timed-out handler may still be writing
+            skipped = False
             for key, value in items:
                 try:
                     text = _fingerprint(value)
                 except (RuntimeError, ValueError):  # being mutated by a timed-out handler
+                    skipped = True
                     continue
                 if seen.get(key) != text:
                     changed[key] = value
                     seen[key] = text
             if changed:
                 out[name] = changed
-            present = {k for k, _ in items}
-            removed = [k for k in seen if k not in present]
-            for key in removed:
-                del seen[key]
-            if removed:
-                out[f"{name}_removed"] = removed
+            if skipped or len(seen) > len(items):  # else every seen key is still there
+                present = {k for k, _ in items}
+                removed = [k for k in seen if k not in present]
+                for key in removed:
+                    del seen[key]
+                if removed:
+                    out[f"{name}_removed"] = removed
         return out
 
 
