@@ -76,7 +76,7 @@ class Services(Mapping[str, Any]):
         return len({*self._made, *self._factories})
 
 
-class _RedactFilter(logging.Filter):
+class RedactFilter(logging.Filter):
     """Rewrites each record's message (and traceback text) through ``redact`` before any handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -113,7 +113,7 @@ def run_logger(journal: Journal, run_id: str, current: Callable[[], str | None])
     """
     logger = logging.Logger(f"sop.run.{run_id}", logging.INFO)
     logger.parent = logging.getLogger("sop")
-    logger.addFilter(_RedactFilter())
+    logger.addFilter(RedactFilter())
     logger.addHandler(_JournalHandler(journal, run_id, current))
     return logger
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from engine.execution.context import idempotency_key
+from engine.execution.context import RedactFilter, idempotency_key
 from engine.execution.redact import luhn_ok, redact, redact_text
 from engine.execution.runner import new_run_id
 
@@ -77,12 +77,10 @@ def test_nested_structures_and_integers() -> None:
 
 
 def test_redacting_logger_filter() -> None:
-    from engine.execution.context import _RedactFilter
-
     record = logging.LogRecord(
         "t", logging.INFO, __file__, 1, "paid with %s cvv %s", (VISA, 123), None
     )
-    assert _RedactFilter().filter(record)
+    assert RedactFilter().filter(record)
     assert record.getMessage() == "paid with 424242******4242 cvv ***"
 
 
