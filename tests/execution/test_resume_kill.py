@@ -46,12 +46,33 @@ Three side effects in a row.
 - MUST append step three
 """
 
+RETRY_SOP = """\
+# Retry Me
+
+**Version**: 1.0.0
+
+## Overview
+
+One side effect whose first attempt fails with a network error.
+
+## Steps
+
+### 1. One
+
+**Actions**:
+- MUST append after a network error
+
+**Error Handling**:
+- If network error: Retry with exponential backoff (max 2 retries)
+"""
+
 HANDLERS = """\
 import os
 import time
 from pathlib import Path
 
 from engine.binding.registry import action
+from engine.errors import SopFailure
 
 EFFECTS = Path(os.environ["KILL_EFFECTS"])
 MARKER = Path(os.environ["KILL_MARKER"])
@@ -85,6 +106,14 @@ def two(ctx):
 def three(ctx):
     _write(f"three {ctx.idempotency_key()}")
     ctx.output["three"] = ctx.state["one"] + 2
+
+
+@action("append after a network error")
+def flaky(ctx):
+    _write(f"flaky-{ctx.attempt}-{ctx.reconciling} {ctx.idempotency_key()}")
+    if ctx.attempt == 1 and not ctx.reconciling:
+        raise SopFailure("network error", message="the network dropped")
+    ctx.output["flaky"] = "done"
 """
 
 
@@ -92,6 +121,7 @@ def three(ctx):
 def project(tmp_path: Path) -> Path:
     (tmp_path / "sops").mkdir()
     (tmp_path / "sops" / "kill-me.sop.md").write_text(SOP, encoding="utf-8")
+    (tmp_path / "sops" / "retry-me.sop.md").write_text(RETRY_SOP, encoding="utf-8")
     (tmp_path / "kill_handlers.py").write_text(HANDLERS, encoding="utf-8")
     return tmp_path
 
@@ -243,3 +273,31 @@ def test_kill_after_handler_returned_before_journal(project: Path) -> None:
     effects = [line.split() for line in _effects(project)]
     assert [n for n, _ in effects] == ["one", "one", "two-start", "two", "three"]
     assert effects[0][1] == effects[1][1]
+
+
+def test_kill_after_a_retry_is_journaled_then_resume(project: Path) -> None:
+    """The retry layer's seam: killed after ``action_retry`` is committed and before the
+    attempt it announces. Resume runs the action again as a suspect (reconciling), with
+    the same idempotency key, and it succeeds once."""
+    line = next(i for i, t in enumerate(RETRY_SOP.splitlines(), 1) if "- MUST append" in t)
+    crashed = _sop(
+        project,
+        "run",
+        "retry-me",
+        "--handlers",
+        "kill_handlers",
+        SOP_RETRY_BASE_SECONDS="0",
+        SOP_CRASH_AFTER=f"action_retry:step1:action:L{line}",
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    run = _only_run(project)
+    resumed = _sop(project, "resume", run["run_id"], "--json", SOP_RETRY_BASE_SECONDS="0")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert (result["status"], result["output"]) == ("succeeded", {"flaky": "done"})
+    effects = [line.split() for line in _effects(project)]
+    assert [name for name, _ in effects] == ["flaky-1-False", "flaky-1-True"]
+    assert effects[0][1] == effects[1][1]  # one idempotency key throughout
+    events = json.loads(_sop(project, "inspect", run["run_id"], "--json").stdout)["events"]
+    assert [e["type"] for e in events].count("action_finished") == 1
+    assert _sop(project, "journal", "verify").returncode == 0

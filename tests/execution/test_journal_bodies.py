@@ -1,18 +1,15 @@
-"""The runner's fast paths write exactly what the slow, obviously-correct code would.
+"""What a run journals is canonical, redacted JSON, and its last event is the result.
 
-Event bodies are scanned as text instead of redacted object by object, and
-``action_started`` / ``action_finished`` / ``run_finished`` are assembled from
-pieces: these tests hold them to ``canonical({**redact(data), **raw})`` and to
-``RunResult.to_dict``, with real runs, a real SQLite journal and real redaction.
+Event bodies are scanned as text before anything is redacted object by object
+(``engine.canonical``): these tests hold them to ``canonical({**redact(data), **raw})``
+and to ``RunResult.to_dict``, with real runs, a real SQLite journal and real redaction.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.binding.registry import Registry
+from engine.canonical import body, canonical, redacted_json
 from engine.errors import ConfirmationRequired, NotApplicable, OutcomeUnknown, SopFailure
 from engine.execution.context import KEY_NAMESPACE, idempotency_key
 from engine.execution.redact import flat_clean, may_need_redaction, redact
 from engine.execution.runner import RunResult, RunStatus, run
 from engine.language.parser import parse
-from engine.storage.journal import Journal, _now, body, canonical, redacted_json
+from engine.storage.journal import Journal
 
 CARD = "4242424242424242"
 
@@ -157,13 +155,6 @@ def test_non_json_values_are_written_redacted() -> None:
     stored = body({"state": {"card": Card()}}, None)
     assert CARD not in stored
     assert json.loads(stored) == {"state": {"card": "card 424242******4242"}}
-
-
-def test_now_is_isoformat_utc_microseconds() -> None:
-    stamp = _now()
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", stamp), stamp
-    parsed = datetime.fromisoformat(stamp)
-    assert abs((datetime.now(UTC) - parsed).total_seconds()) < 5
 
 
 SOP_TEXT = """\
