@@ -16,7 +16,8 @@ from typing import Any
 
 from engine.errors import SopError, UsageError
 from engine.execution.settings import seconds
-from engine.storage.journal import Confirmation, Journal, canonical
+from engine.storage.base import Confirmation, Store
+from engine.storage.journal import canonical
 
 PREFIX = "sopc_"
 DEFAULT_TTL = 86400.0
@@ -46,7 +47,7 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
-def lookup(journal: Journal, token: str) -> Confirmation:
+def lookup(journal: Store, token: str) -> Confirmation:
     """The confirmation a token belongs to; SopError when no run issued it."""
     if not token or not token.strip():
         raise UsageError("--confirm: the token is empty")
@@ -57,7 +58,7 @@ def lookup(journal: Journal, token: str) -> Confirmation:
 
 
 def spend(
-    journal: Journal,
+    journal: Store,
     token: str,
     *,
     run_id: str,

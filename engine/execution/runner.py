@@ -53,15 +53,16 @@ from engine.execution.context import RunContext, Services, idempotency_key, run_
 from engine.execution.redact import redact, redact_text
 from engine.execution.settings import seconds
 from engine.model import Action, ActionKind, Sop, Step, jsonable
+from engine.storage.base import Store
 from engine.storage.journal import (
     IDEMPOTENCY_PARAM,
-    Journal,
     StartedRun,
     altered_keys,
     canonical,
     params_match,
     redacted_json,
 )
+from engine.storage.journals import JOURNALS
 from engine.storage.lease import Lease, may_take_over
 
 if TYPE_CHECKING:
@@ -406,7 +407,7 @@ class _Execution:
         *,
         plan: Plan,
         run_id: str,
-        journal: Journal,
+        journal: Store,
         registry: Registry | None,
         services: Services,
         parent_run_id: str | None,
@@ -989,7 +990,7 @@ _ATTEMPT_CODE = _Execution._attempt.__code__
 # -- replay ---------------------------------------------------------------------------
 
 
-def _replay(journal: Journal, run_id: str) -> _Replay:
+def _replay(journal: Store, run_id: str) -> _Replay:
     replay = _Replay()
     pending_hashes: dict[str, str] = {}  # token hash -> operation hash
     for event in journal.events(run_id):
@@ -1060,7 +1061,7 @@ def run(
     params: Mapping[str, Any],
     *,
     registry: Registry | None = None,
-    journal: Journal | None = None,
+    journal: Store | None = None,
     services: Mapping[str, Any] | None = None,
     confirm: str | None = None,
     run_id: str | None = None,
@@ -1074,7 +1075,7 @@ def run(
     ``sop resume`` can import them again. ``run_id``/``parent_run_id`` are for child runs.
     """
     owned = journal is None
-    jr = journal if journal is not None else Journal()
+    jr = journal if journal is not None else JOURNALS.acquire()
     rid: str | None = None
     try:
         loaded = _load(sop)
@@ -1114,14 +1115,14 @@ def run(
                 jr.release_lease(rid)  # a run stopped by an exception: resumable at once
         finally:
             if owned:
-                jr.close()
+                JOURNALS.release(jr)
 
 
 def _run_confirmed(
     sop: Sop,
     params: Mapping[str, Any],
     token: str,
-    journal: Journal,
+    journal: Store,
     registry: Registry | None,
     services: Mapping[str, Any] | None,
 ) -> RunResult:
@@ -1149,7 +1150,7 @@ def _run_confirmed(
     )
 
 
-def _earlier_run(journal: Journal, sop: str, params: Mapping[str, Any]) -> RunResult | None:
+def _earlier_run(journal: Store, sop: str, params: Mapping[str, Any]) -> RunResult | None:
     """What an earlier run with the caller's idempotency key means for this one.
 
     As Stripe does with its keys, for good: the same key with the same parameters after a
@@ -1278,7 +1279,7 @@ def resume(
     confirm: str | None = None,
     params: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
-    journal: Journal | None = None,
+    journal: Store | None = None,
     services: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Continue a paused (with ``confirm``) or interrupted run from what its journal says.
@@ -1288,7 +1289,7 @@ def resume(
     parameters redaction altered in the journal (checked against the recorded hash).
     """
     owned = journal is None
-    jr = journal if journal is not None else Journal()
+    jr = journal if journal is not None else JOURNALS.acquire()
     try:
         if jr.run(run_id) is None:
             raise UsageError(f"unknown run '{run_id}' (journal {jr.path})")
@@ -1299,7 +1300,7 @@ def resume(
             jr.release_lease(run_id)
     finally:
         if owned:
-            jr.close()
+            JOURNALS.release(jr)
 
 
 def _resume_owned(
@@ -1308,7 +1309,7 @@ def _resume_owned(
     params: Mapping[str, Any] | None,
     previous: Lease | None,
     registry: Registry | None,
-    jr: Journal,
+    jr: Store,
     services: Mapping[str, Any] | None,
 ) -> RunResult:
     """``resume`` once this process holds the run's lease."""
@@ -1369,7 +1370,7 @@ def _resume_owned(
     return execution.execute()
 
 
-def recorded_result(journal: Journal, run_id: str) -> RunResult | None:
+def recorded_result(journal: Store, run_id: str) -> RunResult | None:
     """The result a finished or paused run journaled last (without the confirmation token)."""
     last: dict[str, Any] | None = None
     for event in journal.events(run_id):
@@ -1385,7 +1386,7 @@ def child_run(
     run_id: str,
     parent_run_id: str,
     registry: Registry | None,
-    journal: Journal,
+    journal: Store,
     services: Mapping[str, Any] | None,
 ) -> RunResult:
     """A child run with a derived id: start it, or return/resume the one already journaled."""
