@@ -150,8 +150,8 @@ def migrate(
     ``migrations`` is refused with SopError, untouched.
     """
     target = migrations[-1][0]
-    if version(db) == target:  # the common case: no write lock taken
-        return target
+    if int(db.execute("PRAGMA user_version").fetchone()[0]) == target:
+        return target  # the common case: no write lock taken
     db.execute("BEGIN IMMEDIATE")
     try:
         current = version(db)  # again, under the lock: another opener may have migrated
