@@ -268,9 +268,10 @@ class Journal:
                         self._lease_db.close()
                         self._lease_db = None
                 self._checkpoints.close()
-                self._closed = True
+                self._closed = True  # using it again is a SopError, not a reopen
                 if self._conn is not None:
                     self._conn.close()
+                    self._conn = None
 
     def __enter__(self) -> Journal:
         return self

@@ -19,12 +19,20 @@ PROJECT_JOURNAL = Path(".sop") / "journal.db"
 
 
 def project_root(start: Path | None = None) -> Path | None:
-    """The nearest folder from ``start`` (the current one) up with pyproject.toml or sops/."""
-    here = (start if start is not None else Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        if (directory / "pyproject.toml").is_file() or (directory / "sops").is_dir():
-            return directory
-    return None
+    """The nearest folder from ``start`` (the current one) up with pyproject.toml or sops/.
+
+    ``os.path`` rather than ``pathlib``: the API looks this up on every run.
+    """
+    here = os.getcwd() if start is None else os.path.abspath(start)  # getcwd: no symlinks
+    while True:
+        if os.path.isfile(os.path.join(here, "pyproject.toml")) or os.path.isdir(
+            os.path.join(here, "sops")
+        ):
+            return Path(here)
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
 
 
 def data_dir() -> Path:

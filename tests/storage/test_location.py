@@ -60,7 +60,8 @@ def project(tmp_path: Path) -> Path:
     (root / "sops" / "note-taker.sop.md").write_text(SOP, encoding="utf-8")
     (root / "sops" / "unbound.sop.md").write_text(UNBOUND, encoding="utf-8")
     (root / "sops" / "lint-error.sop.md").write_text(
-        SOP.replace("## Steps", "## Step"), encoding="utf-8"  # SOP106: drops the MUST
+        SOP.replace("## Steps", "## Step"),
+        encoding="utf-8",  # SOP106: drops the MUST
     )
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "note_handlers.py").write_text(HANDLERS, encoding="utf-8")
