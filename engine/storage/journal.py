@@ -1,5 +1,8 @@
 """The durable run journal: an append-only, hash-chained event log in SQLite.
 
+The SQLite backend of ``engine.storage.base.Store``; its schema and migrations are in
+``engine.storage.migrations``, its default location in ``engine.storage.location``.
+
 Every event is committed before the runner's next side effect, so a run killed at
 any point can be resumed from what the journal says happened. Each event's hash
 covers the previous event's hash and its own row, so editing or deleting a row
