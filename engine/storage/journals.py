@@ -6,8 +6,8 @@ the schema and close it again on every call (~7 ms of a 33-action run's ~11 ms).
 threads (``Journal`` serialises its writers under one lock). An entry is checked out
 while a run uses it (``acquire``/``release``, or ``using``): idle entries beyond
 ``IDLE_LIMIT`` are closed least recently used first, one whose file was deleted or
-replaced since is reopened, and what is still open is closed at exit (flushing,
-releasing leases).
+replaced since is reopened, a forked child opens its own, and what is still open is
+closed at exit (flushing, releasing leases).
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class Journals:
         #: by absolute path, least recently used first
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._stale: list[_Entry] = []  # replaced while in use: closed when given back
+        self._pid = os.getpid()
 
     def acquire(self, path: str | Path | None = None) -> Store:
         """The journal at ``path`` (default: ``location.default_path()``), checked out
@@ -67,6 +68,10 @@ class Journals:
         key = os.path.abspath(path if path is not None else default_path())
         file_id = _file_id(key)
         with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's connections are not
+                self._entries.clear()  # ours to use (SQLite forbids it) nor to close
+                self._stale.clear()
+                self._pid = os.getpid()
             entry = self._entries.get(key)
             if entry is not None and entry.file_id != file_id:
                 self._retire(key, entry)

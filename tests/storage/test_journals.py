@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,29 @@ def test_the_api_shares_one_journal_between_threads(
         assert {row.status for row in runs} == {"succeeded"}
         assert all(journal.lease(row.run_id) is None for row in runs)
         assert all(len(journal.records(row.run_id)) == 5 for row in runs)
+
+
+def test_a_forked_child_opens_its_own_journal(tmp_path: Path) -> None:
+    journals = Journals()
+    with journals.using(tmp_path / "j.db") as parents:
+        parents.append("parent", "note")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a journal of its own, the parent's left alone
+        code = 1
+        try:
+            with journals.using(tmp_path / "j.db") as childs:
+                childs.append("child", "note")
+                code = 0 if childs is not parents else 2
+        finally:
+            os.write(write, bytes([code]))
+            os._exit(code)
+    os.close(write)
+    assert os.read(read, 1) == b"\x00"
+    os.waitpid(pid, 0)
+    with journals.using(tmp_path / "j.db") as again:
+        assert again is parents
+        again.append("parent", "note")
+        assert [event.run_id for event in again.events("parent")] == ["parent", "parent"]
+        assert [event.run_id for event in again.events("child")] == ["child"]
+    journals.close()
