@@ -13,6 +13,9 @@ from handlers.sandbox import Sandbox
 # The journal key that seals redacted parameters (engine.execution.seal): one per test
 # session, never the user's own ~/.config/sop-engine/journal.key. Subprocesses inherit it.
 os.environ.setdefault("SOP_KEY_FILE", os.path.join(tempfile.mkdtemp(), "journal.key"))
+# A journal run outside any project lands in the user's data directory
+# (engine.storage.location): one per test session, never the user's own.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp()
 
 
 @pytest.fixture(scope="session")

@@ -296,7 +296,7 @@ class SopService:
     """Answers tool calls for the SOPs the catalog finds; transport-neutral and crash-proof."""
 
     registry: Registry | None = None
-    journal: str | None = None  # path; None -> the runner's default (SOP_JOURNAL, .sop/journal.db)
+    journal: str | None = None  # path; None -> the default (engine.storage.location)
     policy: str = POLICY_HUMAN
     handlers: tuple[str, ...] = ()  # handler modules, recorded with each run for `sop resume`
     log: Log = stderr_log

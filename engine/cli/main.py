@@ -69,7 +69,7 @@ def _common(prefix: str = "") -> _Parser:
         "--journal",
         dest=prefix + "journal",
         metavar="PATH",
-        help="journal database (default .sop/journal.db)",
+        help="journal database (default: SOP_JOURNAL, else .sop/journal.db at the project root)",
     )
     common.add_argument(
         "--debug", dest=prefix + "debug", action="store_true", help="show tracebacks"

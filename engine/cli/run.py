@@ -155,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sop = load(args.name)
     params = parse_params(args, sop)
     registry = load_handlers(args.handlers)
-    with Journal(_journal_path(args)) as journal:
+    with Journal(_journal_path(args), lazy=True) as journal:  # a refused run creates none
         try:
             result = run(
                 sop,

@@ -17,7 +17,7 @@ from typing import Any
 from engine.canonical import canonical
 from engine.errors import SopError, UsageError
 from engine.execution.settings import seconds
-from engine.storage.journal import Confirmation, Journal
+from engine.storage.base import Confirmation, Store
 
 PREFIX = "sopc_"
 DEFAULT_TTL = 86400.0
@@ -47,7 +47,7 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
-def lookup(journal: Journal, token: str) -> Confirmation:
+def lookup(journal: Store, token: str) -> Confirmation:
     """The confirmation a token belongs to; SopError when no run issued it."""
     if not token or not token.strip():
         raise UsageError("--confirm: the token is empty")
@@ -58,7 +58,7 @@ def lookup(journal: Journal, token: str) -> Confirmation:
 
 
 def spend(
-    journal: Journal,
+    journal: Store,
     token: str,
     *,
     run_id: str,

@@ -23,7 +23,7 @@ from engine.model import Action, Sop
 if TYPE_CHECKING:
     from engine.binding.registry import Registry
     from engine.execution.result import RunResult
-    from engine.storage.journal import Journal
+    from engine.storage.base import Store
 
 #: Namespace of every idempotency key (uuid5 of run id + action id + suffix).
 KEY_NAMESPACE = uuid.UUID("6f1c3c0e-2b7a-5f43-9a57-3f3f0a2d5e11")
@@ -91,7 +91,7 @@ class RedactFilter(logging.Filter):
 class _JournalHandler(logging.Handler):
     """Log lines of a run go to its journal as ``log`` events (already redacted)."""
 
-    def __init__(self, journal: Journal, run_id: str, current: Callable[[], str | None]) -> None:
+    def __init__(self, journal: Store, run_id: str, current: Callable[[], str | None]) -> None:
         super().__init__(logging.INFO)
         self._journal, self._run_id, self._current = journal, run_id, current
 
@@ -105,7 +105,7 @@ class _JournalHandler(logging.Handler):
             self.handleError(record)
 
 
-def run_logger(journal: Journal, run_id: str, current: Callable[[], str | None]) -> logging.Logger:
+def run_logger(journal: Store, run_id: str, current: Callable[[], str | None]) -> logging.Logger:
     """A logger private to one run (not in logging's global registry) that redacts every record.
 
     It propagates to the ``sop`` logger, so an application's logging setup still sees
@@ -129,7 +129,7 @@ class ChildRunner(Protocol):
         run_id: str,
         parent_run_id: str,
         registry: Registry | None,
-        journal: Journal,
+        journal: Store,
         services: Mapping[str, Any] | None,
     ) -> RunResult: ...
 
@@ -148,7 +148,7 @@ class RunContext:
         action: Action,
         services: Services,
         log: Callable[[], logging.Logger],
-        journal: Journal,
+        journal: Store,
         registry: Registry | None,
         confirmed: bool = False,
         confirmed_operations: frozenset[str] = frozenset(),

@@ -22,7 +22,7 @@ from engine.execution import confirm as confirmation
 from engine.execution.redact import redact, redact_text
 from engine.execution.result import ActionResult, ActionStatus, RunResult, RunStatus
 from engine.model import Action
-from engine.storage.journal import Journal
+from engine.storage.base import Store
 
 _SCALARS = frozenset({int, float, str, bool, type(None)})
 
@@ -86,7 +86,7 @@ class Recorder:
     """Journals one run's events; fires ``SOP_CRASH_AFTER`` once an event is committed."""
 
     def __init__(
-        self, journal: Journal, run_id: str, state: dict[str, Any], output: dict[str, Any]
+        self, journal: Store, run_id: str, state: dict[str, Any], output: dict[str, Any]
     ) -> None:
         self.journal = journal
         self.run_id = run_id

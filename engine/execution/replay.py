@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.storage.journal import Journal
+from engine.storage.base import Store
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Replay:
         return frozenset(unknown)
 
 
-def read_replay(journal: Journal, run_id: str) -> Replay:
+def read_replay(journal: Store, run_id: str) -> Replay:
     """What the journal of ``run_id`` says happened, event by event."""
     replay = Replay()
     pending_hashes: dict[str, str] = {}  # token hash -> operation hash

@@ -37,7 +37,9 @@ from engine.execution.result import (
 )
 from engine.execution.walk import DEFAULT_ACTION_TIMEOUT, Walk, action_timeout_default
 from engine.model import Sop
-from engine.storage.journal import IDEMPOTENCY_PARAM, Journal, StartedRun, params_match
+from engine.storage.base import Store
+from engine.storage.journal import IDEMPOTENCY_PARAM, StartedRun, params_match
+from engine.storage.journals import JOURNALS
 from engine.storage.lease import Lease, may_take_over
 
 if TYPE_CHECKING:
@@ -87,7 +89,7 @@ def run(
     params: Mapping[str, Any],
     *,
     registry: Registry | None = None,
-    journal: Journal | None = None,
+    journal: Store | None = None,
     services: Mapping[str, Any] | None = None,
     confirm: str | None = None,
     run_id: str | None = None,
@@ -101,7 +103,7 @@ def run(
     ``sop resume`` can import them again. ``run_id``/``parent_run_id`` are for child runs.
     """
     owned = journal is None
-    jr = journal if journal is not None else Journal()
+    jr = journal if journal is not None else JOURNALS.acquire()
     rid: str | None = None
     try:
         loaded = _load(sop)
@@ -142,14 +144,14 @@ def run(
                 jr.release_lease(rid)  # a run stopped by an exception: resumable at once
         finally:
             if owned:
-                jr.close()
+                JOURNALS.release(jr)
 
 
 def _run_confirmed(
     sop: Sop,
     params: Mapping[str, Any],
     token: str,
-    journal: Journal,
+    journal: Store,
     registry: Registry | None,
     services: Mapping[str, Any] | None,
 ) -> RunResult:
@@ -177,7 +179,7 @@ def _run_confirmed(
     )
 
 
-def _earlier_run(journal: Journal, sop: str, params: Mapping[str, Any]) -> RunResult | None:
+def _earlier_run(journal: Store, sop: str, params: Mapping[str, Any]) -> RunResult | None:
     """What an earlier run with the caller's idempotency key means for this one.
 
     As Stripe does with its keys, for good: the same key with the same parameters after a
@@ -306,7 +308,7 @@ def resume(
     confirm: str | None = None,
     params: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
-    journal: Journal | None = None,
+    journal: Store | None = None,
     services: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Continue a paused (with ``confirm``) or interrupted run from what its journal says.
@@ -316,7 +318,7 @@ def resume(
     parameters redaction altered in the journal (checked against the recorded hash).
     """
     owned = journal is None
-    jr = journal if journal is not None else Journal()
+    jr = journal if journal is not None else JOURNALS.acquire()
     try:
         if jr.run(run_id) is None:
             raise UsageError(f"unknown run '{run_id}' (journal {jr.path})")
@@ -327,7 +329,7 @@ def resume(
             jr.release_lease(run_id)
     finally:
         if owned:
-            jr.close()
+            JOURNALS.release(jr)
 
 
 def _resume_owned(
@@ -336,7 +338,7 @@ def _resume_owned(
     params: Mapping[str, Any] | None,
     previous: Lease | None,
     registry: Registry | None,
-    jr: Journal,
+    jr: Store,
     services: Mapping[str, Any] | None,
 ) -> RunResult:
     """``resume`` once this process holds the run's lease."""
@@ -398,7 +400,7 @@ def _resume_owned(
     return walk.execute()
 
 
-def recorded_result(journal: Journal, run_id: str) -> RunResult | None:
+def recorded_result(journal: Store, run_id: str) -> RunResult | None:
     """The result a finished or paused run journaled last (without the confirmation token)."""
     last: dict[str, Any] | None = None
     for event in journal.events(run_id):
@@ -414,7 +416,7 @@ def child_run(
     run_id: str,
     parent_run_id: str,
     registry: Registry | None,
-    journal: Journal,
+    journal: Store,
     services: Mapping[str, Any] | None,
 ) -> RunResult:
     """A child run with a derived id: start it, or return/resume the one already journaled."""

@@ -20,7 +20,7 @@ from engine.execution.result import ActionResult, ActionStatus, RunResult, RunSt
 from engine.execution.settings import seconds
 from engine.execution.step import Outcome, StepRunner, handler_name, handler_timeout
 from engine.execution.watchdog import Watchdog
-from engine.storage.journal import Journal
+from engine.storage.base import Store
 
 if TYPE_CHECKING:
     from engine.binding.planner import Binding, Plan
@@ -41,7 +41,7 @@ class Walk:
         *,
         plan: Plan,
         run_id: str,
-        journal: Journal,
+        journal: Store,
         registry: Registry | None,
         services: Services,
         parent_run_id: str | None,

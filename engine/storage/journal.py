@@ -1,5 +1,8 @@
 """The durable run journal: an append-only, hash-chained event log in SQLite.
 
+The SQLite backend of ``engine.storage.base.Store``; its schema and migrations are in
+``engine.storage.migrations``, its default location in ``engine.storage.location``.
+
 Every event is committed before the runner's next side effect, so a run killed at
 any point can be resumed from what the journal says happened. Each event's hash
 covers the previous event's hash and its own row, so editing or deleting a row
@@ -40,7 +43,6 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,93 +53,17 @@ from engine.execution import seal
 from engine.execution.redact import may_need_redaction, redact, redact_text
 from engine.storage import lease as leases
 from engine.storage import verify as check
+from engine.storage.base import Confirmation as Confirmation
+from engine.storage.base import Event as Event
+from engine.storage.base import RunRow as RunRow
+from engine.storage.base import StartedRun as StartedRun
 from engine.storage.checkpointer import Checkpointer
 from engine.storage.lease import Heartbeat, Lease, LeaseHeld, LeaseLost
+from engine.storage.location import default_path as default_path
+from engine.storage.migrations import IDEMPOTENCY_KEY_SQL, migrate
+from engine.storage.migrations import IDEMPOTENCY_PARAM as IDEMPOTENCY_PARAM
+from engine.storage.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from engine.storage.verify import GENESIS, row_hash
-
-DEFAULT_PATH = Path(".sop") / "journal.db"
-
-#: The parameter through which a caller names one operation across runs.
-IDEMPOTENCY_PARAM = "idempotency_key"
-_IDEMPOTENCY_KEY_SQL = f"json_extract(params, '$.{IDEMPOTENCY_PARAM}')"
-
-#: Numbered migrations: ``meta.schema_version`` says how many a journal has had. Version 1
-#: is the schema from before versions were recorded (a journal without the key gets
-#: every migration; version 1's statements are idempotent on such a journal).
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE IF NOT EXISTS events (
-            seq INTEGER PRIMARY KEY,
-            run_id TEXT NOT NULL,
-            ts TEXT NOT NULL,
-            type TEXT NOT NULL,
-            action_id TEXT,
-            data TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL
-        )""",
-        "DROP INDEX IF EXISTS events_run",
-        "DROP TRIGGER IF EXISTS events_head",
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        """CREATE TABLE IF NOT EXISTS runs (
-            run_id TEXT PRIMARY KEY,
-            sop TEXT NOT NULL,
-            sop_path TEXT,
-            version TEXT,
-            content_hash TEXT,
-            params TEXT NOT NULL,
-            handlers TEXT NOT NULL DEFAULT '[]',
-            parent_run_id TEXT,
-            status TEXT NOT NULL,
-            pid INTEGER,
-            started TEXT NOT NULL,
-            updated TEXT NOT NULL,
-            first_seq INTEGER,
-            last_seq INTEGER
-        )""",
-        "CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent_run_id)",
-        """CREATE TABLE IF NOT EXISTS records (
-            id INTEGER PRIMARY KEY,
-            run_id TEXT NOT NULL,
-            action_id TEXT,
-            kind TEXT NOT NULL,
-            data TEXT NOT NULL,
-            ts TEXT NOT NULL,
-            event_seq INTEGER NOT NULL
-        )""",
-        "CREATE INDEX IF NOT EXISTS records_run ON records(run_id)",
-        """CREATE TABLE IF NOT EXISTS confirmations (
-            token_hash TEXT PRIMARY KEY,
-            run_id TEXT NOT NULL,
-            action_id TEXT NOT NULL,
-            operation_hash TEXT NOT NULL,
-            expires_at REAL NOT NULL,
-            used_at TEXT
-        )""",
-    ),
-    2: (
-        """CREATE TABLE leases (
-            run_id TEXT PRIMARY KEY,
-            token TEXT NOT NULL,
-            pid INTEGER NOT NULL,
-            host TEXT NOT NULL,
-            since REAL NOT NULL,
-            expires_at REAL NOT NULL
-        )""",
-    ),
-    3: (
-        # a caller's idempotency key finds its earlier runs without a scan (runner.run)
-        f"CREATE INDEX IF NOT EXISTS runs_idempotency ON runs(sop, {_IDEMPOTENCY_KEY_SQL})",
-    ),
-    4: (
-        # a record's key (RunContext.record): a re-run handler's record is written once;
-        # records from before this migration keep NULL (not unique-constrained)
-        "ALTER TABLE records ADD COLUMN key TEXT",
-        "CREATE UNIQUE INDEX IF NOT EXISTS records_key ON records(key)",
-    ),
-}
-SCHEMA_VERSION = max(_MIGRATIONS)
-
 
 _INSERT = "INSERT INTO events(seq, run_id, ts, type, action_id, data, prev_hash, hash) VALUES "
 _INSERT_MANY: dict[int, str] = {}
@@ -150,12 +76,6 @@ _INSERT_RUN = (
     "INSERT INTO runs(run_id, sop, sop_path, version, content_hash, params, handlers,"
     " parent_run_id, status, pid, started, updated, first_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-
-
-def default_path() -> Path:
-    """``SOP_JOURNAL`` if set, else ``.sop/journal.db`` under the working directory."""
-    env = os.environ.get("SOP_JOURNAL")
-    return Path(env) if env else DEFAULT_PATH
 
 
 def sha256(text: str) -> str:
@@ -175,147 +95,32 @@ def _now() -> str:
     return f"{cached[1]}.{micro:06d}+00:00"
 
 
-@dataclass(frozen=True)
-class Event:
-    seq: int
-    run_id: str
-    ts: str
-    type: str
-    action_id: str | None
-    data: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "ts": self.ts,
-            "type": self.type,
-            "action_id": self.action_id,
-            "data": self.data,
-        }
-
-
-@dataclass(frozen=True)
-class RunRow:
-    run_id: str
-    sop: str
-    sop_path: str | None
-    version: str | None
-    content_hash: str | None
-    params: dict[str, Any]
-    handlers: list[str]
-    parent_run_id: str | None
-    status: str
-    pid: int | None
-    started: str
-    updated: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "sop": self.sop,
-            "sop_path": self.sop_path,
-            "version": self.version,
-            "status": self.status,
-            "parent_run_id": self.parent_run_id,
-            "started": self.started,
-            "updated": self.updated,
-        }
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    token_hash: str
-    run_id: str
-    action_id: str
-    operation_hash: str
-    expires_at: float
-    used_at: str | None
-
-
-@dataclass(frozen=True)
-class StartedRun:
-    """A run as its chained events tell it: what resume and confirmation act on."""
-
-    run_id: str
-    sop: str
-    sop_path: str | None
-    version: str | None
-    content_hash: str | None
-    #: as journaled (redacted); exact only when ``redacted_params`` is empty
-    params: dict[str, Any]
-    handlers: list[str]
-    parent_run_id: str | None
-    status: str
-    #: the seal of the run id and the exact parameters (``engine.execution.seal``; None: journaled
-    #: before seals existed)
-    params_sha256: str | None
-    #: the parameters redaction altered before they were journaled
-    redacted_params: list[str]
-
-
 def params_match(started: StartedRun, params: Mapping[str, Any]) -> bool:
     """Whether ``params`` are exactly the ones ``started`` sealed (``engine.execution.seal``)."""
     assert started.params_sha256 is not None
     return seal.matches(started.params_sha256, started.run_id, canonical(dict(params)))
 
 
-def _schema_version(db: sqlite3.Connection) -> int:
-    try:
-        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    except sqlite3.OperationalError:  # no meta table: a new file
-        return 0
-    return int(row[0]) if row else 0
-
-
-def _migrate(db: sqlite3.Connection, path: Path) -> None:
-    """Bring the schema to ``SCHEMA_VERSION`` in one transaction (concurrent openers wait)."""
-    if _schema_version(db) == SCHEMA_VERSION:
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        version = _schema_version(db)
-        if version > SCHEMA_VERSION:
-            raise SopError(
-                f"journal {path} has schema version {version}; this sop-engine knows up to"
-                f" {SCHEMA_VERSION} (upgrade sop-engine)"
-            )
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[number]:
-                db.execute(statement)
-            if number == 1:  # journals from before first_seq / last_seq
-                columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-                for column in ("first_seq", "last_seq"):
-                    if column not in columns:
-                        db.execute(f"ALTER TABLE runs ADD COLUMN {column} INTEGER")
-        db.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
 class Journal:
     """One SQLite journal file; safe to share between the runner and a handler thread."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, lazy: bool = False) -> None:
+        """Open (or create) the journal at ``path`` (default: ``location.default_path()``).
+
+        ``lazy``: a file that does not exist yet is created at first use instead, so a
+        run refused before it starts (unknown SOP, bad parameters, an unbound line)
+        leaves no journal behind.
+        """
         self.path = Path(path) if path is not None else default_path()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            sync = os.environ.get("SOP_JOURNAL_SYNC", "NORMAL").upper()
-            if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-                raise SopError(f"SOP_JOURNAL_SYNC={sync!r}: expected NORMAL or FULL")
-            self._db.execute(f"PRAGMA synchronous={sync}")
-            _migrate(self._db, self.path)
-        except (OSError, sqlite3.Error) as exc:
-            raise SopError(f"cannot open journal {self.path}: {exc}") from exc
+        sync = os.environ.get("SOP_JOURNAL_SYNC", "NORMAL").upper()
+        if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise SopError(f"SOP_JOURNAL_SYNC={sync!r}: expected NORMAL or FULL")
+        self._sync = sync
         self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        if not lazy or self.path.exists():  # else opened (and created) at first use: ``_db``
+            self._open()
         self._deferred: list[tuple[str, str, str | None, str]] = []
         #: ``runs`` rows of started runs, each with the index of its ``run_started`` event in
         #: ``_deferred`` and its lease token: written in the transaction that commits that event.
@@ -332,6 +137,35 @@ class Journal:
         self._lease_db: sqlite3.Connection | None = None  # the heartbeat's own connection
         self._lease_lock = threading.Lock()
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection; a lazy journal opens it at first use."""
+        db = self._conn
+        return db if db is not None else self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._conn is not None:
+                return self._conn
+            if self._closed:
+                raise SopError(f"journal {self.path} is closed")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(
+                    str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+                )
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute(f"PRAGMA synchronous={self._sync}")
+                    migrate(db, self.path)
+                except BaseException:
+                    db.close()
+                    raise
+            except (OSError, sqlite3.Error) as exc:
+                raise SopError(f"cannot open journal {self.path}: {exc}") from exc
+            self._conn = db
+            return db
+
     def close(self) -> None:
         with self._lock:
             try:
@@ -346,7 +180,10 @@ class Journal:
                         self._lease_db.close()
                         self._lease_db = None
                 self._checkpoints.close()
-                self._db.close()
+                self._closed = True  # using it again is a SopError, not a reopen
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
 
     def __enter__(self) -> Journal:
         return self
@@ -900,7 +737,7 @@ class Journal:
         with self._lock:
             self.flush()
             rows = self._db.execute(
-                _SELECT_RUNS + f" WHERE sop=? AND {_IDEMPOTENCY_KEY_SQL} IN ({marks})",
+                _SELECT_RUNS + f" WHERE sop=? AND {IDEMPOTENCY_KEY_SQL} IN ({marks})",
                 (sop, *keys),
             ).fetchall()
         return [_run_row(row) for row in rows]

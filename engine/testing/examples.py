@@ -40,7 +40,7 @@ from engine.model import Diagnostic, Severity, Sop
 
 if TYPE_CHECKING:
     from engine.binding.registry import Registry
-    from engine.storage.journal import Journal
+    from engine.storage.base import Store
 
 SYMBOL = re.compile(r"^(?P<prefix>[a-z][a-z0-9]*_)(?P<name>[A-Z0-9][A-Z0-9_]*)$")
 SANDBOX_SERVICE = "sandbox"
@@ -243,7 +243,7 @@ def environment(registry: Registry) -> Iterator[None]:
 
 
 def run_examples(
-    sop: Sop, *, registry: Registry | None = None, journal: Journal | None = None
+    sop: Sop, *, registry: Registry | None = None, journal: Store | None = None
 ) -> list[ExampleResult]:
     """Run every example of ``sop`` in order (symbols carry over); never raises for one example."""
     from engine.binding.registry import default_registry

@@ -340,7 +340,7 @@ def test_a_journal_from_before_schema_versions_opens_verifies_and_resumes(
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     Journal(tmp_path / "j.db").close()
     with sqlite3.connect(tmp_path / "j.db") as db:
-        db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+        db.execute("PRAGMA user_version=99")  # where the version lives (issue #10)
     with pytest.raises(SopError, match="schema version 99; this sop-engine knows up to"):
         Journal(tmp_path / "j.db")
     assert os.path.exists(tmp_path / "j.db")
