@@ -6,10 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -138,9 +136,7 @@ def test_bad_patterns_fail_at_the_decorator(pattern: str, message: str) -> None:
 def test_no_catastrophic_backtracking() -> None:
     pattern = parse_pattern("a {x} b {y} c {z:d} d {w:f} e")
     evil = "a " + "x" * 5000 + " b " + "y" * 5000 + " c " + "1" * 5000 + " d " + "9" * 5000 + " f"
-    start = time.perf_counter()
-    assert pattern.match(evil) is None
-    assert time.perf_counter() - start < 0.05
+    assert pattern.match(evil) is None  # possessive classes: linear (bench/ times it)
 
 
 # -- specificity, scope, ties ------------------------------------------------------------
@@ -484,19 +480,18 @@ def test_memo_keeps_case_scope_and_returns_fresh_captures() -> None:
     assert all(m.captures == {"pi": "pi_ABC"} for m in reg.candidates("refund pi_ABC", step=2))
 
 
-def test_memo_tie_raises_every_time_and_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.binding.registry as registry_module
-
-    monkeypatch.setattr(registry_module, "_MEMO_MAX", 3)
+def test_tie_raises_every_time_also_when_the_memo_starts_over() -> None:
     reg = Registry()
+    reg.memo_limit = 3
     _named(reg, "send {a} now", "one")
     _named(reg, "send {b} now", "two")
+    _named(reg, "send {a} later", "three")
     for _ in range(2):
         with pytest.raises(BindingError, match=r"one .* and .*two"):
             reg.match("send x now")
     for i in range(10):
-        assert reg.match(f"send x{i} later") is None
-        assert sum(len(lines) for lines in reg._memo.values()) <= 3
+        assert _winner(reg, f"send x{i} later") == "three"
+        assert reg.match(f"send x{i} never") is None
     with pytest.raises(BindingError, match="ambiguous"):
         reg.match("send x now")
 
@@ -586,28 +581,24 @@ _PIECES = [
 @given(
     st.lists(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=5), min_size=1, max_size=12),
     st.lists(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=5), min_size=1, max_size=10),
-    st.sampled_from([0, 1, 12]),
 )
 def test_candidates_equal_a_brute_force_scan(
-    patterns: list[list[str]], lines: list[list[str]], shapes: int
+    patterns: list[list[str]], lines: list[list[str]]
 ) -> None:
-    """Every candidate the index and the programs find is what each pattern's regex finds,
-    with the same captures (except where a line's leading words fold differently from
-    the regex: those bind as the buckets say, see the non-ASCII test above)."""
-    import engine.binding.registry as registry_module
-
+    """Every candidate the index finds is what each pattern's regex finds, with the
+    same captures (except where a line's key words fold differently from the regex:
+    see the non-ASCII test above)."""
     reg = Registry()
     parsed = []
-    with mock.patch.object(registry_module, "_MAX_SHAPES", shapes):  # exact or by one word
-        for index, words in enumerate(patterns):
-            source = " ".join(words)
-            try:
-                parsed.append((source, parse_pattern(source)))
-            except BindingError:
-                continue  # e.g. a placeholder used twice
-            reg.add(lambda ctx, **kw: None, source)
-            if index == len(patterns) // 2:
-                reg.candidates("look up midway")  # later ones must still be found
+    for index, words in enumerate(patterns):
+        source = " ".join(words)
+        try:
+            parsed.append((source, parse_pattern(source)))
+        except BindingError:
+            continue  # e.g. a placeholder used twice
+        reg.add(lambda ctx, **kw: None, source)
+        if index == len(patterns) // 2:
+            reg.candidates("look up midway")  # later ones must still be found
         for words in lines:
             line = " ".join(words)
             if "\u017f" in line:
@@ -615,7 +606,7 @@ def test_candidates_equal_a_brute_force_scan(
             expected = sorted(
                 (s, repr(c))
                 for s, p in parsed
-                if "\u017f" not in s and (c := p.match_regex(clean(line))) is not None
+                if "\u017f" not in s and (c := p.match(clean(line))) is not None
             )
             for _ in range(2):  # the second time from the memo
                 got = sorted(
@@ -624,20 +615,6 @@ def test_candidates_equal_a_brute_force_scan(
                     if "\u017f" not in m.handler.pattern
                 )
                 assert got == expected
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("{}ab:dw x_$\ue000")), max_size=24))
-def test_fast_pattern_split_agrees_with_the_tokenizer(source: str) -> None:
-    from engine.binding.patterns import _split, _split_simple
-
-    fast = _split_simple(source)
-    try:
-        slow = _split(source)
-    except BindingError:
-        assert fast is None  # every error is worded by the tokenizer
-        return
-    assert fast is None or fast == slow
 
 
 def test_candidates_list_shorter_prefixes_first_then_registration_order() -> None:
@@ -655,84 +632,7 @@ def test_candidates_list_shorter_prefixes_first_then_registration_order() -> Non
         reg.match("verify x invoice in y")
 
 
-# -- matching without compiling regexes: the programs agree with the regexes --------------
-_SOURCE_PIECES = [
-    "verify ",
-    "x",
-    "S",
-    "i",
-    "k",
-    " ",
-    ",",
-    ".",
-    "-",
-    "$",
-    "_",
-    "(",
-    ")",
-    "0",
-    "7",
-    ",000",
-    "1,000",
-    "{p}",
-    "{n:d}",
-    "{f:f}",
-    "{w:w}",
-    "\u00e9",
-    "\u00a7",
-    "\u017f",  # long s
-    "\u0131",  # dotless i
-    "\u0130",  # dotted capital I
-    "\u212a",  # Kelvin sign
-]
-_TEXT_CHARS = [*"axsikAXSIK 0123456789,.-+$_()\t", "\u00e9", "\u00c9", "\u00a7", "\u017f"]
-_TEXT_CHARS += ["\u0131", "\u0130", "\u212a", "\u03a3", "\u0663"]  # ... and an Arabic 3
-_VALUES = ["1,000", "1,000,000", "7", "-3.5", "+2", "x", "Ab_9", "a,000", "12,34", ".5"]
-_VALUES += ["1.5,000", "\u00a7t", "\u00c9t\u00c9", "K\u0131"]
-
-
-def _reference(pattern: Any, text: str) -> dict[str, Any] | None:
-    """What the pattern's own regex (re.IGNORECASE, fullmatch) captures: the meaning."""
-    return pattern.match_regex(text)  # type: ignore[no-any-return]
-
-
-@settings(max_examples=1500, deadline=None)
-@given(
-    st.lists(st.sampled_from(_SOURCE_PIECES), min_size=1, max_size=7),
-    st.lists(st.sampled_from(_TEXT_CHARS), max_size=16),
-    st.data(),
-)
-def test_programs_agree_with_the_regex(
-    pieces: list[str], chars: list[str], data: st.DataObject
-) -> None:
-    from engine.binding.patterns import folds_like_regex
-
-    try:
-        pattern = parse_pattern("".join(pieces))
-    except BindingError:
-        return
-    filled = "".join(
-        part if isinstance(part, str) else data.draw(st.sampled_from(_VALUES))
-        for part in pattern.parts
-    )
-    shuffled = "".join(data.draw(st.permutations(list(filled))))
-    for text in ("".join(chars), filled, shuffled, filled.upper(), *pattern.witnesses()):
-        expected = _reference(pattern, text)
-        assert pattern.match(text) == expected, (pattern, text)
-        cleaned = clean(text)
-        if pattern.literal or not folds_like_regex(cleaned):
-            continue
-        # the registry's way: once the index has checked the word count and literal words
-        program = pattern.words_program()
-        words = cleaned.lower().split(" ")
-        count, positions, texts, _ = pattern.layout()
-        if program is None or len(words) != count:
-            continue
-        if all(words[i] == word for i, word in zip(positions, texts, strict=True)):
-            found = program(cleaned, cleaned.lower(), words)
-            assert found == _reference(pattern, cleaned), (pattern, cleaned)
-
-
+# -- what a pattern's regex decides ---------------------------------------------------
 @pytest.mark.parametrize(
     ("pattern", "text", "expected"),
     [
@@ -749,17 +649,17 @@ def test_programs_agree_with_the_regex(
         ("{a} x {b} y {c}", "Ab X dE Y fG", {"a": "Ab", "b": "dE", "c": "fG"}),
         ("go {w:w} now", "go Mixed_Case NOW", {"w": "Mixed_Case"}),
         ("refund pi_{id} now", "REFUND PI_AbC now", {"id": "AbC"}),
-        # non-ASCII letters: folded like the regex, or left to the regex
+        # non-ASCII letters: compared as re.IGNORECASE does
         ("go {a} caf\u00e9", "go x CAF\u00c9", {"a": "x"}),
         ("{a}s", "abc\u017f", {"a": "abc"}),
         ("{a}k", "ab\u212a", {"a": "ab"}),
     ],
 )
-def test_program_edge_cases_match_the_regex(
+def test_pattern_edge_cases_bind_as_the_regex_says(
     pattern: str, text: str, expected: dict[str, Any] | None
 ) -> None:
     parsed = parse_pattern(pattern)
-    assert parsed.match(text) == expected == parsed.match_regex(text)
+    assert parsed.match(text) == expected
     reg = Registry()
 
     def handler(ctx: Any, **kw: Any) -> None: ...
@@ -769,9 +669,7 @@ def test_program_edge_cases_match_the_regex(
     assert (None if found is None else found.captures) == expected
 
 
-def test_registering_and_binding_compile_no_regex() -> None:
-    import re
-
+def test_common_line_shapes_bind_with_their_captures() -> None:
     lines = [
         "verify pending invoice in stripe-42",
         "MUST set payment timeout within 30 seconds",
@@ -780,18 +678,17 @@ def test_registering_and_binding_compile_no_regex() -> None:
         "send receipt to customer",
         "nothing binds this line",
     ]
-    with mock.patch.object(re, "compile", side_effect=AssertionError("compiled a regex")):
-        reg = Registry()
-        for pattern in [
-            "verify pending invoice in {target}",
-            "set payment timeout within {n:d} seconds",
-            "refund {pi} now",
-            "charge ${amount:d} to {where}",
-            "send receipt to customer",
-            "{x} receipt to customer",
-        ]:
-            reg.action(pattern)(lambda ctx, **kw: None)
-        found = [reg.match(line) for line in lines]
+    reg = Registry()
+    for pattern in [
+        "verify pending invoice in {target}",
+        "set payment timeout within {n:d} seconds",
+        "refund {pi} now",
+        "charge ${amount:d} to {where}",
+        "send receipt to customer",
+        "{x} receipt to customer",
+    ]:
+        reg.action(pattern)(lambda ctx, **kw: None)
+    found = [reg.match(line) for line in lines]
     assert [None if m is None else m.captures for m in found] == [
         {"target": "stripe-42"},
         {"n": 30},
@@ -803,7 +700,7 @@ def test_registering_and_binding_compile_no_regex() -> None:
 
 
 def test_handler_defs_and_matches_are_the_dataclasses_they_claim() -> None:
-    """Registry builds HandlerDef and Match without their __init__: the same objects."""
+    """HandlerDef and Match are plain frozen dataclasses: equal, printable, immutable."""
     import dataclasses
 
     reg = Registry()
