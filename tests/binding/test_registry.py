@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -727,3 +728,143 @@ def test_handler_defs_and_matches_are_the_dataclasses_they_claim() -> None:
     assert found == Match(made, {"pi": "pi_1"}) and repr(found) == repr(Match(made, {"pi": "pi_1"}))
     with pytest.raises(dataclasses.FrozenInstanceError):
         found.captures = {}  # type: ignore[misc]
+
+
+# -- registration order does not matter ------------------------------------------------------
+_SPECS: list[tuple[str, str, dict[str, Any]]] = [
+    ("general", "verify {field} exists in {system}", {}),
+    ("stripe", "verify {field} exists in Stripe", {}),
+    ("literal", "verify customer_id exists in Stripe", {}),
+    ("in_sop", "verify {field} exists in Stripe", {"sop": "pay"}),
+    ("in_step", "verify {f} exists in {s}", {"step": 2}),
+    ("both", "verify customer_id exists in {s}", {"sop": "pay", "step": 3}),
+    ("token", "wait {n} seconds", {}),
+    ("integer", "wait {n:d} seconds", {}),
+    ("number", "wait {n:f} seconds", {}),
+    ("anchored", "{who} approves the refund", {}),
+    ("unkeyed", "{a}-{b}", {}),
+    ("check", "payment status is {status}", {"kind": ActionKind.CHECK}),
+    ("tie_one", "send {a} now", {}),
+    ("tie_two", "send {b} now", {}),
+]
+_LINES = [
+    "verify customer_id exists in Stripe",
+    "- MUST verify amount exists in stripe.",
+    "verify amount exists in Oracle",
+    "wait 5 seconds",
+    "wait 1.5 seconds",
+    "wait soon seconds",
+    "Bob approves the refund",
+    "x-y",
+    "payment status is paid",
+    "send x now",
+    "nothing binds this",
+]
+
+
+def _outcomes(order: list[int]) -> list[tuple[str, ...]]:
+    """What every line binds to in every context, with the handlers registered in ``order``."""
+    reg = Registry()
+    for index in order:
+        name, pattern, options = _SPECS[index]
+        _named_kind(reg, pattern, name, **options)
+    rows: list[tuple[str, ...]] = []
+    for line in _LINES:
+        for kind in (ActionKind.ACTION, ActionKind.CHECK):
+            for sop, step in ((None, None), ("pay", None), ("pay", 2), ("pay", 3), ("x", 2)):
+                try:
+                    found = reg.match(line, sop=sop, step=step, kind=kind)
+                except BindingError:
+                    rows.append((line, str(sop), str(step), "tie"))
+                    continue
+                name = "-" if found is None else found.handler.name.rsplit(".", 1)[-1]
+                captures = "" if found is None else repr(sorted(found.captures.items()))
+                rows.append((line, str(sop), str(step), name, captures))
+    try:
+        reg.validate()
+        rows.append(("validate", "ok"))
+    except BindingError:
+        rows.append(("validate", "tie"))
+    return rows
+
+
+def _named_kind(reg: Registry, pattern: str, name: str, **options: Any) -> None:
+    def handler(ctx: Any, **kw: Any) -> None: ...
+
+    handler.__qualname__ = name
+    reg.add(handler, pattern, **options)
+
+
+def test_registration_order_does_not_change_any_binding() -> None:
+    forward = list(range(len(_SPECS)))
+    shuffled = forward[:]
+    random.Random(3).shuffle(shuffled)
+    expected = _outcomes(forward)
+    assert (
+        "verify customer_id exists in Stripe",
+        "pay",
+        "3",
+        "both",
+        "[('s', 'Stripe')]",
+    ) in expected
+    assert ("send x now", "None", "None", "tie") in expected
+    assert _outcomes(forward[::-1]) == expected
+    assert _outcomes(shuffled) == expected
+
+
+_PACK_A = """
+from engine import action
+
+
+@action("refund {pi}")
+def refund_any(ctx, pi): ...
+
+
+@action("refund {pi:w}", sop="refunds")
+def refund_word(ctx, pi): ...
+"""
+_PACK_B = """
+from engine import action
+
+
+@action("refund pi_{pi}")
+def refund_pi(ctx, pi): ...
+
+
+@action("refund pi_latest")
+def refund_latest(ctx): ...
+"""
+_BIND = """
+import sys
+from engine.binding.registry import load_handlers
+reg = load_handlers(sys.argv[1:])
+for sop in (None, "refunds"):
+    for line in ("refund pi_1", "MUST refund pi_latest", "refund ch-9", "refund x y"):
+        found = reg.match(line, sop=sop)
+        print(sop, line, found and found.handler.name, found and found.captures)
+"""
+
+
+def test_packs_loaded_in_either_order_bind_identically(tmp_path: Path) -> None:
+    """The module-level decorators fill one default registry as modules import: the
+    winner follows scope and specificity, never which pack came first."""
+    (tmp_path / "pack_a.py").write_text(_PACK_A)
+    (tmp_path / "pack_b.py").write_text(_PACK_B)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def bind(*modules: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", _BIND, *modules],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    first = bind("pack_a", "pack_b")
+    assert "None refund pi_1 pack_b.refund_pi {'pi': '1'}" in first
+    assert "refunds refund pi_1 pack_a.refund_word {'pi': 'pi_1'}" in first
+    assert "MUST refund pi_latest pack_b.refund_latest {}" in first
+    assert bind("pack_b", "pack_a") == first
