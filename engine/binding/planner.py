@@ -13,14 +13,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.binding.handler import Match
 from engine.binding.normalize import clean
+from engine.binding.registry import Registry, default_registry
 from engine.errors import UsageError
 from engine.model import Action, ActionKind, Branch, Sop, jsonable
-
-if TYPE_CHECKING:
-    from engine.binding.registry import Match, Registry
 
 _ENV_PREREQ = re.compile(
     r"^([A-Za-z_][A-Za-z0-9_]*) environment variable (?:is )?(?:configured|set|defined|present)\b",
@@ -67,6 +66,7 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; validated against schemas/plan.schema.json."""
+        # lazy: jsonschema is heavy, and only --json output needs it
         import jsonschema
 
         from engine.language.resources import load_schema
@@ -177,6 +177,8 @@ def plan(sop: Sop | str, params: Mapping[str, Any], *, registry: Registry | None
     """Refuse an SOP with lint errors, validate, check prerequisites, select branches and
     bind every line on the path. Every run goes through here (engine.execution.runner), so an SOP
     with lint errors never runs: ``LintRefused``, one line per error."""
+    # lazy: the language package pulls in the markdown parser; importing the planner for
+    # its Binding/Plan types (sop coverage, the CLI's output) should not
     from engine.language import params as params_module
     from engine.language.lint import refuse_errors
 
@@ -194,8 +196,6 @@ def plan(sop: Sop | str, params: Mapping[str, Any], *, registry: Registry | None
         noun = "variable" if len(missing) == 1 else "variables"
         raise UsageError(f"{doc.name}: prerequisite not met: environment {noun} {names} not set")
     if registry is None:
-        from engine.binding.registry import default_registry
-
         registry = default_registry
     return Plan(sop=doc, params=validated, bindings=_bindings(doc, registry, validated))
 
