@@ -410,7 +410,7 @@ def test_bad_pattern_in_module_names_the_decorator_line(tmp_path: Path) -> None:
     assert "ok.py:4" in proc.stdout and "unknown placeholder type 'money'" in proc.stdout
 
 
-def test_big_bucket_finds_every_candidate_through_combined_regexes() -> None:
+def test_every_candidate_under_one_key_is_found() -> None:
     reg = Registry()
     funcs = {}
     for index, pattern in enumerate(
@@ -455,7 +455,7 @@ def test_memo_is_cleared_by_a_new_registration() -> None:
     reg = Registry()
     _named(reg, "verify {a} exists in {b}", "general")
     assert _winner(reg, "verify x exists in stripe") == "general"
-    _named(reg, "verify {a} exists in stripe", "specific")  # same bucket, index rebuilt
+    _named(reg, "verify {a} exists in stripe", "specific")  # same key: the memo must not answer
     assert _winner(reg, "verify x exists in stripe") == "specific"
     _named(reg, "verify x exists in stripe", "literal")
     assert _winner(reg, "verify x exists in stripe") == "literal"
@@ -560,9 +560,9 @@ _WORDS = [
     "1,000.5",
     "-2",
     "a-b",
-    "caf\u00e9",  # folds like the regex: through the shape index
+    "caf\u00e9",  # non-ASCII, folds as IGNORECASE compares
     "CAF\u00c9",
-    "\u017fend",  # long s: IGNORECASE equates it with "s": through the buckets
+    "\u017fend",  # long s: IGNORECASE equates it with "s", str.lower() does not
 ]
 _PIECES = [
     *_WORDS,
@@ -603,7 +603,7 @@ def test_candidates_equal_a_brute_force_scan(
         for words in lines:
             line = " ".join(words)
             if "\u017f" in line:
-                continue  # leading words fold differently from the regex: bucket rules
+                continue  # key words are compared by str.lower(): see the test above
             expected = sorted(
                 (s, repr(c))
                 for s, p in parsed
