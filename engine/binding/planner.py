@@ -13,14 +13,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.binding.handler import Match
 from engine.binding.normalize import clean
+from engine.binding.registry import Registry, default_registry
 from engine.errors import UsageError
 from engine.model import Action, ActionKind, Branch, Sop, jsonable
-
-if TYPE_CHECKING:
-    from engine.binding.registry import Match, Registry
 
 _ENV_PREREQ = re.compile(
     r"^([A-Za-z_][A-Za-z0-9_]*) environment variable (?:is )?(?:configured|set|defined|present)\b",
@@ -67,6 +66,7 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; validated against schemas/plan.schema.json."""
+        # lazy: jsonschema is heavy, and only --json output needs it
         import jsonschema
 
         from engine.language.resources import load_schema
@@ -177,6 +177,8 @@ def plan(sop: Sop | str, params: Mapping[str, Any], *, registry: Registry | None
     """Refuse an SOP with lint errors, validate, check prerequisites, select branches and
     bind every line on the path. Every run goes through here (engine.execution.runner), so an SOP
     with lint errors never runs: ``LintRefused``, one line per error."""
+    # lazy: the language package pulls in the markdown parser; importing the planner for
+    # its Binding/Plan types (sop coverage, the CLI's output) should not
     from engine.language import params as params_module
     from engine.language.lint import refuse_errors
 
@@ -194,77 +196,20 @@ def plan(sop: Sop | str, params: Mapping[str, Any], *, registry: Registry | None
         noun = "variable" if len(missing) == 1 else "variables"
         raise UsageError(f"{doc.name}: prerequisite not met: environment {noun} {names} not set")
     if registry is None:
-        from engine.binding.registry import default_registry
-
         registry = default_registry
     return Plan(sop=doc, params=validated, bindings=_bindings(doc, registry, validated))
 
 
-class _Bound:
-    """One (SOP, registry generation)'s bindings, worked out once per branch selection.
-
-    A line's binding depends only on its text, kind, step, the SOP's name and the
-    registered handlers (what ``Registry.match`` memoizes); parameters only decide
-    which branch lines are off the path. So the plans are cached per tuple of
-    off-path reasons, and the whole entry is dropped when a handler is registered
-    (``Registry.generation``).
-    Bindings (frozen) are shared between the plans made from one entry.
-    """
-
-    __slots__ = ("actions", "branchy", "doc", "generation", "lines", "plans", "registry")
-
-    def __init__(self, doc: Sop, registry: Registry, generation: int) -> None:
-        self.doc = doc
-        self.registry = registry
-        self.generation = generation
-        self.actions = doc.all_actions()
-        self.branchy = tuple(
-            i for i, a in enumerate(self.actions) if a.branch is not None and a.step is not None
-        )
-        self.lines: dict[int, Binding] = {}  # index -> on-path binding (bound or unbound)
-        self.plans: dict[tuple[str | None, ...], tuple[Binding, ...]] = {}
-
-    def bindings(self, params: Mapping[str, Any]) -> tuple[Binding, ...]:
-        actions, doc = self.actions, self.doc
-        reasons = tuple(_branch_reason(actions[i], doc, params) for i in self.branchy)
-        found = self.plans.get(reasons)
-        if found is not None:
-            return found
-        off = dict(zip(self.branchy, reasons, strict=True))
-        out: list[Binding] = []
-        for i, action in enumerate(actions):
-            reason = off.get(i)
-            if reason is not None:
-                out.append(Binding(action, None, "off_path", reason))
-                continue
-            line = self.lines.get(i)
-            if line is None:  # a tie raises BindingError here, each time, and caches nothing
-                line = self.lines[i] = bind_line(action, doc, self.registry)
-            out.append(line)
-        found = tuple(out)
-        if len(self.plans) >= 64:
-            self.plans.clear()
-        self.plans[reasons] = found
-        return found
-
-
-#: (id(sop), id(registry)) -> _Bound; the entry holds both, so an id is never reused while cached.
-_BOUND: dict[tuple[int, int], _Bound] = {}
-
-
 def _bindings(doc: Sop, registry: Registry, params: Mapping[str, Any]) -> tuple[Binding, ...]:
-    key = (id(doc), id(registry))
-    entry = _BOUND.get(key)
-    if (
-        entry is None
-        or entry.doc is not doc
-        or entry.registry is not registry
-        or entry.generation != registry.generation
-    ):
-        if len(_BOUND) >= 64:
-            _BOUND.clear()
-        entry = _BOUND[key] = _Bound(doc, registry, registry.generation)
-    return entry.bindings(params)
+    """Every line in execution order, bound or with the reason it is off the path.
+
+    No cache here: the registry memoizes each line's binding (until its next
+    registration), which is what makes planning the same SOP again cheap.
+    """
+    return tuple(
+        bind_line(action, doc, registry, _branch_reason(action, doc, params))
+        for action in doc.all_actions()
+    )
 
 
 __all__ = ["Binding", "Plan", "bind_line", "missing_environment", "plan"]

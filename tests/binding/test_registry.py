@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -138,9 +137,7 @@ def test_bad_patterns_fail_at_the_decorator(pattern: str, message: str) -> None:
 def test_no_catastrophic_backtracking() -> None:
     pattern = parse_pattern("a {x} b {y} c {z:d} d {w:f} e")
     evil = "a " + "x" * 5000 + " b " + "y" * 5000 + " c " + "1" * 5000 + " d " + "9" * 5000 + " f"
-    start = time.perf_counter()
-    assert pattern.match(evil) is None
-    assert time.perf_counter() - start < 0.05
+    assert pattern.match(evil) is None  # possessive classes: linear (bench/ times it)
 
 
 # -- specificity, scope, ties ------------------------------------------------------------
@@ -413,7 +410,7 @@ def test_bad_pattern_in_module_names_the_decorator_line(tmp_path: Path) -> None:
     assert "ok.py:4" in proc.stdout and "unknown placeholder type 'money'" in proc.stdout
 
 
-def test_big_bucket_finds_every_candidate_through_combined_regexes() -> None:
+def test_every_candidate_under_one_key_is_found() -> None:
     reg = Registry()
     funcs = {}
     for index, pattern in enumerate(
@@ -458,7 +455,7 @@ def test_memo_is_cleared_by_a_new_registration() -> None:
     reg = Registry()
     _named(reg, "verify {a} exists in {b}", "general")
     assert _winner(reg, "verify x exists in stripe") == "general"
-    _named(reg, "verify {a} exists in stripe", "specific")  # same bucket, index rebuilt
+    _named(reg, "verify {a} exists in stripe", "specific")  # same key: the memo must not answer
     assert _winner(reg, "verify x exists in stripe") == "specific"
     _named(reg, "verify x exists in stripe", "literal")
     assert _winner(reg, "verify x exists in stripe") == "literal"
@@ -484,19 +481,18 @@ def test_memo_keeps_case_scope_and_returns_fresh_captures() -> None:
     assert all(m.captures == {"pi": "pi_ABC"} for m in reg.candidates("refund pi_ABC", step=2))
 
 
-def test_memo_tie_raises_every_time_and_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.binding.registry as registry_module
-
-    monkeypatch.setattr(registry_module, "_MEMO_MAX", 3)
+def test_tie_raises_every_time_also_when_the_memo_starts_over() -> None:
     reg = Registry()
+    reg.memo_limit = 3
     _named(reg, "send {a} now", "one")
     _named(reg, "send {b} now", "two")
+    _named(reg, "send {a} later", "three")
     for _ in range(2):
         with pytest.raises(BindingError, match=r"one .* and .*two"):
             reg.match("send x now")
     for i in range(10):
-        assert reg.match(f"send x{i} later") is None
-        assert sum(len(lines) for lines in reg._memo.values()) <= 3
+        assert _winner(reg, f"send x{i} later") == "three"
+        assert reg.match(f"send x{i} never") is None
     with pytest.raises(BindingError, match="ambiguous"):
         reg.match("send x now")
 
@@ -564,9 +560,9 @@ _WORDS = [
     "1,000.5",
     "-2",
     "a-b",
-    "caf\u00e9",  # folds like the regex: through the shape index
+    "caf\u00e9",  # non-ASCII, folds as IGNORECASE compares
     "CAF\u00c9",
-    "\u017fend",  # long s: IGNORECASE equates it with "s": through the buckets
+    "\u017fend",  # long s: IGNORECASE equates it with "s", str.lower() does not
 ]
 _PIECES = [
     *_WORDS,
@@ -586,36 +582,32 @@ _PIECES = [
 @given(
     st.lists(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=5), min_size=1, max_size=12),
     st.lists(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=5), min_size=1, max_size=10),
-    st.sampled_from([0, 1, 12]),
 )
 def test_candidates_equal_a_brute_force_scan(
-    patterns: list[list[str]], lines: list[list[str]], shapes: int
+    patterns: list[list[str]], lines: list[list[str]]
 ) -> None:
-    """Every candidate the index and the programs find is what each pattern's regex finds,
-    with the same captures (except where a line's leading words fold differently from
-    the regex: those bind as the buckets say, see the non-ASCII test above)."""
-    import engine.binding.registry as registry_module
-
+    """Every candidate the index finds is what each pattern's regex finds, with the
+    same captures (except where a line's key words fold differently from the regex:
+    see the non-ASCII test above)."""
     reg = Registry()
     parsed = []
-    with mock.patch.object(registry_module, "_MAX_SHAPES", shapes):  # exact or by one word
-        for index, words in enumerate(patterns):
-            source = " ".join(words)
-            try:
-                parsed.append((source, parse_pattern(source)))
-            except BindingError:
-                continue  # e.g. a placeholder used twice
-            reg.add(lambda ctx, **kw: None, source)
-            if index == len(patterns) // 2:
-                reg.candidates("look up midway")  # later ones must still be found
+    for index, words in enumerate(patterns):
+        source = " ".join(words)
+        try:
+            parsed.append((source, parse_pattern(source)))
+        except BindingError:
+            continue  # e.g. a placeholder used twice
+        reg.add(lambda ctx, **kw: None, source)
+        if index == len(patterns) // 2:
+            reg.candidates("look up midway")  # later ones must still be found
         for words in lines:
             line = " ".join(words)
             if "\u017f" in line:
-                continue  # leading words fold differently from the regex: bucket rules
+                continue  # key words are compared by str.lower(): see the test above
             expected = sorted(
                 (s, repr(c))
                 for s, p in parsed
-                if "\u017f" not in s and (c := p.match_regex(clean(line))) is not None
+                if "\u017f" not in s and (c := p.match(clean(line))) is not None
             )
             for _ in range(2):  # the second time from the memo
                 got = sorted(
@@ -624,20 +616,6 @@ def test_candidates_equal_a_brute_force_scan(
                     if "\u017f" not in m.handler.pattern
                 )
                 assert got == expected
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("{}ab:dw x_$\ue000")), max_size=24))
-def test_fast_pattern_split_agrees_with_the_tokenizer(source: str) -> None:
-    from engine.binding.patterns import _split, _split_simple
-
-    fast = _split_simple(source)
-    try:
-        slow = _split(source)
-    except BindingError:
-        assert fast is None  # every error is worded by the tokenizer
-        return
-    assert fast is None or fast == slow
 
 
 def test_candidates_list_shorter_prefixes_first_then_registration_order() -> None:
@@ -655,84 +633,7 @@ def test_candidates_list_shorter_prefixes_first_then_registration_order() -> Non
         reg.match("verify x invoice in y")
 
 
-# -- matching without compiling regexes: the programs agree with the regexes --------------
-_SOURCE_PIECES = [
-    "verify ",
-    "x",
-    "S",
-    "i",
-    "k",
-    " ",
-    ",",
-    ".",
-    "-",
-    "$",
-    "_",
-    "(",
-    ")",
-    "0",
-    "7",
-    ",000",
-    "1,000",
-    "{p}",
-    "{n:d}",
-    "{f:f}",
-    "{w:w}",
-    "\u00e9",
-    "\u00a7",
-    "\u017f",  # long s
-    "\u0131",  # dotless i
-    "\u0130",  # dotted capital I
-    "\u212a",  # Kelvin sign
-]
-_TEXT_CHARS = [*"axsikAXSIK 0123456789,.-+$_()\t", "\u00e9", "\u00c9", "\u00a7", "\u017f"]
-_TEXT_CHARS += ["\u0131", "\u0130", "\u212a", "\u03a3", "\u0663"]  # ... and an Arabic 3
-_VALUES = ["1,000", "1,000,000", "7", "-3.5", "+2", "x", "Ab_9", "a,000", "12,34", ".5"]
-_VALUES += ["1.5,000", "\u00a7t", "\u00c9t\u00c9", "K\u0131"]
-
-
-def _reference(pattern: Any, text: str) -> dict[str, Any] | None:
-    """What the pattern's own regex (re.IGNORECASE, fullmatch) captures: the meaning."""
-    return pattern.match_regex(text)  # type: ignore[no-any-return]
-
-
-@settings(max_examples=1500, deadline=None)
-@given(
-    st.lists(st.sampled_from(_SOURCE_PIECES), min_size=1, max_size=7),
-    st.lists(st.sampled_from(_TEXT_CHARS), max_size=16),
-    st.data(),
-)
-def test_programs_agree_with_the_regex(
-    pieces: list[str], chars: list[str], data: st.DataObject
-) -> None:
-    from engine.binding.patterns import folds_like_regex
-
-    try:
-        pattern = parse_pattern("".join(pieces))
-    except BindingError:
-        return
-    filled = "".join(
-        part if isinstance(part, str) else data.draw(st.sampled_from(_VALUES))
-        for part in pattern.parts
-    )
-    shuffled = "".join(data.draw(st.permutations(list(filled))))
-    for text in ("".join(chars), filled, shuffled, filled.upper(), *pattern.witnesses()):
-        expected = _reference(pattern, text)
-        assert pattern.match(text) == expected, (pattern, text)
-        cleaned = clean(text)
-        if pattern.literal or not folds_like_regex(cleaned):
-            continue
-        # the registry's way: once the index has checked the word count and literal words
-        program = pattern.words_program()
-        words = cleaned.lower().split(" ")
-        count, positions, texts, _ = pattern.layout()
-        if program is None or len(words) != count:
-            continue
-        if all(words[i] == word for i, word in zip(positions, texts, strict=True)):
-            found = program(cleaned, cleaned.lower(), words)
-            assert found == _reference(pattern, cleaned), (pattern, cleaned)
-
-
+# -- what a pattern's regex decides ---------------------------------------------------
 @pytest.mark.parametrize(
     ("pattern", "text", "expected"),
     [
@@ -749,17 +650,17 @@ def test_programs_agree_with_the_regex(
         ("{a} x {b} y {c}", "Ab X dE Y fG", {"a": "Ab", "b": "dE", "c": "fG"}),
         ("go {w:w} now", "go Mixed_Case NOW", {"w": "Mixed_Case"}),
         ("refund pi_{id} now", "REFUND PI_AbC now", {"id": "AbC"}),
-        # non-ASCII letters: folded like the regex, or left to the regex
+        # non-ASCII letters: compared as re.IGNORECASE does
         ("go {a} caf\u00e9", "go x CAF\u00c9", {"a": "x"}),
         ("{a}s", "abc\u017f", {"a": "abc"}),
         ("{a}k", "ab\u212a", {"a": "ab"}),
     ],
 )
-def test_program_edge_cases_match_the_regex(
+def test_pattern_edge_cases_bind_as_the_regex_says(
     pattern: str, text: str, expected: dict[str, Any] | None
 ) -> None:
     parsed = parse_pattern(pattern)
-    assert parsed.match(text) == expected == parsed.match_regex(text)
+    assert parsed.match(text) == expected
     reg = Registry()
 
     def handler(ctx: Any, **kw: Any) -> None: ...
@@ -769,9 +670,7 @@ def test_program_edge_cases_match_the_regex(
     assert (None if found is None else found.captures) == expected
 
 
-def test_registering_and_binding_compile_no_regex() -> None:
-    import re
-
+def test_common_line_shapes_bind_with_their_captures() -> None:
     lines = [
         "verify pending invoice in stripe-42",
         "MUST set payment timeout within 30 seconds",
@@ -780,18 +679,17 @@ def test_registering_and_binding_compile_no_regex() -> None:
         "send receipt to customer",
         "nothing binds this line",
     ]
-    with mock.patch.object(re, "compile", side_effect=AssertionError("compiled a regex")):
-        reg = Registry()
-        for pattern in [
-            "verify pending invoice in {target}",
-            "set payment timeout within {n:d} seconds",
-            "refund {pi} now",
-            "charge ${amount:d} to {where}",
-            "send receipt to customer",
-            "{x} receipt to customer",
-        ]:
-            reg.action(pattern)(lambda ctx, **kw: None)
-        found = [reg.match(line) for line in lines]
+    reg = Registry()
+    for pattern in [
+        "verify pending invoice in {target}",
+        "set payment timeout within {n:d} seconds",
+        "refund {pi} now",
+        "charge ${amount:d} to {where}",
+        "send receipt to customer",
+        "{x} receipt to customer",
+    ]:
+        reg.action(pattern)(lambda ctx, **kw: None)
+    found = [reg.match(line) for line in lines]
     assert [None if m is None else m.captures for m in found] == [
         {"target": "stripe-42"},
         {"n": 30},
@@ -803,7 +701,7 @@ def test_registering_and_binding_compile_no_regex() -> None:
 
 
 def test_handler_defs_and_matches_are_the_dataclasses_they_claim() -> None:
-    """Registry builds HandlerDef and Match without their __init__: the same objects."""
+    """HandlerDef and Match are plain frozen dataclasses: equal, printable, immutable."""
     import dataclasses
 
     reg = Registry()
@@ -830,3 +728,143 @@ def test_handler_defs_and_matches_are_the_dataclasses_they_claim() -> None:
     assert found == Match(made, {"pi": "pi_1"}) and repr(found) == repr(Match(made, {"pi": "pi_1"}))
     with pytest.raises(dataclasses.FrozenInstanceError):
         found.captures = {}  # type: ignore[misc]
+
+
+# -- registration order does not matter ------------------------------------------------------
+_SPECS: list[tuple[str, str, dict[str, Any]]] = [
+    ("general", "verify {field} exists in {system}", {}),
+    ("stripe", "verify {field} exists in Stripe", {}),
+    ("literal", "verify customer_id exists in Stripe", {}),
+    ("in_sop", "verify {field} exists in Stripe", {"sop": "pay"}),
+    ("in_step", "verify {f} exists in {s}", {"step": 2}),
+    ("both", "verify customer_id exists in {s}", {"sop": "pay", "step": 3}),
+    ("token", "wait {n} seconds", {}),
+    ("integer", "wait {n:d} seconds", {}),
+    ("number", "wait {n:f} seconds", {}),
+    ("anchored", "{who} approves the refund", {}),
+    ("unkeyed", "{a}-{b}", {}),
+    ("check", "payment status is {status}", {"kind": ActionKind.CHECK}),
+    ("tie_one", "send {a} now", {}),
+    ("tie_two", "send {b} now", {}),
+]
+_LINES = [
+    "verify customer_id exists in Stripe",
+    "- MUST verify amount exists in stripe.",
+    "verify amount exists in Oracle",
+    "wait 5 seconds",
+    "wait 1.5 seconds",
+    "wait soon seconds",
+    "Bob approves the refund",
+    "x-y",
+    "payment status is paid",
+    "send x now",
+    "nothing binds this",
+]
+
+
+def _outcomes(order: list[int]) -> list[tuple[str, ...]]:
+    """What every line binds to in every context, with the handlers registered in ``order``."""
+    reg = Registry()
+    for index in order:
+        name, pattern, options = _SPECS[index]
+        _named_kind(reg, pattern, name, **options)
+    rows: list[tuple[str, ...]] = []
+    for line in _LINES:
+        for kind in (ActionKind.ACTION, ActionKind.CHECK):
+            for sop, step in ((None, None), ("pay", None), ("pay", 2), ("pay", 3), ("x", 2)):
+                try:
+                    found = reg.match(line, sop=sop, step=step, kind=kind)
+                except BindingError:
+                    rows.append((line, str(sop), str(step), "tie"))
+                    continue
+                name = "-" if found is None else found.handler.name.rsplit(".", 1)[-1]
+                captures = "" if found is None else repr(sorted(found.captures.items()))
+                rows.append((line, str(sop), str(step), name, captures))
+    try:
+        reg.validate()
+        rows.append(("validate", "ok"))
+    except BindingError:
+        rows.append(("validate", "tie"))
+    return rows
+
+
+def _named_kind(reg: Registry, pattern: str, name: str, **options: Any) -> None:
+    def handler(ctx: Any, **kw: Any) -> None: ...
+
+    handler.__qualname__ = name
+    reg.add(handler, pattern, **options)
+
+
+def test_registration_order_does_not_change_any_binding() -> None:
+    forward = list(range(len(_SPECS)))
+    shuffled = forward[:]
+    random.Random(3).shuffle(shuffled)
+    expected = _outcomes(forward)
+    assert (
+        "verify customer_id exists in Stripe",
+        "pay",
+        "3",
+        "both",
+        "[('s', 'Stripe')]",
+    ) in expected
+    assert ("send x now", "None", "None", "tie") in expected
+    assert _outcomes(forward[::-1]) == expected
+    assert _outcomes(shuffled) == expected
+
+
+_PACK_A = """
+from engine import action
+
+
+@action("refund {pi}")
+def refund_any(ctx, pi): ...
+
+
+@action("refund {pi:w}", sop="refunds")
+def refund_word(ctx, pi): ...
+"""
+_PACK_B = """
+from engine import action
+
+
+@action("refund pi_{pi}")
+def refund_pi(ctx, pi): ...
+
+
+@action("refund pi_latest")
+def refund_latest(ctx): ...
+"""
+_BIND = """
+import sys
+from engine.binding.registry import load_handlers
+reg = load_handlers(sys.argv[1:])
+for sop in (None, "refunds"):
+    for line in ("refund pi_1", "MUST refund pi_latest", "refund ch-9", "refund x y"):
+        found = reg.match(line, sop=sop)
+        print(sop, line, found and found.handler.name, found and found.captures)
+"""
+
+
+def test_packs_loaded_in_either_order_bind_identically(tmp_path: Path) -> None:
+    """The module-level decorators fill one default registry as modules import: the
+    winner follows scope and specificity, never which pack came first."""
+    (tmp_path / "pack_a.py").write_text(_PACK_A)
+    (tmp_path / "pack_b.py").write_text(_PACK_B)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def bind(*modules: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", _BIND, *modules],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    first = bind("pack_a", "pack_b")
+    assert "None refund pi_1 pack_b.refund_pi {'pi': '1'}" in first
+    assert "refunds refund pi_1 pack_a.refund_word {'pi': 'pi_1'}" in first
+    assert "MUST refund pi_latest pack_b.refund_latest {}" in first
+    assert bind("pack_b", "pack_a") == first
