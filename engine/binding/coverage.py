@@ -215,17 +215,21 @@ def coverage(sops: Iterable[Sop], registry: Registry, *, strict: bool = False) -
 
     A handler serves an SOP by its own scope, or, unscoped, by its pack's ``sops``
     (``engine.binding.packs.serves``): the payments pack is not "unused" for an
-    unrelated SOP.
+    unrelated SOP. A function registered for several SOPs counts once.
     """
     reports = tuple(sop_coverage(sop, registry) for sop in sops)
     names = {r.sop.name for r in reports}
-    used = {id(line.handler) for r in reports for line in r.lines if line.handler is not None}
-    unused = tuple(
-        h
-        for h in registry.handlers()
-        if id(h) not in used and any(serves(h, name) for name in names)
-    )
-    return CoverageReport(reports, unused, strict)
+    used = {_same(line.handler) for r in reports for line in r.lines if line.handler is not None}
+    unused: dict[tuple[int, str, ActionKind], HandlerDef] = {}
+    for h in registry.handlers():
+        if _same(h) not in used and any(serves(h, name) for name in names):
+            unused.setdefault(_same(h), h)
+    return CoverageReport(reports, tuple(unused.values()), strict)
+
+
+def _same(handler: HandlerDef) -> tuple[int, str, ActionKind]:
+    """One function registered for several SOPs (a pack's) is one handler: used once, used."""
+    return id(handler.func), handler.pattern, handler.kind
 
 
 __all__ = ["CoverageReport", "LineCoverage", "SopCoverage", "category", "coverage", "sop_coverage"]

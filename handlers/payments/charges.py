@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.binding.registry import action, check, fixture, service
+from engine.binding.registry import fixture, service
 from engine.errors import ConfirmationRequired, NotApplicable, OutcomeUnknown, SopError, SopFailure
 from engine.execution.redact import redact, redact_text
 from handlers.payments import refunds, subscriptions
@@ -40,6 +40,7 @@ from handlers.payments.common import (
     transaction,
 )
 from handlers.payments.notify import format_amount
+from handlers.payments.scope import action, check
 from handlers.payments.stripe_api import (
     CARD_DECLINED,
     CUSTOMER_NOT_FOUND,

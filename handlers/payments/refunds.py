@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.binding.registry import action, check
 from engine.errors import SopFailure
 from handlers.payments.common import gateway, produced, request, transaction
+from handlers.payments.scope import action, check
 from handlers.payments.stripe_api import StripeGateway
 
 if TYPE_CHECKING:

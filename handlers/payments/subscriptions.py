@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.binding.registry import action, check
 from engine.errors import SopFailure
 from handlers.payments.common import gateway, produced, request, subscription_action, transaction
+from handlers.payments.scope import action, check
 
 if TYPE_CHECKING:
     from engine import RunContext

@@ -11,16 +11,19 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 import engine
 from engine.binding.coverage import coverage
 from engine.binding.packs import describe, load_handlers, pack_sops, serves
+from engine.binding.registry import Registry
 from engine.execution.context import RunContext
 from engine.language.parser import parse
 from handlers.payments.notify import Notifiers
@@ -332,20 +335,49 @@ def test_coverage_of_a_payment_sop_still_lists_its_unused_pack_handlers() -> Non
 
 def test_a_pack_names_its_sops_without_importing_its_handlers() -> None:
     pack = describe("handlers.payments", "test")
-    assert pack.sops == {"payment-processing", "refund-handling", "subscription-management"}
+    assert pack.sops == frozenset(
+        {"payment-processing", "refund-handling", "subscription-management"}
+    )
     assert pack.modules and all(m.startswith("handlers.payments.") for m in pack.modules)
     assert pack.wanted(["payment-processing"]) and not pack.wanted(["greet"])
     assert pack_sops("handlers.payments.charges") == pack.sops
     assert pack_sops("greetpack") is None
 
 
-def test_serves_uses_the_handler_scope_then_the_pack() -> None:
+def test_serves_uses_the_handler_scope_then_the_pack(monkeypatch: pytest.MonkeyPatch) -> None:
+    pack = types.ModuleType("tpack")
+    pack.sops = ("alpha",)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tpack", pack)
+
+    def unscoped(ctx: RunContext) -> None:
+        pass
+
+    def scoped(ctx: RunContext) -> None:
+        pass
+
+    def plain(ctx: RunContext) -> None:
+        pass
+
+    unscoped.__module__ = scoped.__module__ = "tpack.handlers"
+    plain.__module__ = "plain_module"
+    registry = Registry()
+    in_pack = registry.add(unscoped, "do one thing")
+    own = registry.add(scoped, "do another thing", sop="beta")
+    anywhere = registry.add(plain, "do a third thing")
+    assert serves(in_pack, "alpha") and not serves(in_pack, "beta")
+    assert serves(own, "beta") and not serves(own, "alpha")
+    assert serves(anywhere, "alpha") and serves(anywhere, "beta")
+
+
+def test_payment_handlers_bind_only_the_packs_sops() -> None:
+    """The pack scopes every handler: a line of another SOP that reads the same stays free."""
     registry = load_handlers(["handlers.payments"])
-    by_name = {h.name: h for h in registry.handlers()}
-    fraud = by_name["handlers.payments.charges.check_fraud_score"]
-    assert serves(fraud, "refund-handling") and not serves(fraud, "greet")
-    amount = by_name["handlers.payments.charges.validate_amount"]  # sop=payment-processing
-    assert serves(amount, "payment-processing") and not serves(amount, "refund-handling")
+    pack = describe("handlers.payments", "test")
+    mine = [h for h in registry.handlers() if h.name.startswith("handlers.payments.")]
+    assert pack.sops is not None and mine and all(h.sop in pack.sops for h in mine)
+    line = "validate all input parameters"
+    assert registry.match(line, sop="payment-processing") is not None
+    assert registry.match(line, sop="greet") is None
 
 
 # ------------------------------------------------------------------ commands, templates
