@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/sop lint sops/payment-processing.sop.md || true
 	$(VENV)/bin/sop graph payment-processing --format mermaid
 	$(VENV)/bin/sop schema payment-processing
-	$(PY) -m handlers.demo
+	$(PY) -m handlers.payments.demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check engine handlers tests bench

@@ -25,6 +25,7 @@ from engine.model import Action, ActionKind, Diagnostic, Level, Severity, Sop
 if TYPE_CHECKING:
     from engine.binding.planner import Plan, plan
     from engine.binding.registry import Registry, action, check
+    from engine.execution.context import RunContext
     from engine.execution.runner import RunResult, resume, run
     from engine.language.catalog import load
     from engine.language.parser import parse
@@ -37,6 +38,7 @@ _LAZY: dict[str, str] = {
     "Registry": "engine.binding.registry",
     "action": "engine.binding.registry",
     "check": "engine.binding.registry",
+    "RunContext": "engine.execution.context",
     "run": "engine.execution.runner",
     "resume": "engine.execution.runner",
     "RunResult": "engine.execution.runner",
@@ -55,6 +57,7 @@ __all__ = [
     "Plan",
     "PlanRefused",
     "Registry",
+    "RunContext",
     "RunResult",
     "Severity",
     "Sop",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from engine.binding.packs import serves
 from engine.binding.planner import location
 from engine.binding.registry import HandlerDef, Registry
 from engine.errors import BindingError
@@ -210,14 +211,25 @@ def sop_coverage(sop: Sop, registry: Registry) -> SopCoverage:
 
 
 def coverage(sops: Iterable[Sop], registry: Registry, *, strict: bool = False) -> CoverageReport:
-    """Coverage of each SOP, and the handlers (global or scoped to these SOPs) that bind nothing."""
+    """Coverage of each SOP, and the handlers serving these SOPs that bind nothing.
+
+    A handler serves an SOP by its own scope, or, unscoped, by its pack's ``sops``
+    (``engine.binding.packs.serves``): the payments pack is not "unused" for an
+    unrelated SOP. A function registered for several SOPs counts once.
+    """
     reports = tuple(sop_coverage(sop, registry) for sop in sops)
     names = {r.sop.name for r in reports}
-    used = {id(line.handler) for r in reports for line in r.lines if line.handler is not None}
-    unused = tuple(
-        h for h in registry.handlers() if id(h) not in used and (h.sop is None or h.sop in names)
-    )
-    return CoverageReport(reports, unused, strict)
+    used = {_same(line.handler) for r in reports for line in r.lines if line.handler is not None}
+    unused: dict[tuple[int, str, ActionKind], HandlerDef] = {}
+    for h in registry.handlers():
+        if _same(h) not in used and any(serves(h, name) for name in names):
+            unused.setdefault(_same(h), h)
+    return CoverageReport(reports, tuple(unused.values()), strict)
+
+
+def _same(handler: HandlerDef) -> tuple[int, str, ActionKind]:
+    """One function registered for several SOPs (a pack's) is one handler: used once, used."""
+    return id(handler.func), handler.pattern, handler.kind
 
 
 __all__ = ["CoverageReport", "LineCoverage", "SopCoverage", "category", "coverage", "sop_coverage"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.binding.handler import Match
 from engine.binding.normalize import clean
-from engine.binding.registry import Registry, default_registry
+from engine.binding.registry import Registry
 from engine.errors import UsageError
 from engine.model import Action, ActionKind, Branch, Sop, jsonable
 
@@ -195,8 +195,11 @@ def plan(sop: Sop | str, params: Mapping[str, Any], *, registry: Registry | None
         names = ", ".join(missing)
         noun = "variable" if len(missing) == 1 else "variables"
         raise UsageError(f"{doc.name}: prerequisite not met: environment {noun} {names} not set")
-    if registry is None:
-        registry = default_registry
+    if registry is None:  # the packs the command line would load for this SOP
+        # lazy, as before: planning with a given registry never imports the loaders
+        from engine.binding.packs import api_packs
+
+        registry = api_packs.registry_for(doc.name)
     return Plan(sop=doc, params=validated, bindings=_bindings(doc, registry, validated))
 
 

@@ -15,21 +15,15 @@ such ties at load time.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import os
-import sys
-import tomllib
-import traceback
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from engine.binding.handler import HandlerDef, Match
 from engine.binding.index import Entry, Table
 from engine.binding.normalize import clean
 from engine.binding.patterns import Pattern, parse_pattern
-from engine.errors import BindingError, HandlerImportError
+from engine.errors import BindingError
 from engine.model import Action, ActionKind
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -354,74 +348,6 @@ def _beats(a: Pattern, b: Pattern) -> bool:
     return b.covers(a) and not a.covers(b)
 
 
-# -- loading handler modules ---------------------------------------------------------
-def _find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml from ``start`` up to the repository or filesystem root."""
-    for directory in (start, *start.parents):
-        candidate = directory / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-        if (directory / ".git").exists():
-            return None
-    return None
-
-
-def configured_modules(project_dir: Path | None = None) -> tuple[list[str], Path]:
-    """``[tool.sop] handlers`` from the nearest pyproject.toml, and the project directory."""
-    start = (project_dir or Path.cwd()).resolve()
-    pyproject = _find_pyproject(start)
-    if pyproject is None:
-        return [], start
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise HandlerImportError(f"{pyproject}: {str(exc).splitlines()[0]}") from None
-    modules = data.get("tool", {}).get("sop", {}).get("handlers", [])
-    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
-        raise HandlerImportError(f"{pyproject}: [tool.sop] handlers must be a list of module names")
-    return list(modules), pyproject.parent
-
-
-def _failure_location(exc: BaseException) -> str | None:
-    if isinstance(exc, SyntaxError) and exc.filename:
-        return f"{exc.filename}:{exc.lineno}"
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
-    engine_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    frames = [f for f in frames if not os.path.abspath(f.filename).startswith(engine_dir)] or frames
-    if not frames:
-        return None
-    return f"{frames[-1].filename}:{frames[-1].lineno}"
-
-
-def import_handler_module(name: str) -> None:
-    """Import one handler module; any failure becomes a one-line HandlerImportError."""
-    try:
-        importlib.import_module(name)
-    except BindingError as exc:
-        where = _failure_location(exc)
-        place = f" ({where})" if where else ""
-        raise BindingError(f"handler module {name!r}{place}: {exc}") from None
-    except Exception as exc:
-        where = _failure_location(exc)
-        place = f" ({where})" if where else ""
-        detail = str(exc).splitlines()[0] if str(exc) else ""
-        raise HandlerImportError(
-            f"cannot import handler module {name!r}{place}: {type(exc).__name__}: {detail}"
-        ) from None
-
-
-def load_handlers(modules: Iterable[str] = (), *, project_dir: Path | None = None) -> Registry:
-    """Import the configured and the given handler modules; validate; the default registry."""
-    configured, root = configured_modules(project_dir)
-    root_str = str(root)
-    if root_str not in sys.path:
-        sys.path.insert(0, root_str)
-    for name in dict.fromkeys([*configured, *modules]):
-        import_handler_module(name)
-    default_registry.validate()
-    return default_registry
-
-
 default_registry = Registry()
 action = default_registry.action
 check = default_registry.check
@@ -434,9 +360,7 @@ __all__ = [
     "Registry",
     "action",
     "check",
-    "configured_modules",
     "default_registry",
     "fixture",
-    "load_handlers",
     "service",
 ]

@@ -133,10 +133,10 @@ def render(sop: Sop, registry: Registry) -> str:
     head += [
         "from typing import TYPE_CHECKING",
         "",
-        f"from engine.binding.registry import {', '.join(kinds)}",
+        f"from engine import {', '.join(kinds)}",
         "",
         "if TYPE_CHECKING:",
-        "    from engine.execution.context import RunContext",
+        "    from engine import RunContext",
         "",
     ]
     body: list[str] = []

@@ -18,7 +18,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
             "sop mcp needs the MCP SDK (pip install 'sop-engine[mcp]'): " + str(exc)
         ) from exc
     from engine.agents.mcp_server import CallLimits, SopService, confirm_policy, serve, stderr_log
-    from engine.binding.registry import load_handlers
+    from engine.binding.packs import load_handlers
 
     policy = confirm_policy(bool(getattr(args, "allow_agent_confirm", False)))
     limits = CallLimits.from_env()

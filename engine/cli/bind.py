@@ -20,10 +20,11 @@ def _load(name: str) -> Sop:
     return load(name)
 
 
-def _registry(args: argparse.Namespace) -> Registry:
-    from engine.binding.registry import load_handlers
+def _registry(args: argparse.Namespace, sops: list[Sop]) -> Registry:
+    """The handlers of ``--handlers`` and of the packs serving these SOPs (no other pack)."""
+    from engine.binding.packs import load_handlers
 
-    return load_handlers(getattr(args, "handlers", None) or ())
+    return load_handlers(getattr(args, "handlers", None) or (), sops=[s.name for s in sops])
 
 
 def _where(action: Action) -> str:
@@ -67,7 +68,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     sop = _load(args.name)
     params = parse_params(args, sop)
-    registry = _registry(args)
+    registry = _registry(args, [sop])
     result = plan(sop, params, registry=registry)
     if args.json:
         emit_json(result.to_dict(), "plan.schema.json")
@@ -88,7 +89,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
         names = [e.name for e in entries()]
     sops = [_load(name) for name in names]
-    report = coverage(sops, _registry(args), strict=args.strict)
+    report = coverage(sops, _registry(args, sops), strict=args.strict)
     if args.format == "json":
         emit_json(report.to_dict(), "coverage.schema.json")
     elif args.format == "junit":
@@ -102,5 +103,5 @@ def cmd_stub(args: argparse.Namespace) -> int:
     from engine.binding.stub import render
 
     sop = _load(args.name)
-    sys.stdout.write(render(sop, _registry(args)))
+    sys.stdout.write(render(sop, _registry(args, [sop])))
     return EXIT_OK

@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from engine.cli.plugins import PluginCommand, plugin_commands
 from engine.errors import SopError, UsageError
 from engine.execution.redact import redact_text
 
 # command -> "module:function"; each function takes the parsed args, returns an exit code.
+# Commands of installed distributions (``sop sandbox``) come from engine.cli.plugins.
 COMMANDS: dict[str, str] = {
     "list": "engine.cli.author:cmd_list",
     "show": "engine.cli.author:cmd_show",
@@ -31,7 +33,6 @@ COMMANDS: dict[str, str] = {
     "coverage": "engine.cli.bind:cmd_coverage",
     "stub": "engine.cli.bind:cmd_stub",
     "test": "engine.cli.test:cmd_test",
-    "sandbox": "handlers.sandbox:cmd_sandbox",
     "mcp": "engine.cli.agent:cmd_mcp",
     "tools": "engine.cli.agent:cmd_tools",
 }
@@ -102,7 +103,7 @@ def _params(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params-file", metavar="FILE", help="YAML or JSON file of parameters")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
         prog="sop", description=__doc__.splitlines()[0], parents=[_common(GLOBAL_PREFIX)]
@@ -149,7 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="unbound SHOULD lines fail too")
     add("stub", "print handler skeletons for unbound lines").add_argument("name", metavar="NAME")
     add("test", "run SOP Examples as tests").add_argument("names", nargs="*", metavar="NAME")
-    add("sandbox", "run the local Stripe sandbox").add_argument("--port", type=int, default=8420)
     add("mcp", "serve SOPs as MCP tools over stdio").add_argument(
         "--allow-agent-confirm",
         action="store_true",
@@ -157,10 +157,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add("tools", "print tool definitions for agent frameworks")
     p.add_argument("--format", choices=["mcp", "openai", "anthropic"], default="mcp")
+    for name, command in (plugins or {}).items():
+        command.configure(add(name, command.help))
     return parser
 
 
-def _resolve(command: str) -> Callable[[argparse.Namespace], int]:
+_VALUED = {"--handlers", "--journal"}  # global options that take the next word
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The command's name in ``argv`` (the first word that is no option or option value)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _VALUED:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _plugins(argv: Sequence[str]) -> dict[str, PluginCommand]:
+    """Installed commands, looked up only when the command is not built in (or for help)."""
+    word = _command_word(argv)
+    if word in COMMANDS:
+        return {}
+    return plugin_commands(frozenset(COMMANDS))
+
+
+def _resolve(
+    command: str, plugins: Mapping[str, PluginCommand]
+) -> Callable[[argparse.Namespace], int]:
+    if command in plugins:
+        return plugins[command].run
     module_name, _, func_name = COMMANDS[command].partition(":")
     func: Callable[[argparse.Namespace], int] = getattr(
         importlib.import_module(module_name), func_name
@@ -172,8 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        args = _merge_globals(build_parser().parse_args(argv))
-        return _resolve(args.command)(args)
+        plugins = _plugins(argv)
+        args = _merge_globals(build_parser(plugins).parse_args(argv))
+        return _resolve(args.command, plugins)(args)
     except UsageError as exc:
         if debug:
             raise

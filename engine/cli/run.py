@@ -148,13 +148,13 @@ def _refused(name: str, exc: PlanRefused) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine.binding.registry import load_handlers
+    from engine.binding.packs import load_handlers
     from engine.execution.runner import run
     from engine.language.catalog import load
 
     sop = load(args.name)
     params = parse_params(args, sop)
-    registry = load_handlers(args.handlers)
+    registry = load_handlers(args.handlers, sops=(sop.name,))
     with Journal(_journal_path(args), lazy=True) as journal:  # a refused run creates none
         try:
             result = run(
@@ -171,13 +171,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from engine.binding.registry import load_handlers
+    from engine.binding.packs import load_handlers
     from engine.execution.runner import resume, sop_for_resume
 
     journal, _ = _recorded_run(args)
     with journal:
         started = journal.verified_run(args.run_id)  # before importing the modules it names
-        registry = load_handlers([*started.handlers, *args.handlers])
+        registry = load_handlers([*started.handlers, *args.handlers], sops=(started.sop,))
         params = None
         if raw_params(args):  # the exact values of parameters redaction altered
             params = parse_params(args, sop_for_resume(started))

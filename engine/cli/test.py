@@ -14,14 +14,14 @@ from engine.errors import LintRefused, PlanRefused
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from engine.binding.registry import load_handlers
+    from engine.binding.packs import load_handlers
     from engine.language.catalog import entries, load
     from engine.storage.journal import Journal, default_path
     from engine.testing.examples import environment, example_diagnostics, run_examples
 
     names = list(args.names) or [e.name for e in entries()]
     sops = [load(name) for name in names]  # UsageError (exit 2) for an unknown name, before running
-    registry = load_handlers(args.handlers)
+    registry = load_handlers(args.handlers, sops=[sop.name for sop in sops])
     journal_path = Path(args.journal) if getattr(args, "journal", None) else default_path()
     passed = failed = 0
     with Journal(journal_path) as journal, environment(registry):

@@ -140,14 +140,16 @@ def pytest_collection_modifyitems(
 ) -> None:
     if not _active(config):
         return
-    from engine.binding.registry import load_handlers
+    from engine.binding.packs import load_handlers
     from engine.errors import SopError
 
     try:
-        registry = load_handlers(
-            config.getoption("sop_handlers"), project_dir=Path(str(config.rootpath))
-        )
         sops = _sops(config)
+        registry = load_handlers(
+            config.getoption("sop_handlers"),
+            project_dir=Path(str(config.rootpath)),
+            sops=[sop.name for sop in sops],
+        )
     except SopError as exc:
         raise pytest.UsageError(f"sop: {exc}") from None
     for factory in ITEM_FACTORIES:

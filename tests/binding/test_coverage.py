@@ -140,6 +140,9 @@ def test_stub_round_trip_binds_every_line(sop: Sop, tmp_path: Path) -> None:
     names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert "never_log_full_card_numbers" in names and "require_confirmation_for_refunds" in names
     assert "def require_confirmation_for_refunds(ctx: RunContext, amount: int) -> None:" in source
+    # written against the public API only (engine's names, not its modules)
+    assert "    from engine import RunContext\n" in source
+    assert any(line.startswith("from engine import action") for line in source.splitlines())
     # import the saved module with this test's registry standing in for the default one
     path = tmp_path / "stubbed.py"
     path.write_text(source)

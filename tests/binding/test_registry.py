@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.binding.normalize import clean
+from engine.binding.packs import configured_modules
 from engine.binding.patterns import parse_pattern
-from engine.binding.registry import HandlerDef, Match, Registry, configured_modules
+from engine.binding.registry import HandlerDef, Match, Registry
 from engine.errors import BindingError, HandlerImportError
 from engine.model import Action, ActionKind, Level
 
@@ -320,7 +321,7 @@ def _load_in_subprocess(project: Path, *modules: str) -> subprocess.CompletedPro
     """load_handlers uses the process-wide default registry: isolate it in a subprocess."""
     code = (
         "import sys\n"
-        "from engine.binding.registry import load_handlers\n"
+        "from engine.binding.packs import load_handlers\n"
         "from engine.errors import SopError\n"
         "try:\n"
         f"    reg = load_handlers({list(modules)!r})\n"
@@ -836,7 +837,7 @@ def refund_latest(ctx): ...
 """
 _BIND = """
 import sys
-from engine.binding.registry import load_handlers
+from engine.binding.packs import load_handlers
 reg = load_handlers(sys.argv[1:])
 for sop in (None, "refunds"):
     for line in ("refund pi_1", "MUST refund pi_latest", "refund ch-9", "refund x y"):

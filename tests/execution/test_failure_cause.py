@@ -18,7 +18,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from engine.binding.registry import Registry, load_handlers
+from engine.binding.packs import load_handlers
+from engine.binding.registry import Registry
 from engine.errors import ParameterError
 from engine.execution.runner import RunStatus, run
 from engine.language.resources import load_schema
@@ -81,12 +82,12 @@ def test_a_rejected_api_key_shows_http_401_in_json_debug_and_inspect(
     cause = verify["cause"]
     assert cause["http_status"] == 401 and cause["stripe_error"] == "AuthenticationError"
     assert cause["condition"] == "payment fails" and cause["request_id"].startswith("req_")
-    assert cause["where"].startswith("handlers/payments.py:")
+    assert cause["where"].startswith("handlers/payments/charges.py:")
     assert cause["where"].endswith(" in verify_customer")
     # --debug: the cause line and the redacted traceback, on stderr (stdout stays JSON)
     assert "HTTP 401" in proc.stderr and "AuthenticationError" in proc.stderr
     assert "Traceback (most recent call last)" in proc.stderr
-    assert 'handlers/payments.py", line' in proc.stderr
+    assert 'handlers/payments/charges.py", line' in proc.stderr
     run_id = result["run_id"]
 
     shown = _sop(tmp_path, {}, "inspect", run_id)
@@ -130,7 +131,7 @@ def test_a_stripe_400_shows_its_type_and_an_oversized_id_never_reaches_stripe(
     assert cause["http_status"] == 400 and cause["error_type"] == "idempotency_error"
     assert cause["stripe_error"] == "IdempotencyError" and cause["request_id"].startswith("req_")
     assert "same parameters" in cause["message"]
-    assert cause["where"].startswith("handlers/payments.py:")
+    assert cause["where"].startswith("handlers/payments/charges.py:")
 
 
 BUGGY_SOP = """\

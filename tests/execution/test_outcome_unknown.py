@@ -22,12 +22,13 @@ import requests
 import stripe
 import urllib3
 
-from engine.binding.registry import Registry, load_handlers
+from engine.binding.packs import load_handlers
+from engine.binding.registry import Registry
 from engine.errors import ConfirmationRequired, OutcomeUnknown, SopError, SopFailure
 from engine.execution.runner import ActionStatus, RunStatus, resume, run
 from engine.storage.journal import Journal
+from handlers.payments.stripe_api import StripeGateway, make_client, map_stripe_error
 from handlers.sandbox import Sandbox
-from handlers.stripe_api import StripeGateway, make_client, map_stripe_error
 from tests.support.cli import sop_cli
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.binding.registry import load_handlers
+from engine.binding.packs import load_handlers
 from engine.execution.context import Services
-from handlers import payments
+from handlers.payments import charges as payments
 from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
 

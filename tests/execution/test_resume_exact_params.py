@@ -21,13 +21,13 @@ import pytest
 
 import engine
 import engine.storage.journal
-from engine.binding.registry import load_handlers
+from engine.binding.packs import load_handlers
 from engine.canonical import canonical
 from engine.errors import SopError
 from engine.execution.context import Services
 from engine.execution.redact import redact_text
 from engine.storage.journal import Journal, StartedRun
-from handlers import payments
+from handlers.payments import charges as payments
 from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
 

@@ -21,7 +21,7 @@ import pytest
 from engine.execution.context import RunContext, Services
 from engine.language.catalog import load
 from engine.storage.journal import Journal
-from handlers.notify import Notifier
+from handlers.payments.notify import Notifier
 from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
 

@@ -19,15 +19,16 @@ from typing import Any
 import pytest
 import stripe
 
-from engine.binding.registry import Registry, load_handlers
+from engine.binding.packs import load_handlers
+from engine.binding.registry import Registry
 from engine.errors import SopFailure
 from engine.execution.context import Services
 from engine.execution.runner import RunResult, RunStatus, resume, run
 from engine.language.catalog import load as load_sop
 from engine.storage.journal import Journal
-from handlers import payments
+from handlers.payments import charges as payments
+from handlers.payments.stripe_api import StripeGateway, map_stripe_error, sop_timeout
 from handlers.sandbox import Sandbox
-from handlers.stripe_api import StripeGateway, map_stripe_error, sop_timeout
 from tests.support.cli import sop_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -526,7 +527,7 @@ def test_notifier_renders_redacted_templates_to_outbox_and_smtp(tmp_path: Path) 
     import socketserver
     import threading
 
-    from handlers.notify import Notifier, format_amount
+    from handlers.payments.notify import Notifier, format_amount
 
     got: list[str] = []
 

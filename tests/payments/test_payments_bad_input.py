@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.binding.registry import load_handlers
+from engine.binding.packs import load_handlers
 from engine.execution.context import Services
-from handlers import payments
+from handlers.payments import charges as payments
 from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
 

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from handlers.stripe_api import StripeGateway, make_client
+from handlers.payments.stripe_api import StripeGateway, make_client
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from engine.binding.registry import Registry, load_handlers
+from engine.binding.packs import load_handlers
+from engine.binding.registry import Registry
 from engine.storage.journal import Journal
 from tests.support.standing_proof import FIGURES, ROOT, SOAK
 

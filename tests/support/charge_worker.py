@@ -10,7 +10,7 @@ import sys
 
 from standing_proof import ROOT
 
-from engine.binding.registry import load_handlers
+from engine.binding.packs import load_handlers
 from engine.execution.runner import run
 from engine.storage.journal import Journal
 

@@ -12,11 +12,14 @@ import base64
 import hashlib
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import SopFailure
-from handlers.notify import Notifier
-from handlers.stripe_api import StripeGateway
+from handlers.payments.notify import Notifier
+from handlers.payments.stripe_api import StripeGateway
+
+if TYPE_CHECKING:
+    from engine import RunContext
 
 #: SOPs that perform one fixed operation (payment-processing takes it as a parameter).
 OPERATION_OF_SOP = {"refund-handling": "refund", "subscription-management": "subscription"}
@@ -25,17 +28,17 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "y", "on"})
 STRIPE_MAX_AMOUNT = 99999999
 
 
-def gateway(ctx: Any) -> StripeGateway:
+def gateway(ctx: RunContext) -> StripeGateway:
     gw: StripeGateway = ctx.services["stripe"]
     return gw
 
 
-def notifier(ctx: Any) -> Notifier:
+def notifier(ctx: RunContext) -> Notifier:
     note: Notifier = ctx.services["notifier"]
     return note
 
 
-def operation(ctx: Any) -> str:
+def operation(ctx: RunContext) -> str:
     """charge | refund | subscription, for whichever payment SOP is running."""
     fixed = OPERATION_OF_SOP.get(ctx.sop.name)
     if fixed is not None:
@@ -43,14 +46,14 @@ def operation(ctx: Any) -> str:
     return str(ctx.params.get("operation") or "charge")
 
 
-def subscription_action(ctx: Any) -> str:
+def subscription_action(ctx: RunContext) -> str:
     """create | cancel: ``action`` in subscription-management, else ``subscription_action``."""
     if ctx.sop.name == "subscription-management":
         return str(ctx.params.get("action") or "create")
     return str(ctx.params.get("subscription_action") or "create")
 
 
-def amount_bounds(ctx: Any) -> tuple[int, int]:
+def amount_bounds(ctx: RunContext) -> tuple[int, int]:
     """(minimum, maximum) of ``amount`` from the SOP's own Parameters (schema keywords)."""
     from engine.language.params import schema_for
 
@@ -72,7 +75,7 @@ def amount_bounds(ctx: Any) -> tuple[int, int]:
 STRIPE_KEY_MAX = 255
 
 
-def stripe_key(ctx: Any, kind: str) -> str:
+def stripe_key(ctx: RunContext, kind: str) -> str:
     """The idempotency key for one Stripe write of this run.
 
     Derived from the run's ``idempotency_key`` parameter when it has one (the SOP says
@@ -92,13 +95,13 @@ def stripe_key(ctx: Any, kind: str) -> str:
     return key
 
 
-def request(ctx: Any) -> dict[str, Any]:
+def request(ctx: RunContext) -> dict[str, Any]:
     """The Stripe request being prepared (step "Prepare"), shared by the actions that build it."""
     req: dict[str, Any] = ctx.state.setdefault("request", {})
     return req
 
 
-def transaction(ctx: Any, **changes: Any) -> dict[str, Any]:
+def transaction(ctx: RunContext, **changes: Any) -> dict[str, Any]:
     """The run's transaction summary (id, type, amount, currency, customer, status, run id)."""
     txn: dict[str, Any] = ctx.state.setdefault(
         "transaction",
@@ -118,7 +121,7 @@ def transaction(ctx: Any, **changes: Any) -> dict[str, Any]:
     return txn
 
 
-def produced(ctx: Any, kind: str, stripe_id: Any, status: Any, **details: Any) -> None:
+def produced(ctx: RunContext, kind: str, stripe_id: Any, status: Any, **details: Any) -> None:
     """The Stripe object an operation produced: into the transaction summary, and as the
     run's ``result`` output (id, status, object)."""
     transaction(ctx, id=stripe_id, status=status, **details)
@@ -140,7 +143,7 @@ def configured(name: str) -> str | None:
     return value or None
 
 
-def require_state(ctx: Any, key: str, what: str) -> Any:
+def require_state(ctx: RunContext, key: str, what: str) -> Any:
     """A value an earlier action left in ``ctx.state``; a clear failure when it did not run."""
     if key not in ctx.state:
         raise SopFailure(

@@ -11,11 +11,14 @@ a price id there), so the same request works against both.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.binding.registry import action, check
 from engine.errors import SopFailure
-from handlers.common import gateway, produced, request, subscription_action, transaction
+from handlers.payments.common import gateway, produced, request, subscription_action, transaction
+from handlers.payments.scope import action, check
+
+if TYPE_CHECKING:
+    from engine import RunContext
 
 SOP = "subscription-management"
 PLAN_NOT_FOUND = "Plan not found"
@@ -23,7 +26,7 @@ SUBSCRIPTION_NOT_FOUND = "Subscription not found"
 EXPECTED_STATUS = {"create": ("active", "trialing"), "cancel": ("canceled",)}
 
 
-def child_params(ctx: Any, key: str) -> dict[str, Any]:
+def child_params(ctx: RunContext, key: str) -> dict[str, Any]:
     """subscription-management parameters for the parent's subscription operation."""
     act = subscription_action(ctx)
     params: dict[str, Any] = {
@@ -38,7 +41,7 @@ def child_params(ctx: Any, key: str) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def execute(ctx: Any, key: str) -> dict[str, Any]:
+def execute(ctx: RunContext, key: str) -> dict[str, Any]:
     """Create or cancel, as the run asks; returns the Stripe subscription.
 
     Reconciling, what the run already did is looked up first: the subscription it
@@ -91,7 +94,7 @@ def status_ok(act: str, status: str | None) -> bool:
 
 
 @action("verify plan exists in Stripe", sop=SOP)
-def verify_plan(ctx: Any) -> None:
+def verify_plan(ctx: RunContext) -> None:
     plan_id = str(ctx.params.get("plan") or "")
     plan = gateway(ctx).get_plan(plan_id) if plan_id else None
     if plan is None:
@@ -106,7 +109,7 @@ def verify_plan(ctx: Any) -> None:
 
 
 @action("verify subscription_id belongs to customer_id", sop=SOP)
-def verify_subscription_owner(ctx: Any) -> None:
+def verify_subscription_owner(ctx: RunContext) -> None:
     sub_id = str(ctx.params.get("subscription_id") or "")
     sub = gateway(ctx).get_subscription(sub_id) if sub_id else None
     customer = ctx.params.get("customer_id")
@@ -118,15 +121,8 @@ def verify_subscription_owner(ctx: Any) -> None:
     ctx.state["subscription"] = {"id": sub.get("id"), "status": sub.get("status")}
 
 
-@action("create or cancel the subscription through the Stripe Subscriptions API", sop=SOP)
-def create_or_cancel(ctx: Any) -> None:
-    from handlers.payments import execute_with_audit
-
-    execute_with_audit(ctx)
-
-
 @action("verify subscription status matches the requested action", sop=SOP)
-def verify_subscription_status(ctx: Any) -> None:
+def verify_subscription_status(ctx: RunContext) -> None:
     result = ctx.state.get("result") or {}
     act = subscription_action(ctx)
     if not status_ok(act, result.get("status")):
@@ -138,6 +134,6 @@ def verify_subscription_status(ctx: Any) -> None:
 
 
 @check("Subscription status is {first}, {second} or {third}", sop=SOP)
-def subscription_status_is(ctx: Any, first: str, second: str, third: str) -> bool:
+def subscription_status_is(ctx: RunContext, first: str, second: str, third: str) -> bool:
     status = (ctx.state.get("result") or {}).get("status")
     return status in (first, second, third)

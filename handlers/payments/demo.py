@@ -1,4 +1,4 @@
-"""``python -m handlers.demo`` (``make demo``): the payment SOP end to end on the local sandbox.
+"""``python -m handlers.payments.demo`` (``make demo``): the payment SOP end to end, locally.
 
 1. Starts the Stripe sandbox (localstripe on 127.0.0.1, a free port).
 2. Runs the seed's Example 1 (a charge) and Example 2 (a $150 refund that waits for
@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _banner(title: str) -> None:
@@ -56,12 +56,12 @@ def _transactions(journal: Any, run_id: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m handlers.demo", description=__doc__.splitlines()[0]
+        prog="python -m handlers.payments.demo", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary journal and outbox")
     args = parser.parse_args(argv)
 
-    from engine.binding.registry import load_handlers
+    from engine.binding.packs import load_handlers
     from engine.execution.runner import RunStatus, run
     from engine.language.catalog import load
     from engine.storage.journal import Journal
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
             _banner("A $200 charge, then a $150 refund held for confirmation")
             from engine.execution.context import Services
-            from handlers.payments import make_customer
+            from handlers.payments.charges import make_customer
 
             services = Services(None, registry.services())
 

@@ -1,10 +1,10 @@
 """Handlers for every line of the payment SOPs (payment-processing and its Related SOPs).
 
 Importing this module registers the whole pack: these handlers, the refund and
-subscription lines (``handlers.refunds``, ``handlers.subscriptions``), the Stripe
+subscription lines (``handlers.payments.refunds``, ``.subscriptions``), the Stripe
 gateway and notifier services, and the example fixtures (``cus_``, ``pi_``,
 ``plan_``). Lines shared word for word by the three SOPs have one handler here
-that asks ``handlers.common.operation`` what the running SOP does.
+that asks ``handlers.payments.common.operation`` what the running SOP does.
 
 Numbers come from the SOP text: the refund threshold from "require confirmation
 for refunds > $100" (dollars in the text, compared in minor units: $100 = 10000
@@ -20,13 +20,13 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.binding.registry import action, check, fixture, service
+from engine.binding.registry import fixture, service
 from engine.errors import ConfirmationRequired, NotApplicable, OutcomeUnknown, SopError, SopFailure
 from engine.execution.redact import redact, redact_text
-from handlers import refunds, subscriptions
-from handlers.common import (
+from handlers.payments import refunds, subscriptions
+from handlers.payments.common import (
     amount_bounds,
     configured,
     flagged,
@@ -39,8 +39,9 @@ from handlers.common import (
     subscription_action,
     transaction,
 )
-from handlers.notify import format_amount
-from handlers.stripe_api import (
+from handlers.payments.notify import format_amount
+from handlers.payments.scope import action, check
+from handlers.payments.stripe_api import (
     CARD_DECLINED,
     CUSTOMER_NOT_FOUND,
     FRAUD_DETECTED,
@@ -49,6 +50,9 @@ from handlers.stripe_api import (
     RATE_LIMITED,
     StripeGateway,
 )
+
+if TYPE_CHECKING:
+    from engine import RunContext
 
 PAYMENT_SOP = "payment-processing"
 NO_PAYMENT_METHOD = "No payment method"
@@ -64,7 +68,7 @@ _CARD_PROBE = "4242 4242 4242 4242 cvv 123"
 
 
 @action("log full card numbers or CVV")
-def guard_no_card_data(ctx: Any) -> None:
+def guard_no_card_data(ctx: RunContext) -> None:
     """MUST NOT: prove redaction is active, and keep card-like input out of every request."""
     probe = redact_text(_CARD_PROBE)
     if "4242 4242 4242 4242" in probe or "cvv 123" in probe:
@@ -80,7 +84,7 @@ def guard_no_card_data(ctx: Any) -> None:
 
 
 @action("use idempotency keys to prevent duplicate {what}")
-def guard_idempotency(ctx: Any, what: str) -> None:
+def guard_idempotency(ctx: RunContext, what: str) -> None:
     """Every Stripe write of this run carries a key derived from one stable base."""
     key = stripe_key(ctx, "guard")
     if not key:
@@ -91,7 +95,7 @@ def guard_idempotency(ctx: Any, what: str) -> None:
 
 
 @action("validate all input parameters")
-def guard_validate(ctx: Any) -> None:
+def guard_validate(ctx: RunContext) -> None:
     """The engine validated the parameters before planning; re-check against the same schema."""
     from engine.language.params import problems
 
@@ -101,7 +105,7 @@ def guard_validate(ctx: Any) -> None:
 
 
 @action("require confirmation for refunds > ${threshold:d}")
-def guard_confirm_large_refund(ctx: Any, threshold: int) -> None:
+def guard_confirm_large_refund(ctx: RunContext, threshold: int) -> None:
     """Pause a refund above the threshold until a person confirms this exact refund.
 
     Runs before step 1, so with an explicit amount the pause happens before any
@@ -132,7 +136,7 @@ def guard_confirm_large_refund(ctx: Any, threshold: int) -> None:
 
 
 @action("log all operations for audit purposes")
-def guard_audit(ctx: Any) -> None:
+def guard_audit(ctx: RunContext) -> None:
     entry = {
         "event": "operation.started",
         "operation": operation(ctx),
@@ -148,7 +152,7 @@ def guard_audit(ctx: Any) -> None:
 
 
 @action("verify customer_id exists in Stripe")
-def verify_customer(ctx: Any) -> None:
+def verify_customer(ctx: RunContext) -> None:
     customer_id = str(ctx.params["customer_id"])
     customer = gateway(ctx).get_customer(customer_id)
     if customer is None:
@@ -166,7 +170,7 @@ def verify_customer(ctx: Any) -> None:
 
 
 @check("Customer lookup returns valid customer object")
-def customer_valid(ctx: Any) -> bool:
+def customer_valid(ctx: RunContext) -> bool:
     customer = ctx.state.get("customer") or {}
     return customer.get("object") == "customer" and customer.get("id") == ctx.params.get(
         "customer_id"
@@ -174,7 +178,7 @@ def customer_valid(ctx: Any) -> bool:
 
 
 @action("check payment method is attached to customer")
-def check_payment_method(ctx: Any) -> None:
+def check_payment_method(ctx: RunContext) -> None:
     op = operation(ctx)
     if op == "refund":
         raise NotApplicable("a refund goes back to the original payment's method")
@@ -204,7 +208,7 @@ def check_payment_method(ctx: Any) -> None:
 
 
 @action("validate amount is within acceptable limits", sop=PAYMENT_SOP)
-def validate_amount(ctx: Any) -> None:
+def validate_amount(ctx: RunContext) -> None:
     op = operation(ctx)
     if op == "subscription":
         raise NotApplicable("a subscription is priced by its plan, not by amount")
@@ -222,7 +226,7 @@ def validate_amount(ctx: Any) -> None:
 
 
 @check("Amount is positive and within account limits", sop=PAYMENT_SOP)
-def amount_valid(ctx: Any) -> bool:
+def amount_valid(ctx: RunContext) -> bool:
     if operation(ctx) == "subscription":
         raise NotApplicable("a subscription is priced by its plan, not by amount")
     low, high = amount_bounds(ctx)
@@ -231,7 +235,7 @@ def amount_valid(ctx: Any) -> bool:
 
 
 @action("verify customer is not blocked or flagged")
-def verify_not_flagged(ctx: Any) -> None:
+def verify_not_flagged(ctx: RunContext) -> None:
     """A flagged customer (Stripe metadata blocked/flagged/fraud = true) is blocked in step 3."""
     reason = flagged((ctx.state.get("customer") or {}).get("metadata"))
     if reason:
@@ -242,7 +246,7 @@ def verify_not_flagged(ctx: Any) -> None:
 
 
 @action("check fraud detection score if available")
-def check_fraud_score(ctx: Any) -> None:
+def check_fraud_score(ctx: RunContext) -> None:
     """Radar's risk level of the customer's latest charge; localstripe has no Radar."""
     if operation(ctx) != "charge":
         raise NotApplicable(f"fraud screening applies to charges (operation is {operation(ctx)})")
@@ -260,7 +264,7 @@ def check_fraud_score(ctx: Any) -> None:
 # ================================================================= step 2: prepare the request
 
 
-def _build_request(ctx: Any) -> dict[str, Any]:
+def _build_request(ctx: RunContext) -> dict[str, Any]:
     op = operation(ctx)
     req = request(ctx)
     if op == "charge":
@@ -284,13 +288,13 @@ def _build_request(ctx: Any) -> dict[str, Any]:
 
 
 @action("include idempotency_key for all operations")
-def include_idempotency_key(ctx: Any) -> None:
+def include_idempotency_key(ctx: RunContext) -> None:
     req = _build_request(ctx)
     req["idempotency_key"] = stripe_key(ctx, KIND_OF[operation(ctx)])
 
 
 @action("set appropriate metadata for tracking")
-def set_metadata(ctx: Any) -> None:
+def set_metadata(ctx: RunContext) -> None:
     request(ctx)["metadata"] = {
         "sop_run_id": ctx.run_id,
         "sop_name": ctx.sop.name,
@@ -300,7 +304,7 @@ def set_metadata(ctx: Any) -> None:
 
 
 @action("include description for record keeping", sop=PAYMENT_SOP)
-def include_description(ctx: Any) -> None:
+def include_description(ctx: RunContext) -> None:
     description = ctx.state.get("description", ctx.params.get("description"))
     if not description:
         raise NotApplicable("no description was given")
@@ -310,7 +314,7 @@ def include_description(ctx: Any) -> None:
 
 
 @action("add statement descriptor if configured", sop=PAYMENT_SOP)
-def add_statement_descriptor(ctx: Any) -> None:
+def add_statement_descriptor(ctx: RunContext) -> None:
     suffix = configured("SOP_STATEMENT_DESCRIPTOR")
     if suffix is None:
         raise NotApplicable("no statement descriptor configured (SOP_STATEMENT_DESCRIPTOR)")
@@ -334,7 +338,7 @@ _REQUIRED_FIELDS = {
 
 
 @check("Request object contains all required fields")
-def request_complete(ctx: Any) -> bool:
+def request_complete(ctx: RunContext) -> bool:
     req = request(ctx)
     missing = [f for f in _REQUIRED_FIELDS[operation(ctx)] if req.get(f) in (None, "", {})]
     if missing:
@@ -345,7 +349,7 @@ def request_complete(ctx: Any) -> bool:
 # ================================================================= step 3: execute
 
 
-def _escalate(ctx: Any, failure: SopFailure) -> None:
+def _escalate(ctx: RunContext, failure: SopFailure) -> None:
     """Fraud: the Error Recovery row says block and escalate to a supervisor."""
     row = next(
         (r for r in ctx.sop.recovery if r.error_type.lower() == FRAUD_DETECTED.lower()), None
@@ -368,7 +372,7 @@ def _escalate(ctx: Any, failure: SopFailure) -> None:
     )
 
 
-def execute_with_audit(ctx: Any) -> None:
+def execute_with_audit(ctx: RunContext) -> None:
     """The one Stripe write of the run; failures are recorded (and fraud escalated) first.
 
     An unknown outcome is not a failure: no failed transaction is recorded for it (Stripe
@@ -410,7 +414,7 @@ def execute_with_audit(ctx: Any) -> None:
         raise
 
 
-def _charge(ctx: Any, key: str) -> None:
+def _charge(ctx: RunContext, key: str) -> None:
     req = request(ctx)
     fields = (
         "amount",
@@ -441,7 +445,7 @@ def _charge(ctx: Any, key: str) -> None:
     )
 
 
-def _subscription_child(ctx: Any, key: str) -> None:
+def _subscription_child(ctx: RunContext, key: str) -> None:
     """payment-processing's subscription operation: a child run of subscription-management."""
     result = ctx.run_child(subscriptions.SOP, subscriptions.child_params(ctx, key))
     status = getattr(result.status, "value", result.status)
@@ -469,17 +473,27 @@ def _subscription_child(ctx: Any, key: str) -> None:
 
 
 @action("use appropriate Stripe API endpoint for operation type", sop=PAYMENT_SOP)
-def use_endpoint(ctx: Any) -> None:
+def use_endpoint(ctx: RunContext) -> None:
     execute_with_audit(ctx)
 
 
 @action("create the refund through the Stripe Refunds API", sop=refunds.SOP)
-def create_refund_action(ctx: Any) -> None:
+def create_refund_action(ctx: RunContext) -> None:
+    execute_with_audit(ctx)
+
+
+@action(
+    "create or cancel the subscription through the Stripe Subscriptions API",
+    sop=subscriptions.SOP,
+)
+def create_or_cancel(ctx: RunContext) -> None:
+    """subscription-management's write; here, beside the other writes, so that
+    subscriptions.py needs nothing from this module (no import cycle)."""
     execute_with_audit(ctx)
 
 
 @action("handle API rate limits with exponential backoff")
-def handle_rate_limits(ctx: Any) -> None:
+def handle_rate_limits(ctx: RunContext) -> None:
     """The runner retries per the SOP; this holds only if the SOP says so and the SDK does not."""
     row = next((r for r in ctx.sop.recovery if r.error_type.lower() == RATE_LIMITED.lower()), None)
     if row is None or row.retry is not True or not row.backoff:
@@ -497,7 +511,7 @@ def handle_rate_limits(ctx: Any) -> None:
 
 
 @action("log transaction details for audit trail")
-def log_transaction(ctx: Any) -> None:
+def log_transaction(ctx: RunContext) -> None:
     txn = transaction(ctx)
     ctx.log.info(
         "transaction %s %s %s %s for %s: %s",
@@ -512,7 +526,7 @@ def log_transaction(ctx: Any) -> None:
 
 
 @action("set appropriate timeout ({seconds:d} seconds)")
-def set_timeout(ctx: Any, seconds: int) -> None:
+def set_timeout(ctx: RunContext, seconds: int) -> None:
     """The gateway was built with this number (stripe_api.sop_timeout reads this line)."""
     gw = gateway(ctx)
     if abs(gw.timeout - seconds) > 1e-9:
@@ -522,7 +536,7 @@ def set_timeout(ctx: Any, seconds: int) -> None:
 
 
 @check("API returns success status")
-def api_success(ctx: Any) -> bool:
+def api_success(ctx: RunContext) -> bool:
     result = ctx.state.get("result") or {}
     ok = {"payment_intent": (*PI_OK, "requires_capture"), "refund": refunds.REFUND_OK}
     if result.get("object") == "subscription":
@@ -531,7 +545,7 @@ def api_success(ctx: Any) -> bool:
 
 
 @check("Transaction ID is received")
-def transaction_id_received(ctx: Any) -> bool:
+def transaction_id_received(ctx: RunContext) -> bool:
     return bool(transaction(ctx).get("id"))
 
 
@@ -539,7 +553,7 @@ def transaction_id_received(ctx: Any) -> bool:
 
 
 @action("verify payment status is successful", sop=PAYMENT_SOP)
-def verify_payment_status(ctx: Any) -> None:
+def verify_payment_status(ctx: RunContext) -> None:
     op = operation(ctx)
     result = ctx.state.get("result") or {}
     status = result.get("status")
@@ -552,12 +566,12 @@ def verify_payment_status(ctx: Any) -> None:
 
 
 @action("verify refund status is successful", sop=refunds.SOP)
-def verify_refund_status(ctx: Any) -> None:
+def verify_refund_status(ctx: RunContext) -> None:
     verify_payment_status(ctx)
 
 
 @action("store transaction ID for reference")
-def store_transaction_id(ctx: Any) -> None:
+def store_transaction_id(ctx: RunContext) -> None:
     txn = transaction(ctx)
     op = operation(ctx)
     for key in PAUSE_KEYS:
@@ -582,7 +596,7 @@ def store_transaction_id(ctx: Any) -> None:
         )
 
 
-def _message_context(ctx: Any) -> dict[str, Any]:
+def _message_context(ctx: RunContext) -> dict[str, Any]:
     txn = transaction(ctx)
     customer = ctx.state.get("customer") or {}
     return {
@@ -603,7 +617,7 @@ def _message_context(ctx: Any) -> dict[str, Any]:
 
 
 @action("send confirmation notification")
-def send_confirmation(ctx: Any) -> None:
+def send_confirmation(ctx: RunContext) -> None:
     to = configured("SOP_NOTIFY_EMAIL") or OPS_MAILBOX
     path = notifier(ctx).send(
         "confirmation",
@@ -616,7 +630,7 @@ def send_confirmation(ctx: Any) -> None:
 
 
 @action("trigger webhook handlers", sop=PAYMENT_SOP)
-def trigger_webhooks(ctx: Any) -> None:
+def trigger_webhooks(ctx: RunContext) -> None:
     url = configured("SOP_WEBHOOK_URL")
     if url is None:
         raise NotApplicable("no webhook handler configured (SOP_WEBHOOK_URL)")
@@ -644,7 +658,7 @@ def trigger_webhooks(ctx: Any) -> None:
 
 
 @check("Payment status is {first} or {second}", sop=PAYMENT_SOP)
-def payment_status_is(ctx: Any, first: str, second: str) -> bool:
+def payment_status_is(ctx: RunContext, first: str, second: str) -> bool:
     op = operation(ctx)
     if op != "charge":
         raise NotApplicable(
@@ -654,12 +668,12 @@ def payment_status_is(ctx: Any, first: str, second: str) -> bool:
 
 
 @check("Refund status is {first} or {second}", sop=refunds.SOP)
-def refund_status_is(ctx: Any, first: str, second: str) -> bool:
+def refund_status_is(ctx: RunContext, first: str, second: str) -> bool:
     return (ctx.state.get("result") or {}).get("status") in (first, second)
 
 
 @action("retry payment failures (only network/timeout errors)")
-def never_retry_payment_failures(ctx: Any) -> None:
+def never_retry_payment_failures(ctx: RunContext) -> None:
     """MUST NOT: prove from the SOP's own rules that no payment failure is ever retried."""
     from engine.execution.retry import policy_for
 
@@ -679,12 +693,12 @@ def never_retry_payment_failures(ctx: Any) -> None:
 
 
 @action("update internal records with transaction details")
-def update_records(ctx: Any) -> None:
+def update_records(ctx: RunContext) -> None:
     ctx.record("transaction", transaction(ctx))
 
 
 @action("send receipt to customer if configured")
-def send_receipt(ctx: Any) -> None:
+def send_receipt(ctx: RunContext) -> None:
     email = (ctx.state.get("customer") or {}).get("email")
     if not email:
         raise NotApplicable(
@@ -701,7 +715,7 @@ def send_receipt(ctx: Any) -> None:
 
 
 @action("update subscription status for subscription operations", sop=PAYMENT_SOP)
-def update_subscription_status(ctx: Any) -> None:
+def update_subscription_status(ctx: RunContext) -> None:
     if operation(ctx) != "subscription":
         raise NotApplicable(f"operation is {operation(ctx)}")
     result = ctx.state.get("result") or {}
@@ -716,7 +730,7 @@ def update_subscription_status(ctx: Any) -> None:
 
 
 @action("trigger analytics tracking", sop=PAYMENT_SOP)
-def track_analytics(ctx: Any) -> None:
+def track_analytics(ctx: RunContext) -> None:
     target = configured("SOP_ANALYTICS_FILE")
     if target is None:
         raise NotApplicable("no analytics sink configured (SOP_ANALYTICS_FILE)")
@@ -829,7 +843,7 @@ class _SandboxEnvironment:
 
 
 @service("sandbox")
-def sandbox_environment(ctx: Any) -> _SandboxEnvironment:
+def sandbox_environment(ctx: RunContext) -> _SandboxEnvironment:
     """For ``sop test``: see engine.testing.examples.environment."""
     return _SandboxEnvironment()
 

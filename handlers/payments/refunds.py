@@ -18,12 +18,15 @@ succeeded intent) minus the refunds already made.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.binding.registry import action, check
 from engine.errors import SopFailure
-from handlers.common import gateway, produced, request, transaction
-from handlers.stripe_api import StripeGateway
+from handlers.payments.common import gateway, produced, request, transaction
+from handlers.payments.scope import action, check
+from handlers.payments.stripe_api import StripeGateway
+
+if TYPE_CHECKING:
+    from engine import RunContext
 
 SOP = "refund-handling"
 PAYMENT_NOT_FOUND = "Payment not found"
@@ -47,7 +50,7 @@ def refundable_amount(gw: StripeGateway, intent: dict[str, Any]) -> int:
     return max(0, int(received) - refunded)
 
 
-def load_payment(ctx: Any) -> dict[str, Any]:
+def load_payment(ctx: RunContext) -> dict[str, Any]:
     """The PaymentIntent to refund, checked to belong to the run's customer (cached in state)."""
     cached = ctx.state.get("payment")
     if isinstance(cached, dict):
@@ -75,7 +78,7 @@ def load_payment(ctx: Any) -> dict[str, Any]:
     return payment
 
 
-def refund_amount(ctx: Any) -> int:
+def refund_amount(ctx: RunContext) -> int:
     """The amount this refund moves: the one asked for, or everything still refundable."""
     payment = load_payment(ctx)
     refundable = int(payment["refundable"])
@@ -97,7 +100,7 @@ def refund_amount(ctx: Any) -> int:
     return amount
 
 
-def build_request(ctx: Any) -> dict[str, Any]:
+def build_request(ctx: RunContext) -> dict[str, Any]:
     """Refund request fields (payment_intent, amount); the key and metadata are added by step 2."""
     amount = ctx.state.get("refund_amount")
     if amount is None:
@@ -107,7 +110,7 @@ def build_request(ctx: Any) -> dict[str, Any]:
     return req
 
 
-def create_refund(ctx: Any, key: str) -> dict[str, Any]:
+def create_refund(ctx: RunContext, key: str) -> dict[str, Any]:
     """POST the refund; every attempt sends the same idempotency key (reconciling: the
     refund this run already made, found by its metadata, when there is one)."""
     req = request(ctx)
@@ -134,24 +137,24 @@ def create_refund(ctx: Any, key: str) -> dict[str, Any]:
 
 
 @action("verify payment_intent belongs to customer_id", sop=SOP)
-def verify_payment_owner(ctx: Any) -> None:
+def verify_payment_owner(ctx: RunContext) -> None:
     load_payment(ctx)
 
 
 @action("check refund amount does not exceed the refundable amount", sop=SOP)
-def check_refund_amount(ctx: Any) -> None:
+def check_refund_amount(ctx: RunContext) -> None:
     refund_amount(ctx)
 
 
 @check("Refund amount is positive and within the refundable amount", sop=SOP)
-def refund_amount_ok(ctx: Any) -> bool:
+def refund_amount_ok(ctx: RunContext) -> bool:
     amount = ctx.state.get("refund_amount")
     payment = ctx.state.get("payment") or {}
     return isinstance(amount, int) and 0 < amount <= int(payment.get("refundable", 0))
 
 
 @action("include refund reason for record keeping", sop=SOP)
-def include_reason(ctx: Any) -> None:
+def include_reason(ctx: RunContext) -> None:
     reason = ctx.params.get("reason")
     if reason:
         request(ctx)["reason"] = reason

@@ -42,14 +42,17 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import stripe
 
 from engine.binding.registry import Registry, default_registry
 from engine.errors import OutcomeUnknown, SopFailure, UsageError
 from engine.model import Sop
+
+if TYPE_CHECKING:
+    import stripe
+
+    from engine import RunContext
 
 SERVICE = "stripe"
 ENV_KEY = "STRIPE_API_KEY"
@@ -119,6 +122,8 @@ def make_client(
     api_key: str, *, api_base: str | None = None, timeout: float | None = None
 ) -> stripe.StripeClient:
     """A StripeClient that never retries on its own (the runner does, per the SOP)."""
+    import stripe  # lazy: only a payment run pays the ~0.3 s import of the SDK
+
     addresses: dict[str, str] = {}
     if api_base:
         base = api_base.rstrip("/")
@@ -348,6 +353,8 @@ def never_sent(exc: stripe.StripeError) -> bool:
 
 def outcome_unknown(exc: stripe.StripeError) -> bool:
     """A write's outcome is unknown: sent, and no answer that says what Stripe did."""
+    import stripe  # lazy, see make_client
+
     status = exc.http_status
     if isinstance(exc, stripe.APIConnectionError):
         return not never_sent(exc)
@@ -372,6 +379,8 @@ def map_stripe_error(exc: stripe.StripeError, *, write: bool = False) -> SopFail
     outcome unknown (``outcome_unknown``) is an ``OutcomeUnknown`` of the same
     "Network timeout" row.
     """
+    import stripe  # lazy, see make_client
+
     status = exc.http_status
     code = getattr(exc, "code", None)
     decline = _error_field(exc, "decline_code")
@@ -409,6 +418,8 @@ def map_stripe_error(exc: stripe.StripeError, *, write: bool = False) -> SopFail
 def translate_errors(*, write: bool = False) -> Iterator[None]:
     """Inside: Stripe SDK exceptions leave as ``SopFailure`` (see ``map_stripe_error``);
     ``write``: around a POST whose outcome may be unknown (``OutcomeUnknown``)."""
+    import stripe  # lazy, see make_client
+
     try:
         yield
     except stripe.StripeError as exc:
@@ -416,6 +427,6 @@ def translate_errors(*, write: bool = False) -> Iterator[None]:
 
 
 @default_registry.service(SERVICE)
-def stripe_service(ctx: Any) -> StripeGateway:
+def stripe_service(ctx: RunContext) -> StripeGateway:
     """Per-run gateway; the timeout is the number in the running SOP's timeout line."""
     return StripeGateway.from_env(sop_timeout(getattr(ctx, "sop", None)))
