@@ -104,12 +104,19 @@ def params_match(started: StartedRun, params: Mapping[str, Any]) -> bool:
 class Journal:
     """One SQLite journal file; safe to share between the runner and a handler thread."""
 
-    def __init__(self, path: str | Path | None = None, *, lazy: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        lazy: bool = False,
+        checkpoint_every: int | None = None,
+    ) -> None:
         """Open (or create) the journal at ``path`` (default: ``location.default_path()``).
 
         ``lazy``: a file that does not exist yet is created at first use instead, so a
         run refused before it starts (unknown SOP, bad parameters, an unbound line)
-        leaves no journal behind.
+        leaves no journal behind. ``checkpoint_every``: commits between background WAL
+        checkpoints (``engine.storage.checkpointer``; default ``EVERY``).
         """
         self.path = Path(path) if path is not None else default_path()
         sync = os.environ.get("SOP_JOURNAL_SYNC", "NORMAL").upper()
@@ -127,7 +134,7 @@ class Journal:
         self._new_runs: list[tuple[int, tuple[Any, ...], str]] = []
         self._head: tuple[int, str] = (0, GENESIS)
         self._head_known = False
-        self._checkpoints = Checkpointer(self.path, sync)
+        self._checkpoints = Checkpointer(self.path, sync, checkpoint_every)
         self._ttl = leases.ttl_seconds()
         #: run id -> token of each lease this journal holds (or will, at the run's first commit)
         self._leases: dict[str, str] = {}

@@ -213,10 +213,7 @@ def _database_pages(path: Path) -> int:
 
 
 def test_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
-    from engine.storage.checkpointer import Checkpointer
-
-    journal = Journal(tmp_path / "j.db")
-    journal._checkpoints = Checkpointer(journal.path, "NORMAL", every=20)
+    journal = Journal(tmp_path / "j.db", checkpoint_every=20)
     _started(journal, "r1")
     before = _database_pages(tmp_path / "j.db")
     for n in range(200):
@@ -242,7 +239,7 @@ def test_no_checkpoint_below_the_thresholds(tmp_path: Path) -> None:
         journal.append("r1", "action_started", f"a{n}", raw={"pad": "x" * 500})
     time.sleep(0.2)
     assert _database_pages(tmp_path / "j.db") == before
-    assert journal._checkpoints._thread is None
+    assert "sop-journal-checkpoint" not in [t.name for t in threading.enumerate()]
     journal.close()
 
 
