@@ -34,6 +34,7 @@ from engine.language.schema_check import (
     pattern_error,
     sop_pattern,
 )
+from engine.language.words import singular
 from engine.model import Diagnostic, Parameter, Severity, Sop
 
 if TYPE_CHECKING:
@@ -141,17 +142,6 @@ def _infer_type(default: str | None) -> str:
     if re.fullmatch(r"[-+]?\d+", text):
         return "integer"
     return "string"
-
-
-def _singular(word: str) -> str:
-    word = word.lower()
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith(("ses", "xes", "ches", "shes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
 
 
 def anchored(regex: str) -> str:
@@ -410,7 +400,7 @@ class _Builder:
         self, param: Parameter, phrase: str, line: int
     ) -> tuple[dict[str, Any], str] | None:
         """``Required for charge operations`` -> if operation = charge then required [amount]."""
-        words = {_singular(w) for w in re.findall(r"[A-Za-z0-9_-]+", phrase)} | {
+        words = {singular(w.lower()) for w in re.findall(r"[A-Za-z0-9_-]+", phrase)} | {
             w.lower() for w in re.findall(r"[A-Za-z0-9_-]+", phrase)
         }
         for other, values in self.enums.items():

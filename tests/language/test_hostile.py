@@ -289,7 +289,7 @@ def test_a_whole_file_of_hostile_lines_at_the_limits_is_bounded(unit: str) -> No
     """The worst case the limits allow: about MAX_BYTES of distinct MAX_LINE-long lines."""
     found = bounded(
         f"""
-        import json, time
+        import json
         from engine.language.lint import lint
         from engine.language.parser import MAX_BYTES, MAX_LINE, parse
         head = "# T\\n\\n## Overview\\n\\nx\\n\\n## Steps\\n\\n### 1. Do\\n\\n**Actions**:\\n"
@@ -297,16 +297,14 @@ def test_a_whole_file_of_hostile_lines_at_the_limits_is_bounded(unit: str) -> No
         while sum(map(len, lines)) < MAX_BYTES - 2 * MAX_LINE:
             prefix = f"- MUST {{len(lines)}} "
             lines.append(prefix + {unit!r} * ((MAX_LINE - len(prefix)) // len({unit!r})))
-        started = time.perf_counter()
         sop = parse(head + "\\n".join(lines) + "\\n", path="x.sop.md")
         found = [d.code for d in lint(sop) if d.severity.value == "error"]
-        print(json.dumps([found, len(sop.all_actions()), time.perf_counter() - started]))
+        print(json.dumps([found, len(sop.all_actions())]))
         """,
-        seconds=60,
+        seconds=60,  # a hang guard, not a timing: the line limit keeps it linear
     )
-    errors, actions, elapsed = found
+    errors, actions = found
     assert errors == [] and actions > 100
-    assert elapsed < 10, elapsed  # 2-4 s here; the line limit keeps it linear
 
 
 def _shipped_patterns() -> list[str]:

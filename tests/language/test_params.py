@@ -87,6 +87,19 @@ def test_conditional_requirement_only_for_charge() -> None:
     validate(seed_like(), {"operation": "subscription", "customer_id": "cus_A"})
 
 
+def test_conditional_requirement_names_a_plural_value() -> None:
+    """'Required for cases' names the value case (one singular rule, the parser's too)."""
+    sop = make_sop(
+        param("kind", "string", True, 1, ("Values", "`case` | `lead`")),
+        param("owner", "string", False, 3, ("Default", "Required for cases")),
+    )
+    assert unenforced(sop) == []
+    with pytest.raises(ParameterError) as info:
+        validate(sop, {"kind": "case"})
+    assert info.value.problems == ["owner: required when kind is 'case' (Required for cases)"]
+    validate(sop, {"kind": "lead"})
+
+
 def test_missing_required_and_bad_enum() -> None:
     with pytest.raises(ParameterError) as info:
         validate(seed_like(), {"operation": "payout"})
