@@ -25,15 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ParameterError
-from engine.language.schema_check import (
-    PATTERN_RULES,
-    Check,
-    PatternError,
-    compile_schema,
-    is_integer,
-    pattern_error,
-    sop_pattern,
-)
+from engine.language.sop_regex import PATTERN_RULES, PatternError, pattern_error, sop_pattern
 from engine.language.words import singular
 from engine.model import Diagnostic, Parameter, Severity, Sop
 
@@ -93,11 +85,14 @@ class _Interpretation:
     conditions: list[str] = field(default_factory=list)  # allOf[i] -> phrase
     notes: list[Diagnostic] = field(default_factory=list)
     overlay: Path | None = None
+    _validator: Validator | None = None
 
-
-_INTERPRETED: dict[tuple[str, str, str], _Interpretation] = {}
-#: jsonschema validator and the fast accept check (None: schema outside its subset), per schema.
-_VALIDATORS: dict[tuple[str, str, str], tuple[Validator, Check | None]] = {}
+    def validator(self) -> Validator:
+        """The jsonschema validator of this schema, built on first use and kept with it."""
+        if self._validator is None:
+            cls = _validator_class()
+            self._validator = cls(self.schema, format_checker=cls.FORMAT_CHECKER)
+        return self._validator
 
 
 # --------------------------------------------------------------------------- helpers
@@ -635,23 +630,18 @@ def _describe_condition(rule: dict[str, Any], source: str) -> str:
 
 
 def _interpret(sop: Sop) -> _Interpretation:
-    return _keyed(sop)[1]
-
-
-def _keyed(sop: Sop) -> tuple[tuple[str, str, str], _Interpretation]:
-    """The SOP's interpretation and its cache key: content, name, overlay file and mtime."""
+    """The SOP's interpretation, kept with the Sop per overlay file and mtime (an edited
+    overlay is read again; the SOP itself is immutable)."""
     overlay = _overlay_path(sop)
     stamp = f"{overlay}:{overlay.stat().st_mtime_ns}" if overlay else ""
-    key = (sop.content_hash, sop.name, stamp)
-    cached = _INTERPRETED.get(key)
-    if cached is None:
-        cached = _Builder(sop).build()
+
+    def build() -> _Interpretation:
+        interp = _Builder(sop).build()
         if overlay is not None:
-            _merge_overlay(cached, sop, overlay)
-        if len(_INTERPRETED) > 4096:
-            _INTERPRETED.clear()
-        _INTERPRETED[key] = cached
-    return key, cached
+            _merge_overlay(interp, sop, overlay)
+        return interp
+
+    return sop.derived(("params", stamp), build)
 
 
 # --------------------------------------------------------------------------- public API
@@ -736,28 +726,13 @@ def _coerce_one(value: str, json_type: str) -> Any:
     return value
 
 
-def _validator(sop: Sop) -> tuple[Validator, Check | None, _Interpretation]:
-    """The SOP's jsonschema validator and fast check, built once per schema (same key)."""
-    key, interp = _keyed(sop)  # one overlay lookup and stat for both caches
-    compiled = _VALIDATORS.get(key)
-    if compiled is None:
-        cls = _validator_class()
-        checker = cls.FORMAT_CHECKER
-        validator = cls(interp.schema, format_checker=checker)
-        compiled = (validator, compile_schema(interp.schema, conforms=checker.conforms))
-        if len(_VALIDATORS) > 4096:
-            _VALIDATORS.clear()
-        _VALIDATORS[key] = compiled
-    return compiled[0], compiled[1], interp
-
-
 def _is_integer(_checker: object, instance: object) -> bool:
     """Money is integer minor units: 2500.0 and True are not integers."""
-    return is_integer(instance)
+    return isinstance(instance, int) and not isinstance(instance, bool)
 
 
 def _pattern(validator: Validator, pattern: str, instance: Any, _schema: Any) -> Any:
-    """jsonschema's ``pattern`` keyword on RE2 (engine.language.schema_check.sop_pattern)."""
+    """jsonschema's ``pattern`` keyword on RE2 (engine.language.sop_regex.sop_pattern)."""
     from jsonschema import ValidationError
 
     if not validator.is_type(instance, "string"):
@@ -815,12 +790,8 @@ def _short(value: Any) -> str:
 
 
 def problems(sop: Sop, params: Mapping[str, Any]) -> list[str]:
-    """Every way ``params`` violates the SOP's schema, each 'name: what is wrong', by name.
-
-    Valid input is the common case: the fast check (engine.language.schema_check) accepts it
-    without jsonschema. Anything it does not accept goes to jsonschema, which decides
-    and words every message exactly as without the fast check.
-    """
+    """Every way ``params`` violates the SOP's schema, each 'name: what is wrong', by name
+    (jsonschema decides; this module words the messages)."""
     return _problems(sop, params)[0]
 
 
@@ -833,17 +804,15 @@ def _problems(sop: Sop, params: Mapping[str, Any]) -> tuple[list[str], _Interpre
     bad_keys = [k for k in params if not isinstance(k, str)]
     if bad_keys:
         return [f"{_short(k)}: parameter names must be strings" for k in bad_keys], None
-    validator, fast, interp = _validator(sop)
-    instance = params if type(params) is dict else dict(params)
-    if fast is not None and fast(instance):
-        return [], interp
-    return _jsonschema_problems(validator, interp, sop.name, params), interp
+    interp = _interpret(sop)
+    return _jsonschema_problems(interp, sop.name, params), interp
 
 
 def _jsonschema_problems(
-    validator: Validator, interp: _Interpretation, sop_name: str, params: Mapping[str, Any]
+    interp: _Interpretation, sop_name: str, params: Mapping[str, Any]
 ) -> list[str]:
-    """Problems by jsonschema alone: the decision and the words for a rejection."""
+    """Problems by jsonschema: the decision and the words for a rejection."""
+    validator = interp.validator()
     declared = sorted(interp.schema["properties"])
     found: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()

@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator
 
 from engine.errors import ParameterError
 from engine.language.params import coerce, schema_for, unenforced, validate
+from engine.language.parser import parse
 from engine.model import Parameter, Severity
 from tests.support.sops import make_sop, param, seed_like
 
@@ -255,8 +256,6 @@ def test_schema_for_returns_a_copy() -> None:
 
 
 def test_seed_file_schema() -> None:
-    from engine.language.parser import parse
-
     sop = parse(SEED.read_text(encoding="utf-8"), path=str(SEED))
     schema = schema_for(sop)
     assert schema["properties"]["amount"]["maximum"] == 99999999
