@@ -56,8 +56,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import gc
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -66,6 +68,7 @@ from engine.errors import LintRefused
 from engine.language import params
 from engine.language.parser import KNOWN_SECTIONS, MAX_BYTES, parse
 from engine.model import Diagnostic, Severity, Sop
+from engine.testing.examples import example_diagnostics
 
 MAX_NESTING = 16
 _FILE_LEVEL = {"SOP001", "SOP002", "SOP003", "SOP004", "SOP015", "SOP016", "SOP099"}
@@ -354,8 +357,6 @@ def _examples(sop: Sop) -> Iterator[Diagnostic]:
 
 
 def _example_amounts(sop: Sop) -> Iterator[Diagnostic]:
-    from engine.testing.examples import example_diagnostics
-
     for d in example_diagnostics(sop):
         yield d if d.path else dataclasses.replace(d, path=sop.path)
 
@@ -526,13 +527,12 @@ def _worker_start() -> None:
     collection scans only what this worker allocates; parsing allocates many small
     containers that die young, so the first generation may grow larger between runs.
     """
-    import gc
-
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
 
 
 def _lint_parallel(names: list[str], workers: int) -> list[Diagnostic]:
+    # lazy: process pools are only for large trees, and these imports cost every CLI start
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -554,8 +554,6 @@ def _lint_parallel(names: list[str], workers: int) -> list[Diagnostic]:
 
 
 def _workers(count: int, jobs: int | None) -> int:
-    import threading
-
     if jobs is not None:
         wanted = max(1, jobs)
     elif count < PARALLEL_MIN_FILES:

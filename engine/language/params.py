@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ParameterError
+from engine.language.resources import schemas_dir
 from engine.language.sop_regex import PATTERN_RULES, PatternError, pattern_error, sop_pattern
 from engine.language.words import singular
 from engine.model import Diagnostic, Parameter, Severity, Sop
@@ -542,8 +543,6 @@ def _find_overlay(sop: Sop) -> Path | None:
 
 @cache
 def _builtin_schemas() -> str:
-    from engine.language.resources import schemas_dir
-
     return str(schemas_dir())
 
 
@@ -733,7 +732,7 @@ def _is_integer(_checker: object, instance: object) -> bool:
 
 def _pattern(validator: Validator, pattern: str, instance: Any, _schema: Any) -> Any:
     """jsonschema's ``pattern`` keyword on RE2 (engine.language.sop_regex.sop_pattern)."""
-    from jsonschema import ValidationError
+    from jsonschema import ValidationError  # lazy, as in _validator_class
 
     if not validator.is_type(instance, "string"):
         return
@@ -750,7 +749,7 @@ def _pattern_properties(
     validator: Validator, patterns: dict[str, Any], instance: Any, _schema: Any
 ) -> Any:
     """jsonschema's ``patternProperties`` keyword on RE2, as ``pattern``."""
-    from jsonschema import ValidationError
+    from jsonschema import ValidationError  # lazy, as in _validator_class
 
     if not validator.is_type(instance, "object"):
         return
@@ -769,6 +768,8 @@ def _pattern_properties(
 
 @cache
 def _validator_class() -> type[Validator]:
+    # lazy: jsonschema (and its referencing/attrs) is most of an import's cost, and
+    # building a schema (sop schema, graph, plan of a parameterless SOP) never needs it
     from jsonschema import Draft202012Validator, validators
 
     checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer)
