@@ -9,8 +9,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
+
+_T = TypeVar("_T")
 
 
 class Level(enum.Enum):
@@ -246,6 +249,18 @@ class Sop:
             if param.name == name:
                 return param
         return None
+
+    def derived(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """``compute()``, once per ``key`` for this SOP, kept with it (its lifetime is the
+        Sop's): other modules' readings of an immutable SOP (its parameter schema and
+        validator, its lint errors) without a module-level cache."""
+        memo: dict[Hashable, Any] | None = self.__dict__.get("_derived")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_derived", memo)  # frozen: the memo is not a field
+        if key not in memo:
+            memo[key] = compute()
+        return cast(_T, memo[key])
 
     def all_actions(self) -> tuple[Action, ...]:
         """Guards, then each step's actions and checks, in source order."""

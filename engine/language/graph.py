@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from engine.language.params import declared
 from engine.model import Action, ActionKind, Sop, Step
 
 
@@ -113,8 +114,6 @@ def to_json(sop: Sop) -> dict[str, Any]:
 
 def _unhandled(sop: Sop, handled: dict[str, set[str]]) -> list[str]:
     """``param = value`` for each enum value of a branched-on parameter that no branch takes."""
-    from engine.language.params import declared
-
     properties = declared(sop)
     out: list[str] = []
     for name, values in handled.items():

@@ -56,13 +56,19 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import gc
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
+from engine.errors import LintRefused
+from engine.language import params
+from engine.language.parser import KNOWN_SECTIONS, MAX_BYTES, parse
 from engine.model import Diagnostic, Severity, Sop
+from engine.testing.examples import example_diagnostics
 
 MAX_NESTING = 16
 _FILE_LEVEL = {"SOP001", "SOP002", "SOP003", "SOP004", "SOP015", "SOP016", "SOP099"}
@@ -130,37 +136,27 @@ def lint(sop: Sop) -> list[Diagnostic]:
     return _sorted(_dedupe(found))
 
 
-#: id(sop) -> (sop, its lint errors); the entry holds the Sop, so an id is never reused.
-_ERRORS: dict[int, tuple[Sop, tuple[str, ...]]] = {}
-
-
 def errors(sop: Sop) -> list[str]:
     """Each lint error of ``sop`` as one ``path:line: CODE message`` line.
 
     The one check that keeps an SOP with lint errors from running (engine.binding.planner.plan,
     so ``sop run/plan/test``, ``engine.run/plan``) or being served (``sop mcp``). A Sop
-    is immutable: its errors are worked out once per object.
+    is immutable: its errors are worked out once and kept with it (``Sop.derived``).
     """
-    found = _ERRORS.get(id(sop))
-    if found is None or found[0] is not sop:
-        where = sop.path or sop.name
-        lines = tuple(
-            f"{where}:{d.line}: {d.code} {d.message}"
-            for d in lint(sop)
-            if d.severity is Severity.ERROR
-        )
-        if len(_ERRORS) >= 256:
-            _ERRORS.clear()
-        found = _ERRORS[id(sop)] = (sop, lines)
-    return list(found[1])
+    return list(sop.derived("lint.errors", lambda: _error_lines(sop)))
+
+
+def _error_lines(sop: Sop) -> tuple[str, ...]:
+    where = sop.path or sop.name
+    return tuple(
+        f"{where}:{d.line}: {d.code} {d.message}" for d in lint(sop) if d.severity is Severity.ERROR
+    )
 
 
 def refuse_errors(sop: Sop) -> None:
     """Raise :class:`engine.errors.LintRefused` when ``sop`` has lint errors."""
     lines = errors(sop)
     if lines:
-        from engine.errors import LintRefused
-
         raise LintRefused(sop.name, lines)
 
 
@@ -213,8 +209,6 @@ def _sections(sop: Sop) -> Iterator[Diagnostic]:
 
 def _stray_steps(sop: Sop) -> Iterator[Diagnostic]:
     """Steps only run from '## Steps': what looks like steps elsewhere would be dropped."""
-    from engine.language.parser import KNOWN_SECTIONS
-
     for section in sop.sections:
         key = " ".join(section.title.lower().split())
         if key in KNOWN_SECTIONS:
@@ -316,9 +310,7 @@ def _negatives(sop: Sop) -> Iterator[Diagnostic]:
 
 
 def _parameters(sop: Sop) -> Iterator[Diagnostic]:
-    from engine.language.params import unenforced
-
-    for d in unenforced(sop):
+    for d in params.unenforced(sop):
         yield d if d.path else dataclasses.replace(d, path=sop.path)
 
 
@@ -326,10 +318,7 @@ def _examples(sop: Sop) -> Iterator[Diagnostic]:
     examples = [e for e in sop.examples if isinstance(e.input, dict) and e.input]
     if not examples:
         return
-    from engine.language.params import declared as declared_properties
-    from engine.language.params import problems
-
-    declared = set(declared_properties(sop))
+    declared = set(params.declared(sop))
     for example in examples:
         default_line = example.input_line or example.line
         for key in example.input:
@@ -355,7 +344,7 @@ def _examples(sop: Sop) -> Iterator[Diagnostic]:
                     line,
                 )
         known = {k: v for k, v in example.input.items() if k in declared}
-        for problem in problems(sop, known):
+        for problem in params.problems(sop, known):
             name = problem.partition(":")[0].partition("[")[0]
             yield _diag(
                 sop,
@@ -368,16 +357,12 @@ def _examples(sop: Sop) -> Iterator[Diagnostic]:
 
 
 def _example_amounts(sop: Sop) -> Iterator[Diagnostic]:
-    from engine.testing.examples import example_diagnostics
-
     for d in example_diagnostics(sop):
         yield d if d.path else dataclasses.replace(d, path=sop.path)
 
 
 def _branches(sop: Sop) -> Iterator[Diagnostic]:
-    from engine.language.params import declared
-
-    properties = declared(sop) if sop.parameters else {}
+    properties = params.declared(sop) if sop.parameters else {}
     for step in sop.steps:
         selected: dict[str, set[str]] = {}
         for branch in step.branches:
@@ -456,8 +441,6 @@ def _file_diag(path: str, code: str, message: str, line: int = 1, col: int = 1) 
 
 def lint_file(path: str | Path) -> list[Diagnostic]:
     """Read and parse one file; never raises on its content or its absence."""
-    from engine.language.parser import MAX_BYTES, parse
-
     name = str(path)
     try:
         size = os.stat(name).st_size
@@ -544,20 +527,17 @@ def _worker_start() -> None:
     collection scans only what this worker allocates; parsing allocates many small
     containers that die young, so the first generation may grow larger between runs.
     """
-    import gc
-
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
 
 
 def _lint_parallel(names: list[str], workers: int) -> list[Diagnostic]:
+    # lazy: process pools are only for large trees, and these imports cost every CLI start
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    from engine.language.params import warm_up
-
-    warm_up()  # the workers' imports, done once here and shared by every forked worker
+    params.warm_up()  # the workers' imports, done once here and shared by every forked worker
 
     # small chunks: a worker slowed by other load on the box does not hold the tail
     size = min(64, max(4, len(names) // (workers * 16)))
@@ -574,8 +554,6 @@ def _lint_parallel(names: list[str], workers: int) -> list[Diagnostic]:
 
 
 def _workers(count: int, jobs: int | None) -> int:
-    import threading
-
     if jobs is not None:
         wanted = max(1, jobs)
     elif count < PARALLEL_MIN_FILES:

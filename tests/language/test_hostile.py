@@ -9,6 +9,7 @@ in an example or the front matter, and a 150,000-character action line.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -16,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.binding.normalize import normalize
 from engine.language.lint import lint
 from engine.language.params import problems, schema_for
 from engine.language.parser import parse
+from engine.language.sop_regex import sop_pattern
+from tests.support.cli import sop_cli
 
 MAX_LINE = 4_000  # engine.language.parser.MAX_LINE (written out so the test imports on old code)
 
@@ -265,8 +270,6 @@ def test_a_line_at_the_limit_is_read() -> None:
 
 
 def test_a_yaml_alias_bomb_in_a_params_file_is_refused(tmp_path: Path) -> None:
-    from tests.support.cli import sop_cli
-
     text = "operation: charge\ncustomer_id: cus_A\namount: 5\n" + BOMB.replace("  ", "")
     (tmp_path / "params.yaml").write_text(
         "a: &a [x,x,x,x,x,x,x,x,x]\n" + text + "description: *l\n", encoding="utf-8"
@@ -289,7 +292,7 @@ def test_a_whole_file_of_hostile_lines_at_the_limits_is_bounded(unit: str) -> No
     """The worst case the limits allow: about MAX_BYTES of distinct MAX_LINE-long lines."""
     found = bounded(
         f"""
-        import json, time
+        import json
         from engine.language.lint import lint
         from engine.language.parser import MAX_BYTES, MAX_LINE, parse
         head = "# T\\n\\n## Overview\\n\\nx\\n\\n## Steps\\n\\n### 1. Do\\n\\n**Actions**:\\n"
@@ -297,21 +300,17 @@ def test_a_whole_file_of_hostile_lines_at_the_limits_is_bounded(unit: str) -> No
         while sum(map(len, lines)) < MAX_BYTES - 2 * MAX_LINE:
             prefix = f"- MUST {{len(lines)}} "
             lines.append(prefix + {unit!r} * ((MAX_LINE - len(prefix)) // len({unit!r})))
-        started = time.perf_counter()
         sop = parse(head + "\\n".join(lines) + "\\n", path="x.sop.md")
         found = [d.code for d in lint(sop) if d.severity.value == "error"]
-        print(json.dumps([found, len(sop.all_actions()), time.perf_counter() - started]))
+        print(json.dumps([found, len(sop.all_actions())]))
         """,
-        seconds=60,
+        seconds=60,  # a hang guard, not a timing: the line limit keeps it linear
     )
-    errors, actions, elapsed = found
+    errors, actions = found
     assert errors == [] and actions > 100
-    assert elapsed < 10, elapsed  # 2-4 s here; the line limit keeps it linear
 
 
 def _shipped_patterns() -> list[str]:
-    from engine.language.params import schema_for
-
     found: set[str] = set()
     for path in sorted((ROOT / "sops").glob("*.sop.md")):
         schema = schema_for(parse(path.read_bytes(), path=str(path)))
@@ -322,13 +321,6 @@ def _shipped_patterns() -> list[str]:
 @pytest.mark.parametrize("pattern", _shipped_patterns())
 def test_shipped_patterns_mean_on_re2_what_they_meant_on_re(pattern: str) -> None:
     """Python's re and RE2 agree on the shipped patterns for every value without a newline."""
-    import re
-
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    from engine.language.schema_check import sop_pattern
-
     search = sop_pattern(pattern)
     words = st.sampled_from(["cus_", "pi_", "sub_", "plan_", "price_", "usd", "_", "-", " ", "é"])
     chars = st.text(alphabet="abcAZ09_-. é\u0661\t", max_size=12)

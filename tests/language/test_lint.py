@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.language.lint import lint, lint_paths
+from engine.language.lint import lint, lint_file, lint_paths
+from engine.language.parser import parse
 from engine.model import (
     Action,
     ActionKind,
@@ -316,8 +317,6 @@ def test_file_level_parser_errors_are_not_buried_in_noise(tmp_path: Path) -> Non
 
 
 def test_a_directory_named_as_a_file_is_unreadable(tmp_path: Path) -> None:
-    from engine.language.lint import lint_file
-
     (tmp_path / "dir.sop.md").mkdir()
     assert [d.code for d in lint_file(tmp_path / "dir.sop.md")] == ["SOP190"]
 
@@ -344,8 +343,24 @@ def test_parallel_and_serial_agree(tmp_path: Path) -> None:
 @settings(max_examples=120, deadline=None)
 @given(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=40), max_size=12))
 def test_lint_never_raises(parts: list[str]) -> None:
-    from engine.language.parser import parse
-
     found = lint(parse("".join(parts), path="fuzz.sop.md"))
     for d in found:
         assert d.line >= 1 and d.code.startswith("SOP") and d.message
+
+
+def test_a_sop_keeps_what_is_derived_from_it() -> None:
+    """Sop.derived: computed once per key and kept with that Sop (lint errors, parameter
+    validator), never shared with an equal Sop, never part of its equality or its JSON."""
+    text = "# T\n\n## Overview\n\nx\n\n## Steps\n\n### 1. Do\n\n- MUST act\n"
+    sop, twin = parse(text), parse(text)
+    calls: list[str] = []
+
+    def compute(tag: str) -> str:
+        calls.append(tag)
+        return tag
+
+    assert sop.derived("k", lambda: compute("a")) == "a"
+    assert sop.derived("k", lambda: compute("b")) == "a"
+    assert twin.derived("k", lambda: compute("c")) == "c"
+    assert calls == ["a", "c"]
+    assert sop == twin and sop.to_dict() == twin.to_dict()

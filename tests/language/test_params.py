@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator
 
 from engine.errors import ParameterError
 from engine.language.params import coerce, schema_for, unenforced, validate
+from engine.language.parser import parse
 from engine.model import Parameter, Severity
 from tests.support.sops import make_sop, param, seed_like
 
@@ -85,6 +86,19 @@ def test_conditional_requirement_only_for_charge() -> None:
         "amount: required when operation is 'charge' (Required for charge operations)"
     ]
     validate(seed_like(), {"operation": "subscription", "customer_id": "cus_A"})
+
+
+def test_conditional_requirement_names_a_plural_value() -> None:
+    """'Required for cases' names the value case (one singular rule, the parser's too)."""
+    sop = make_sop(
+        param("kind", "string", True, 1, ("Values", "`case` | `lead`")),
+        param("owner", "string", False, 3, ("Default", "Required for cases")),
+    )
+    assert unenforced(sop) == []
+    with pytest.raises(ParameterError) as info:
+        validate(sop, {"kind": "case"})
+    assert info.value.problems == ["owner: required when kind is 'case' (Required for cases)"]
+    validate(sop, {"kind": "lead"})
 
 
 def test_missing_required_and_bad_enum() -> None:
@@ -242,8 +256,6 @@ def test_schema_for_returns_a_copy() -> None:
 
 
 def test_seed_file_schema() -> None:
-    from engine.language.parser import parse
-
     sop = parse(SEED.read_text(encoding="utf-8"), path=str(SEED))
     schema = schema_for(sop)
     assert schema["properties"]["amount"]["maximum"] == 99999999

@@ -313,6 +313,40 @@ def test_unresolved_branch_warns() -> None:
     assert "SOP023" in codes(sop)
 
 
+def branching_on(values: str, label: str) -> str:
+    """One step branching with ``**For <label>**:`` on a parameter whose Values are given."""
+    params = f"## Parameters\n\n- **op** (string, required): what to do\n  - Values: {values}\n\n"
+    return one_step("- MUST x").replace("## Steps", params + "## Steps") + (
+        f"\n**For {label}**:\n- MUST y\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "value"),
+    [
+        ("Pushes", "push"),
+        ("Statuses", "status"),
+        ("Refunds", "refund"),
+        ("Charges", "charge"),
+        ("Addresses", "address"),
+        ("Entries", "entry"),
+        ("Cases", "case"),
+    ],
+)
+def test_plural_branch_resolves_to_its_singular_value(label: str, value: str) -> None:
+    """Issue #10: ``**For Pushes**:`` with ``Values: push | pull`` gave SOP023 ("pushe")."""
+    sop = parse(branching_on(f"`{value}` | `other`", label))
+    (branch,) = sop.steps[0].branches
+    assert (branch.param, branch.value) == ("op", value)
+    assert "SOP023" not in codes(sop)
+
+
+def test_unresolved_plural_branch_suggests_the_singular() -> None:
+    sop = parse(branching_on("`pull` | `fetch`", "Pushes"))
+    (message,) = [d.message for d in sop.diagnostics if d.code == "SOP023"]
+    assert "list 'push' in a parameter's 'Values:'" in message
+
+
 # ----------------------------------------------------------------------------- structure
 
 

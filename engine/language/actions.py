@@ -1,0 +1,91 @@
+"""Keyword lines -> :class:`engine.model.Action`: the one shape every section's actions,
+constraints, checks and guards take."""
+
+from __future__ import annotations
+
+from engine.language.keywords import LOWER_MODALS, PUNCT, Keyword, find_keyword
+from engine.language.markdown import Token
+from engine.language.reading import WARNING, Reading, child_texts, first_text
+from engine.model import Action, ActionKind
+
+__all__ = ["keyword_item", "loose_actions", "make_action"]
+
+
+def make_action(
+    r: Reading,
+    item: Token,
+    plain: str,
+    found: Keyword,
+    kind: ActionKind,
+    step: int | None,
+    block: str,
+    branch: str | None,
+) -> Action:
+    children: list[str] = []
+    child_texts(item.get("children", ())[1:], children, r.plain)
+    return Action(
+        kind=kind,
+        level=found.level,
+        text=found.text,
+        source=" ".join(first_text(item).split()),
+        line=item["_line"],
+        step=step,
+        keyword=found.keyword or None,
+        block=block,
+        branch=branch,
+        children=tuple(children),
+    )
+
+
+def keyword_item(
+    r: Reading,
+    item: Token,
+    kind: ActionKind,
+    step: int | None,
+    block: str,
+    branch: str | None,
+    where: str,
+    plain: str | None = None,
+) -> Action | None:
+    """The item as an action, or None with SOP020/SOP021 saying which keyword it lacks."""
+    if plain is None:
+        plain = r.plain(first_text(item))
+    found = find_keyword(plain)
+    if found is not None:
+        return make_action(r, item, plain, found, kind, step, block, branch)
+    first = plain.split(" ", 1)[0].strip(PUNCT)
+    second = plain.split(" ", 2)[1] if plain.count(" ") >= 1 else ""
+    if first in LOWER_MODALS or (first.lower() == "you" and second in LOWER_MODALS):
+        modal = first if first in LOWER_MODALS else second
+        r.diag(
+            "SOP021",
+            WARNING,
+            item["_line"],
+            f"lower-case '{modal}' is not an RFC 2119 "
+            f"keyword ({where}): write '{modal.upper()}' to make this an action",
+        )
+    else:
+        r.diag(
+            "SOP020",
+            WARNING,
+            item["_line"],
+            f"item in {where} has no RFC 2119 keyword: "
+            "start it with MUST, SHOULD or MAY (upper case), or move it out of the list",
+        )
+    return None
+
+
+def loose_actions(r: Reading, toks: list[Token]) -> list[Action]:
+    """Keyword items in other sections (Agent SOP constraints, Troubleshooting)."""
+    out: list[Action] = []
+    for tok in toks:
+        if tok["type"] != "list":
+            continue
+        for item in tok["children"]:
+            plain = r.plain(first_text(item))
+            found = find_keyword(plain)
+            if found is not None:
+                out.append(
+                    make_action(r, item, plain, found, ActionKind.ACTION, None, "constraints", None)
+                )
+    return out
