@@ -134,13 +134,7 @@ def test_the_sandbox_never_imports_the_payments_pack() -> None:
     assert offenders == []
 
 
-#: On this branch engine still has the cycle context -> runner -> planner -> lint ->
-#: testing.examples -> context, removed by the execution and language slices of issue 10;
-#: drop this mark once they are merged.
-_ENGINE_CYCLE = pytest.mark.xfail(reason="engine cycle owned by other slices", strict=False)
-
-
-@pytest.mark.parametrize("package", ["handlers", pytest.param("engine", marks=_ENGINE_CYCLE)])
+@pytest.mark.parametrize("package", ["handlers", "engine"])
 def test_no_import_cycles(package: str) -> None:
     assert _cycle(_graph(package)) is None
 

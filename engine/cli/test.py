@@ -16,8 +16,9 @@ from engine.errors import LintRefused, PlanRefused
 def cmd_test(args: argparse.Namespace) -> int:
     from engine.binding.packs import load_handlers
     from engine.language.catalog import entries, load
+    from engine.language.example_symbols import example_diagnostics
     from engine.storage.journal import Journal, default_path
-    from engine.testing.examples import environment, example_diagnostics, run_examples
+    from engine.testing.examples import environment, run_examples
 
     names = list(args.names) or [e.name for e in entries()]
     sops = [load(name) for name in names]  # UsageError (exit 2) for an unknown name, before running

@@ -25,7 +25,7 @@ SOP130  error     an example's input uses an undeclared parameter
 SOP131  error     an example's input violates the parameter schema
 SOP132  warning   an example's input uses a parameter only the overlay schema declares
 SOP135  warning   an example asks for a larger amount than the example that produced its
-                  symbol (engine.testing.examples.example_diagnostics)
+                  symbol (engine.language.example_symbols.example_diagnostics)
 SOP140  warning   a step branches on a parameter but an enum value has no branch
 SOP141  warning   a ``**For X**:`` branch matches no parameter value
 SOP150  warning   a Related SOPs link resolves to no file
@@ -66,9 +66,9 @@ from urllib.parse import unquote
 
 from engine.errors import LintRefused
 from engine.language import params
+from engine.language.example_symbols import example_diagnostics
 from engine.language.parser import KNOWN_SECTIONS, MAX_BYTES, parse
 from engine.model import Diagnostic, Severity, Sop
-from engine.testing.examples import example_diagnostics
 
 MAX_NESTING = 16
 _FILE_LEVEL = {"SOP001", "SOP002", "SOP003", "SOP004", "SOP015", "SOP016", "SOP099"}

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from engine.binding.registry import Registry
+from engine.language.example_symbols import example_diagnostics
 from engine.language.parser import parse
 from engine.storage.journal import Journal
-from engine.testing.examples import Bindings, compare, example_diagnostics, is_symbol, run_examples
+from engine.testing.examples import Bindings, compare, is_symbol, run_examples
 from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
 
