@@ -402,7 +402,7 @@ def test_timeout_holds_longer_than_the_client_waits(sandbox: Sandbox) -> None:
     with pytest.raises(stripe.APIConnectionError) as info:
         client.v1.customers.create()
     elapsed = time.monotonic() - started
-    assert 0.25 <= elapsed < 2.0
+    assert 0.25 <= elapsed < 5  # waited for its own timeout, not for the 5 s fault
     assert "timed out" in str(info.value.__cause__ or info.value).lower() or info.value.should_retry
     assert client.v1.customers.list().data == []
     assert sandbox.counts()["faults"] == {"timeout": 1}
