@@ -22,6 +22,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from report import summary_line  # bench/ is first on sys.path when run as a script
+
 from engine.binding.planner import plan
 from engine.binding.registry import Registry
 from engine.execution.runner import ActionStatus, run
@@ -157,6 +159,16 @@ def main() -> int:
         f"load average (1 min) while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
     print(f"verdict: {'OK' if ratio <= TARGET_RATIO else 'OVER TARGET'}")
+    print(
+        summary_line(
+            "run_overhead",
+            ratio,
+            f"<={TARGET_RATIO:g}",
+            what="engine overhead per action vs one bare WAL commit",
+            measured=f"{per_action:.0f} us/action (CPU {cpu_per_action:.0f} us)",
+            peer=f"bare WAL commit {commit:.1f} us",
+        )
+    )
     return 0
 
 
