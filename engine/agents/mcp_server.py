@@ -49,15 +49,31 @@ from engine.agents.tools import (
     assign_names,
     fixed_tools,
     run_result_schema,
+    sop_description,
     sop_tool,
+    tool_annotations,
 )
-from engine.errors import LintRefused, ParameterError, PlanRefused, SopError, UsageError
+from engine.binding.planner import plan
+from engine.binding.registry import default_registry
+from engine.errors import (
+    BindingError,
+    LintRefused,
+    ParameterError,
+    PlanRefused,
+    SopError,
+    UsageError,
+)
+from engine.execution.runner import recorded_result, resume, run
+from engine.language.catalog import SUFFIX, search_dirs
+from engine.language.lint import errors as lint_errors
+from engine.language.params import schema_for, validate
+from engine.language.parser import parse
 from engine.model import ActionKind, Sop
+from engine.storage.journal import Journal, default_path
 
 if TYPE_CHECKING:
     from engine.binding.registry import Registry
     from engine.execution.runner import RunResult
-    from engine.storage.journal import Journal
 
 CALL_SECONDS_ENV = "SOP_MCP_CALL_SECONDS"
 ARGUMENT_BYTES_ENV = "SOP_MCP_MAX_ARGUMENT_BYTES"
@@ -197,7 +213,6 @@ class LiveCatalog:
         Not ``catalog.entries()``: that parses every file on each call and stops at the first
         unreadable one, and one bad file must not hide the others from a long-lived server.
         """
-        from engine.language.catalog import SUFFIX, search_dirs
 
         found: dict[str, Path] = {}
         for directory in search_dirs():
@@ -211,9 +226,6 @@ class LiveCatalog:
         return found
 
     def _read(self, name: str, path: Path, stamp: tuple[int, int], old: Served | None) -> Served:
-        from engine.language.lint import errors as lint_errors
-        from engine.language.params import schema_for
-        from engine.language.parser import parse
 
         keep = old if old is not None and old.path == path else None
         try:
@@ -341,7 +353,6 @@ class SopService:
     def prompts(self) -> list[tuple[str, str, str]]:
         """``(name, title, description)`` of each SOP in service, as a prompt."""
         served, _ = self._snapshot()
-        from engine.agents.tools import sop_description
 
         return [
             (s.name, s.sop.title or s.name, sop_description(s.sop))
@@ -437,15 +448,12 @@ class SopService:
         return _ok(data)
 
     def _plan_sop(self, args: dict[str, Any]) -> ToolOutcome:
-        from engine.binding.planner import plan
 
         sop = self._in_service(str(args["name"]))
         result = plan(sop, args.get("params") or {}, registry=self._registry())
         return _ok(result.to_dict())
 
     def _run_sop(self, tool: str, sop: Sop, params: dict[str, Any]) -> ToolOutcome:
-        from engine.execution.runner import run
-        from engine.language.params import validate
 
         validate(sop, params)  # all problems at once, before anything can have a side effect
         with self._journal() as journal:
@@ -468,7 +476,6 @@ class SopService:
                 f"To let agents confirm, start the server with `sop mcp --allow-agent-confirm` "
                 f"or {POLICY_ENV}={POLICY_AGENT}."
             )
-        from engine.execution.runner import resume
 
         with self._journal() as journal:
             result = resume(
@@ -477,7 +484,6 @@ class SopService:
         return self._run_outcome(CONFIRM_RUN, result)
 
     def _inspect_run(self, args: dict[str, Any]) -> ToolOutcome:
-        from engine.execution.runner import recorded_result
 
         run_id = str(args["run_id"])
         with self._journal() as journal:
@@ -499,18 +505,14 @@ class SopService:
 
     def _registry(self) -> Registry:
         if self.registry is None:
-            from engine.binding.registry import default_registry
-
             return default_registry
         return self.registry
 
     def _journal(self) -> Journal:
-        from engine.storage.journal import Journal
 
         return Journal(self.journal)
 
     def journal_path(self) -> Path:
-        from engine.storage.journal import default_path
 
         return (Path(self.journal) if self.journal else default_path()).resolve()
 
@@ -584,7 +586,6 @@ def _entry(item: Served, tool: str | None) -> dict[str, Any]:
 
 def describe(sop: Sop, registry: Registry, schema: Mapping[str, Any] | None) -> dict[str, Any]:
     """Steps, actions, levels and bindings of ``sop`` (what describe_sop shows)."""
-    from engine.errors import BindingError
 
     def line(action: Any) -> dict[str, Any]:
         kind = ActionKind.CHECK if action.kind is ActionKind.CHECK else ActionKind.ACTION
@@ -746,7 +747,6 @@ def build_server(service: SopService) -> Any:
             service.log(f"could not send list_changed: {type(exc).__name__}: {exc}")
 
     def as_tool(tool: ToolDef) -> types.Tool:
-        from engine.agents.tools import tool_annotations
 
         hints = tool_annotations(tool)
         return types.Tool(
