@@ -20,34 +20,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from report import summary_line  # bench/ is first on sys.path when run as a script
+from seed_noop import PARAMS, SOP, registry_for_every_line
 
 import engine
-from engine.binding.registry import Registry
-from engine.language.catalog import load
-from engine.model import ActionKind
 from engine.storage.journal import Journal
 from engine.storage.journals import JOURNALS
 
 TARGET_RATIO = 1.2
-SOP = "payment-processing"
-PARAMS = {"operation": "charge", "customer_id": "cus_ABC123", "amount": 2500, "currency": "usd"}
-
-
-def _noop(ctx: Any, **captures: Any) -> None:
-    ctx.state["n"] = ctx.state.get("n", 0) + 1
-
-
-def registry_for_every_line() -> Registry:
-    sop = load(SOP)
-    registry = Registry()
-    for action in sop.all_actions():
-        pattern = action.text.replace("{", "{{").replace("}", "}}")
-        kind = ActionKind.CHECK if action.kind is ActionKind.CHECK else ActionKind.ACTION
-        registry.add(_noop, pattern, kind=kind, sop=sop.name, step=action.step)
-    return registry
 
 
 def _ms(run: Callable[[], engine.RunResult]) -> float:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from report import skip_line, summary_line
+from seed_noop import PARAMS, registry_for_every_line
 
 import engine
 from engine.storage.journal import Journal
@@ -40,23 +41,7 @@ from engine.storage.journal import Journal
 ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / "bench" / "peers" / "dbos_peer.py"
 TARGET = ">=50"
-PARAMS = {"operation": "charge", "customer_id": "cus_ABC123", "amount": 2500, "currency": "usd"}
 ENGINE_RUNS, DBOS_RUNS = 20, 4  # per round: about the same wall time on each side
-
-
-def _noop(ctx: Any, **captures: Any) -> None:
-    ctx.state["n"] = ctx.state.get("n", 0) + 1
-
-
-def registry_for_every_line() -> engine.Registry:
-    """Every line of the seed SOP bound to a no-op (checks pass, actions do nothing)."""
-    sop = engine.load("payment-processing")
-    registry = engine.Registry()
-    for line in sop.all_actions():
-        pattern = line.text.replace("{", "{{").replace("}", "}}")
-        bind = registry.check if line.kind is engine.ActionKind.CHECK else registry.action
-        bind(pattern, sop=sop.name, step=line.step)(_noop)
-    return registry
 
 
 def open_journal(path: Path, sync: str) -> Journal:

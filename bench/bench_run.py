@@ -20,33 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 from report import summary_line  # bench/ is first on sys.path when run as a script
+from seed_noop import PARAMS, registry_for_every_line
 
 from engine.binding.planner import plan
-from engine.binding.registry import Registry
 from engine.execution.runner import ActionStatus, run
 from engine.language.catalog import load
-from engine.model import ActionKind
 from engine.storage.journal import Journal
 
 TARGET_RATIO = 4.0
-PARAMS = {"operation": "charge", "customer_id": "cus_ABC123", "amount": 2500, "currency": "usd"}
-
-
-def _noop(ctx: Any, **captures: Any) -> None:
-    ctx.state["n"] = ctx.state.get("n", 0) + 1
-
-
-def registry_for_every_line() -> Registry:
-    sop = load("payment-processing")
-    registry = Registry()
-    for action in sop.all_actions():
-        pattern = action.text.replace("{", "{{").replace("}", "}}")
-        kind = ActionKind.CHECK if action.kind is ActionKind.CHECK else ActionKind.ACTION
-        registry.add(_noop, pattern, kind=kind, sop=sop.name, step=action.step)
-    return registry
 
 
 class BareCommits:
