@@ -8,7 +8,6 @@ so built-in commands never scan the installed metadata.
 from __future__ import annotations
 
 import argparse
-from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 from engine.errors import UsageError
@@ -31,6 +30,10 @@ class PluginCommand(Protocol):
 
 def plugin_commands(reserved: frozenset[str] = frozenset()) -> dict[str, PluginCommand]:
     """name -> command for every installed entry point not shadowing a built-in one."""
+    # lazy: importlib.metadata costs ~20-40 ms, which built-in commands (the `sop lint`
+    # cold start among them) never need
+    from importlib.metadata import entry_points
+
     found: dict[str, PluginCommand] = {}
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         if ep.name in reserved or ep.name in found:
