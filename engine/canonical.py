@@ -10,35 +10,22 @@ text (``may_need_redaction``) before paying for ``redact`` object by object.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.execution.redact import flat_clean, may_need_redaction, redact, redact_text
 
 
-class _Encoder(json.JSONEncoder):
-    """``json.JSONEncoder`` with the engine's options whose C encoder is built once.
-
-    ``JSONEncoder.encode`` builds a new C encoder for every call, which costs more than
-    encoding the small events a run writes per action. Circular structures are not
-    checked for (the recursion limit stops them).
-    """
-
-    def __init__(self, default: Callable[[Any], Any] | None = None) -> None:
-        super().__init__(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
-        make = getattr(json.encoder, "c_make_encoder", None)
-        self._c: Callable[[Any, int], Iterable[str]] | None = None
-        if make is not None:  # CPython: ``iterencode``'s arguments, without the markers dict
-            args = (self.default, json.encoder.encode_basestring, None, ":", ",", True, False, True)
-            self._c = make(None, *args)
-
-    def encode(self, o: Any) -> str:
-        return "".join(self._c(o, 0)) if self._c is not None else super().encode(o)
+def _encoder(default: Callable[[Any], Any] | None = None) -> json.JSONEncoder:
+    """The engine's JSON options; built once (``json.dumps`` with options builds one per call)."""
+    return json.JSONEncoder(
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default
+    )
 
 
-_CANONICAL = _Encoder(default=str)
-_STRICT = _Encoder()  # TypeError on non-JSON types
-_SAFE = _Encoder(default=lambda obj: redact_text(str(obj)))
+_CANONICAL = _encoder(default=str)
+_STRICT = _encoder()  # TypeError on non-JSON types
+_SAFE = _encoder(default=lambda obj: redact_text(str(obj)))
 
 
 def canonical(obj: Any) -> str:

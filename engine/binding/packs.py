@@ -82,12 +82,6 @@ def project_packs(project_dir: Path | None = None) -> tuple[list[str] | None, Pa
     return list(modules), pyproject.parent
 
 
-def configured_modules(project_dir: Path | None = None) -> tuple[list[str], Path]:
-    """``[tool.sop] handlers`` from the nearest pyproject.toml, and the project directory."""
-    modules, root = project_packs(project_dir)
-    return modules or [], root
-
-
 def installed_entry_points() -> list[EntryPoint]:
     """The ``sop_engine.handlers`` entry points of every installed distribution."""
     return sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
@@ -254,7 +248,6 @@ __all__ = [
     "Pack",
     "PackLoader",
     "api_packs",
-    "configured_modules",
     "declared",
     "describe",
     "import_handler_module",

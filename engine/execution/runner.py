@@ -19,8 +19,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.binding.planner import Binding, Plan, plan
+from engine.binding.registry import Registry, default_registry
 from engine.canonical import canonical
 from engine.errors import PlanRefused, SopError, UsageError
 from engine.execution import confirm as confirmation
@@ -36,15 +38,13 @@ from engine.execution.result import (
     RunStatus,
 )
 from engine.execution.walk import DEFAULT_ACTION_TIMEOUT, Walk, action_timeout_default
+from engine.language.catalog import load
+from engine.language.parser import parse
 from engine.model import Sop
 from engine.storage.base import Store
 from engine.storage.journal import IDEMPOTENCY_PARAM, StartedRun, params_match
 from engine.storage.journals import JOURNALS
 from engine.storage.lease import Lease, may_take_over
-
-if TYPE_CHECKING:
-    from engine.binding.planner import Binding, Plan
-    from engine.binding.registry import Registry
 
 
 def _unbound_line(binding: Binding, sop: Sop) -> str:
@@ -56,15 +56,11 @@ def _unbound_line(binding: Binding, sop: Sop) -> str:
 def _load(sop: Sop | str) -> Sop:
     if isinstance(sop, Sop):
         return sop
-    from engine.language.catalog import load
-
     return load(sop)
 
 
 def _registry_factories(registry: Registry | None) -> dict[str, Callable[..., Any]]:
     if registry is None:
-        from engine.binding.registry import default_registry
-
         registry = default_registry
     return registry.services()
 
@@ -76,8 +72,6 @@ def _services(registry: Registry | None, services: Mapping[str, Any] | None) -> 
 
 
 def _plan(sop: Sop, params: Mapping[str, Any], registry: Registry | None) -> Plan:
-    from engine.binding.planner import plan
-
     planned = plan(sop, params, registry=registry)
     if not planned.ok:
         raise PlanRefused([_unbound_line(b, sop) for b in planned.unbound])
@@ -238,8 +232,6 @@ def new_run_id() -> str:
 def _load_for_resume(sop_name: str, sop_path: str | None, content_hash: str | None) -> Sop:
     sop: Sop | None = None
     if sop_path and Path(sop_path).is_file():
-        from engine.language.parser import parse
-
         sop = parse(Path(sop_path).read_bytes(), path=sop_path)
     if sop is None or (content_hash and sop.content_hash != content_hash):
         try:

@@ -24,6 +24,7 @@ import engine
 from engine.binding.coverage import coverage
 from engine.binding.packs import describe, load_handlers, pack_sops, serves
 from engine.binding.registry import Registry
+from engine.errors import HandlerImportError
 from engine.execution.context import RunContext
 from engine.language.parser import parse
 from handlers.payments.notify import Notifiers
@@ -410,3 +411,26 @@ def test_notifier_is_shared_across_runs_with_one_configuration(tmp_path: Path) -
     one = first.render("receipt", context)
     assert one == first.render("receipt", context)
     assert one[0] == "Your receipt for 25.00 USD" and "Hello Ada," in one[1]
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "message"),
+    [
+        ('sops = "payment-processing"\n', "sops must be a tuple of names"),
+        ('sops = ("a", 3)\n', "sops must be a tuple of names"),
+        ('sops = ("a",)\nmodules = ("elsewhere.handlers",)\n', "'elsewhere.handlers' is outside"),
+    ],
+)
+def test_a_malformed_pack_descriptor_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, descriptor: str, message: str
+) -> None:
+    """A pack that misdeclares what it serves or imports is refused before anything of it
+    loads, in one line that names the pack and where it came from."""
+    name = f"badpack_{abs(hash(descriptor))}"
+    (tmp_path / f"{name}.py").write_text(descriptor, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(HandlerImportError) as info:
+        describe(name, "--handlers")
+    text = str(info.value)
+    assert message in text and f"handler pack {name!r} (--handlers)" in text
+    assert "\n" not in text

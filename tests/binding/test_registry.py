@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.binding.normalize import clean
-from engine.binding.packs import configured_modules
+from engine.binding.packs import project_packs
 from engine.binding.patterns import parse_pattern
 from engine.binding.registry import HandlerDef, Match, Registry
 from engine.errors import BindingError, HandlerImportError
@@ -304,17 +304,17 @@ def _project(tmp: Path, handlers: str, config: str = '["hpack.ok"]') -> Path:
     return tmp
 
 
-def test_configured_modules_walk_up_to_pyproject(tmp_path: Path) -> None:
+def test_project_packs_walk_up_to_pyproject(tmp_path: Path) -> None:
     project = _project(tmp_path, "")
     (project / "sub" / "deeper").mkdir(parents=True)
-    modules, root = configured_modules(project / "sub" / "deeper")
+    modules, root = project_packs(project / "sub" / "deeper")
     assert modules == ["hpack.ok"] and root == project.resolve()
 
 
 def test_bad_config_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.sop]\nhandlers = "hpack.ok"\n')
     with pytest.raises(HandlerImportError, match="must be a list"):
-        configured_modules(tmp_path)
+        project_packs(tmp_path)
 
 
 def _load_in_subprocess(project: Path, *modules: str) -> subprocess.CompletedProcess[str]:
