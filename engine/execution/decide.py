@@ -172,6 +172,8 @@ def _final_result(
     for action in result.actions:
         if action.status is ActionStatus.PENDING:
             action.status, action.reason = ActionStatus.SKIPPED, said
+        elif (action.reason or "").startswith("not reached: waiting for confirmation"):
+            action.reason = f"not reached: {said}"
     for key in replay.pending_output_keys:
         result.output.pop(key, None)
     if replay.in_flight is not None:

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine.errors import SopError, UsageError
 from engine.execution.replay import read_replay
-from engine.execution.runner import recorded_result
+from engine.execution.runner import recorded_result, sop_for_resume
 from engine.language.catalog import CatalogEntry, entries
 from engine.storage.base import Event, RunRow, Store
+from engine.ui.graph import Drawn, draw
 
 _HIDDEN = frozenset({"token", "token_hash", "traceback"})
 STATUSES = ("running", "paused", "unknown", "succeeded", "failed", "rejected", "cancelled")
@@ -53,6 +55,7 @@ class RunPage:
     result: dict[str, Any] | None
     timeline: list[Moment] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    graph: Drawn | None = None  # the SOP text the run started with (None: changed since)
 
 
 def _seconds(first: str, ts: str) -> str:
@@ -81,6 +84,10 @@ def run_page(journal: Store, row: RunRow) -> RunPage:
         shown["pending"] = {k: v for k, v in shown["pending"].items() if k not in _HIDDEN}
     first = events[0].ts if events else row.started
     page = RunPage(row, started.params if started else row.params, shown)
+    try:
+        page.graph = draw(sop_for_resume(started), result) if started else None
+    except (SopError, UsageError):  # the SOP changed or vanished since the run
+        page.graph = None
     for event in events:
         page.timeline.append(
             Moment(
