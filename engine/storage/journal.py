@@ -674,15 +674,18 @@ class Journal:
                 if row is None or row[0] is None:
                     return None  # not committed yet: nobody else knows the run
                 start = int(row[0])
-            top = self._db.execute("SELECT MAX(seq) FROM events").fetchone()[0] or 0
-            found = self._db.execute(
-                "SELECT seq, run_id, ts, type, action_id, data FROM events WHERE seq > ?"
-                " AND seq <= ? AND run_id=? AND type='cancel_requested' LIMIT 1",
-                (start, top, run_id),
+            # one statement, one snapshot: the head, and a request after ``start``
+            top, seq = self._db.execute(
+                "SELECT (SELECT MAX(seq) FROM events), (SELECT seq FROM events WHERE seq > ?"
+                " AND run_id=? AND type='cancel_requested' LIMIT 1)",
+                (start, run_id),
             ).fetchone()
-            self._cancel_scan[run_id] = top
-        if found is None:
-            return None
+            if seq is None:
+                self._cancel_scan[run_id] = top or start
+                return None
+            found = self._db.execute(
+                "SELECT seq, run_id, ts, type, action_id, data FROM events WHERE seq=?", (seq,)
+            ).fetchone()
         return Event(found[0], found[1], found[2], found[3], found[4], json.loads(found[5]))
 
     # -- reading --------------------------------------------------------------------

@@ -168,3 +168,28 @@ def test_a_cancel_request_stops_the_run_before_its_next_action(demo: Demo) -> No
     with pytest.raises(SopError, match="was cancelled"):
         engine.resume(result.run_id, registry=demo.registry, journal=demo.journal)
     assert demo.journal.verify() == []
+
+
+def test_a_reject_cut_off_after_spending_the_token_completes_when_tried_again(
+    demo: Demo,
+) -> None:
+    """Spending the token and ending the run are two commits: a reject killed between
+    them left the token spent (by a rejection) and the run paused; the next try ends it,
+    while a confirmation can no longer use the token."""
+    from engine.execution import confirm
+    from engine.execution.replay import read_replay
+
+    paused = demo.paused()
+    pending = read_replay(demo.journal, paused.run_id).pending_token_hash
+    assert pending is not None
+    assert demo.journal.use_confirmation(pending, confirm.decision("alice", "rejected", "dup"))
+    with pytest.raises(SopError, match="already used"):
+        engine.resume(
+            paused.run_id,
+            confirm=paused.pending["token"],  # type: ignore[index]
+            registry=demo.registry,
+            journal=demo.journal,
+        )
+    rejected = engine.reject(paused.run_id, reason="dup", by="alice", journal=demo.journal)
+    assert rejected.status is RunStatus.REJECTED and demo.refunds == []
+    assert demo.journal.verify() == []
