@@ -107,3 +107,34 @@ def test_cancel_stops_a_live_run_before_its_next_action(tmp_path: Path) -> None:
         assert jr.verify() == []
         requests = [e.data for e in jr.events(run_id) if e.type == "cancel_requested"]
     assert requests == [{"by": "ops", "reason": "wrong customer"}]
+
+
+def test_cancel_of_a_killed_run_keeps_its_cut_off_action_unknown(tmp_path: Path) -> None:
+    """A run SIGKILLed right after a handler acted, before its outcome was journaled: the
+    cancel takes the dead owner's lease, ends the run cancelled, and says that action's
+    outcome is unknown (never that it failed or did not happen)."""
+    (tmp_path / "sops").mkdir()
+    (tmp_path / "sops" / "slow-demo.sop.md").write_text(SOP, encoding="utf-8")
+    (tmp_path / "slowhandlers.py").write_text(HANDLERS, encoding="utf-8")
+    (tmp_path / "release").write_text("go")
+    journal = str(tmp_path / "journal.db")
+    env = {**os.environ, "PYTHONPATH": pythonpath(tmp_path), "SLOW_DEMO_DIR": str(tmp_path)}
+    crash = {**env, "SOP_CRASH_AFTER": "handler_returned:step2:action:L19"}
+    killed = sop_cli("run", "slow-demo", "--handlers", "slowhandlers", "--journal", journal,
+                     cwd=tmp_path, env=crash)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    assert (tmp_path / "marker").exists()  # the side effect happened; the journal cannot know
+    run_id = (tmp_path / "started").read_text()
+    cancel = sop_cli("cancel", run_id, "--as", "ops", "--journal", journal, "--json",
+                     cwd=tmp_path, env=env)  # fmt: skip
+    assert cancel.returncode == 1, cancel.stderr
+    result = json.loads(cancel.stdout)
+    assert result["status"] == "cancelled"
+    assert result["errors"] == [
+        "the outcome of step2:action:L19 is unknown (the run stopped during it): check with"
+        " the provider before acting again",
+        "cancelled by ops",
+    ]
+    with Journal(journal) as jr:
+        assert jr.verify() == []
+        assert jr.run(run_id).status == "cancelled"  # type: ignore[union-attr]
