@@ -40,12 +40,12 @@ $(MERMAID): tests/mermaid/package-lock.json
 
 # sop ui's browser tests drive Debian's chromium through Playwright (never a browser download);
 # its SOP graphs render through Graphviz's dot. Installed when missing (CI runs as root).
-CHROMIUM := /usr/bin/chromium
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/dot
 
-$(CHROMIUM):
+$(SYSTEM_TOOLS):
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium graphviz
 
-test: $(STAMP) $(MERMAID) $(CHROMIUM) lint
+test: $(STAMP) $(MERMAID) $(SYSTEM_TOOLS) lint
 	$(PY) -m pytest -q
 
 soak: $(STAMP)
