@@ -38,7 +38,14 @@ $(MERMAID): tests/mermaid/package-lock.json
 		npm ci --prefix tests/mermaid --silent --no-audit --no-fund && touch $(MERMAID); \
 	else echo "npm not found: the Mermaid render check will be skipped"; fi
 
-test: $(STAMP) $(MERMAID) lint
+# sop ui's browser tests drive Debian's chromium through Playwright (never a browser download);
+# its SOP graphs render through Graphviz's dot. Installed when missing (CI runs as root).
+SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/dot
+
+$(SYSTEM_TOOLS):
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium graphviz
+
+test: $(STAMP) $(MERMAID) $(SYSTEM_TOOLS) lint
 	$(PY) -m pytest -q
 
 soak: $(STAMP)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from engine.binding.planner import Plan, plan
     from engine.binding.registry import Registry, action, check
     from engine.execution.context import RunContext
+    from engine.execution.decide import cancel, reject
     from engine.execution.runner import RunResult, resume, run
     from engine.language.catalog import load
     from engine.language.parser import parse
@@ -42,6 +43,8 @@ _LAZY: dict[str, str] = {
     "run": "engine.execution.runner",
     "resume": "engine.execution.runner",
     "RunResult": "engine.execution.runner",
+    "reject": "engine.execution.decide",
+    "cancel": "engine.execution.decide",
 }
 
 __all__ = [
@@ -65,10 +68,12 @@ __all__ = [
     "SopFailure",
     "UsageError",
     "action",
+    "cancel",
     "check",
     "load",
     "parse",
     "plan",
+    "reject",
     "resume",
     "run",
 ]

@@ -479,7 +479,11 @@ class SopService:
 
         with self._journal() as journal:
             result = resume(
-                run_id, confirm=str(args["token"]), registry=self._registry(), journal=journal
+                run_id,
+                confirm=str(args["token"]),
+                registry=self._registry(),
+                journal=journal,
+                by="agent (MCP confirm_run)",  # journaled: not a person at a terminal
             )
         return self._run_outcome(CONFIRM_RUN, result)
 

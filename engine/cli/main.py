@@ -27,6 +27,9 @@ COMMANDS: dict[str, str] = {
     "plan": "engine.cli.bind:cmd_plan",
     "run": "engine.cli.run:cmd_run",
     "resume": "engine.cli.run:cmd_resume",
+    "reject": "engine.cli.decide:cmd_reject",
+    "cancel": "engine.cli.decide:cmd_cancel",
+    "ui": "engine.cli.ui:cmd_ui",
     "runs": "engine.cli.run:cmd_runs",
     "inspect": "engine.cli.run:cmd_inspect",
     "journal": "engine.cli.run:cmd_journal",
@@ -39,7 +42,13 @@ COMMANDS: dict[str, str] = {
 
 
 # optional packages -> the extra that installs them (pyproject.toml)
-_EXTRAS = {"localstripe": "sandbox", "aiohttp": "sandbox", "mcp": "mcp"}
+_EXTRAS = {
+    "localstripe": "sandbox",
+    "aiohttp": "sandbox",
+    "mcp": "mcp",
+    "starlette": "ui",
+    "uvicorn": "ui",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,6 +107,15 @@ def _merge_globals(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def _person(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--as",
+        dest="as_",
+        metavar="NAME",
+        help=f"who {what} (journaled; default: the OS user)",
+    )
+
+
 def _params(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--params-file", metavar="FILE", help="YAML or JSON file of parameters")
@@ -132,11 +150,26 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
         p.add_argument("--json", action="store_true")
         if name == "run":
             p.add_argument("--confirm", metavar="TOKEN")
+            _person(p, "confirms")
     p = add("resume", "resume a paused or interrupted run")
     p.add_argument("run_id", metavar="RUN_ID")
     _params(p)  # the exact values of parameters redaction altered in the journal
     p.add_argument("--confirm", metavar="TOKEN")
+    _person(p, "confirms")
     p.add_argument("--json", action="store_true")
+    p = add("reject", "decline a paused run's pending operation (it never executes)")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why (journaled)")
+    _person(p, "rejects")
+    p.add_argument("--json", action="store_true")
+    p = add("cancel", "stop an unfinished run (a running one stops before its next action)")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--reason", metavar="TEXT", help="why (journaled)")
+    _person(p, "cancels")
+    p.add_argument("--json", action="store_true")
+    p = add("ui", "a local web page for operators: SOPs, runs, approvals")
+    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     add("runs", "list recorded runs").add_argument("--json", action="store_true")
     p = add("inspect", "show one recorded run")
     p.add_argument("run_id", metavar="RUN_ID")

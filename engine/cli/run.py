@@ -164,6 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 journal=journal,
                 confirm=args.confirm,
                 handlers=list(args.handlers),
+                by=args.as_,
             )
         except PlanRefused as exc:
             return _refused(sop.name, exc)
@@ -188,6 +189,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
                 params=params,
                 registry=registry,
                 journal=journal,
+                by=args.as_,
             )
         except PlanRefused as exc:
             return _refused(started.sop, exc)

@@ -28,6 +28,12 @@ class RunStatus(enum.Enum):
     PAUSED = "paused"  # awaiting confirmation
     RUNNING = "running"
     UNKNOWN = "unknown"  # an action's outcome is unknown: resume reconciles it
+    REJECTED = "rejected"  # a person declined the pending operation (engine.execution.decide)
+    CANCELLED = "cancelled"  # stopped on request before its next action
+
+
+#: statuses a run never leaves: resume refuses them
+FINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.REJECTED, RunStatus.CANCELLED})
 
 
 @dataclass

@@ -31,6 +31,7 @@ from engine.execution.context import Services
 from engine.execution.redact import redact, redact_text
 from engine.execution.replay import read_replay
 from engine.execution.result import (
+    FINAL,
     RESULT_SCHEMA,
     ActionResult,
     ActionStatus,
@@ -89,12 +90,14 @@ def run(
     run_id: str | None = None,
     parent_run_id: str | None = None,
     handlers: list[str] | None = None,
+    by: str | None = None,
 ) -> RunResult:
     """Plan, refuse if a required line is unbound, then execute guards and steps in order.
 
     With ``confirm``: the token names a paused run of this SOP with these parameters;
-    that run resumes (see ``resume``). ``handlers`` (module names) are recorded so
-    ``sop resume`` can import them again. ``run_id``/``parent_run_id`` are for child runs.
+    that run resumes (see ``resume``; ``by`` is who confirms, default the OS user).
+    ``handlers`` (module names) are recorded so ``sop resume`` can import them again.
+    ``run_id``/``parent_run_id`` are for child runs.
     """
     owned = journal is None
     jr = journal if journal is not None else JOURNALS.acquire()
@@ -102,7 +105,7 @@ def run(
     try:
         loaded = _load(sop)
         if confirm is not None:
-            return _run_confirmed(loaded, params, confirm, jr, registry, services)
+            return _run_confirmed(loaded, params, confirm, jr, registry, services, by)
         planned = _plan(loaded, params, registry)
         earlier = _earlier_run(jr, loaded.name, planned.params)
         if earlier is not None:
@@ -148,6 +151,7 @@ def _run_confirmed(
     journal: Store,
     registry: Registry | None,
     services: Mapping[str, Any] | None,
+    by: str | None,
 ) -> RunResult:
     found = confirmation.lookup(journal, token)
     started = journal.verified_run(found.run_id)
@@ -170,6 +174,7 @@ def _run_confirmed(
         registry=registry,
         journal=journal,
         services=services,
+        by=by,
     )
 
 
@@ -189,7 +194,7 @@ def _earlier_run(journal: Store, sop: str, params: Mapping[str, Any]) -> RunResu
     # the journal may hold the parameter redacted
     for row in journal.runs_with_idempotency_key(sop, (key, redact_text(key))):
         command = f"sop resume {row.run_id}"
-        if row.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
+        if row.status in _FINAL_VALUES:
             started = journal.started(row.run_id)
             recorded = recorded_result(journal, row.run_id)
             same = started is not None and started.params_sha256 is not None
@@ -219,6 +224,9 @@ def _earlier_run(journal: Store, sop: str, params: Mapping[str, Any]) -> RunResu
             f" continue it with: {command}"
         )
     return None
+
+
+_FINAL_VALUES = frozenset(status.value for status in FINAL)
 
 
 def new_run_id() -> str:
@@ -297,13 +305,17 @@ def _resume_params(started: StartedRun, supplied: Mapping[str, Any] | None) -> d
 def resume(
     run_id: str,
     *,
-    confirm: str | None = None,
+    confirm: str | confirmation.Approval | None = None,
     params: Mapping[str, Any] | None = None,
     registry: Registry | None = None,
     journal: Store | None = None,
     services: Mapping[str, Any] | None = None,
+    by: str | None = None,
 ) -> RunResult:
     """Continue a paused (with ``confirm``) or interrupted run from what its journal says.
+
+    ``confirm``: the token, or an ``Approval`` from a person logged into ``sop ui``;
+    ``by``: who confirms with a token (default the OS user); both are journaled.
 
     The run's lease is taken first (another live owner: LeaseHeld, nothing done) and
     released when the run ends, pauses or stops. ``params``: the exact values of the
@@ -316,7 +328,7 @@ def resume(
             raise UsageError(f"unknown run '{run_id}' (journal {jr.path})")
         previous = jr.acquire_lease(run_id)
         try:
-            return _resume_owned(run_id, confirm, params, previous, registry, jr, services)
+            return _resume_owned(run_id, confirm, params, previous, registry, jr, services, by)
         finally:
             jr.release_lease(run_id)
     finally:
@@ -326,22 +338,25 @@ def resume(
 
 def _resume_owned(
     run_id: str,
-    confirm: str | None,
+    confirm: str | confirmation.Approval | None,
     params: Mapping[str, Any] | None,
     previous: Lease | None,
     registry: Registry | None,
     jr: Store,
     services: Mapping[str, Any] | None,
+    by: str | None,
 ) -> RunResult:
     """``resume`` once this process holds the run's lease."""
     started = jr.verified_run(run_id)  # everything below acts on chained events only
-    if confirm is not None:
+    if started.status in (RunStatus.REJECTED.value, RunStatus.CANCELLED.value):
+        raise SopError(f"run {run_id} was {started.status}; it cannot be resumed (start a new run)")
+    if isinstance(confirm, str):
         found = confirmation.lookup(jr, confirm)
         if found.run_id != run_id:
             raise SopError(f"confirmation token does not match run {run_id}")
         if found.used_at is not None:
             raise SopError("confirmation token already used")
-    if started.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
+    if started.status in _FINAL_VALUES:
         raise SopError(f"run {run_id} already {started.status}; nothing to resume")
     sop = sop_for_resume(started)
     planned = _plan(sop, _resume_params(started, params), registry)
@@ -365,6 +380,7 @@ def _resume_owned(
             run_id=run_id,
             action_id=replay.pending_action,
             token_hash_expected=replay.pending_token_hash,
+            by=by,
         )
         replay = read_replay(jr, run_id)  # now includes the spent token's operation
         confirmed = True
@@ -423,7 +439,7 @@ def child_run(
             run_id=run_id,
             parent_run_id=parent_run_id,
         )
-    if row.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value, RunStatus.PAUSED.value):
+    if row.status in _FINAL_VALUES or row.status == RunStatus.PAUSED.value:
         recorded = recorded_result(journal, run_id)
         if recorded is not None:
             return recorded

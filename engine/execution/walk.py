@@ -1,6 +1,10 @@
 """The walk over a plan: every line in order, each settled before the next, until the
 run ends, pauses for a confirmation, or stops (a required line failed, an outcome is
-unknown). Lines after the stop are skipped ("not reached").
+unknown, a cancellation was requested). Lines after the stop are skipped ("not reached").
+
+``sop cancel`` of a run another process is executing appends a ``cancel_requested``
+event; the walk looks for it before each bound line, so the run stops between actions,
+never in the middle of a side effect.
 
 The walk runs in a worker thread under the watchdog (engine.execution.watchdog); the
 line's own execution is the step layer (engine.execution.step); what is journaled is
@@ -88,6 +92,7 @@ class Walk:
         self.pending: dict[str, Any] | None = None
         self.unknown = False
         self.stopped: str | None = None
+        self.cancelled: dict[str, Any] | None = None  # the cancel request's who and why
 
     def _log(self) -> logging.Logger:
         """The run's logger, made on first use: most runs never log."""
@@ -118,6 +123,12 @@ class Walk:
             return self._skipped(binding, self.stopped)
         if binding.status != "bound":
             return self._skipped(binding, binding.reason or "no handler")
+        request = self.journal.cancel_request(self.run_id)
+        if request is not None:
+            with self.watchdog.lock:
+                self.cancelled = request.data
+                self.stopped = f"not reached: run cancelled by {request.data.get('by')}"
+            return self._skipped(binding, self.stopped)
         return self.steps.run(binding, generation)
 
     def _skipped(self, binding: Binding, reason: str) -> Outcome:
@@ -154,6 +165,12 @@ class Walk:
             status = RunStatus.PAUSED
         elif self.unknown:
             status = RunStatus.UNKNOWN
+        elif self.cancelled is not None:
+            status = RunStatus.CANCELLED
+            reason = self.cancelled.get("reason")
+            self.errors.append(
+                f"cancelled by {self.cancelled.get('by')}" + (f": {reason}" if reason else "")
+            )
         else:
             status = RunStatus.FAILED if self.errors else RunStatus.SUCCEEDED
         result = RunResult(

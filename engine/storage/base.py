@@ -10,7 +10,8 @@ backend. The contract a backend keeps (the exactly-once properties):
 - events form one hash chain (``engine.storage.verify.row_hash``) that ``verify``
   checks, with every table checked against the chained events;
 - a run is owned through one lease at a time (``acquire_lease`` is atomic);
-- a confirmation token is spent once (``use_confirmation`` is atomic).
+- a confirmation token is spent once (``use_confirmation`` is atomic);
+- a ``cancel_requested`` event appended by any process is seen by ``cancel_request``.
 """
 
 from __future__ import annotations
@@ -192,9 +193,13 @@ class Store(Protocol):
         data: Mapping[str, Any],
     ) -> None: ...
 
-    def use_confirmation(self, token_hash: str) -> bool: ...
+    def use_confirmation(self, token_hash: str, data: Mapping[str, Any] | None = None) -> bool: ...
 
     def confirmation(self, token_hash: str) -> Confirmation | None: ...
+
+    # -- cancellation -----------------------------------------------------------------
+
+    def cancel_request(self, run_id: str) -> Event | None: ...
 
     # -- reading a run ----------------------------------------------------------------
 

@@ -85,6 +85,10 @@ def sha256(text: str) -> str:
 _SECOND: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted (a cache)
 
 
+#: statuses a run never leaves (its ``runs.last_seq`` is its ``run_finished`` event)
+_TERMINAL = frozenset({"succeeded", "failed", "rejected", "cancelled"})
+
+
 def _now() -> str:
     """UTC now, as ``datetime.isoformat(timespec="microseconds")`` spells it, in ~0.5 us."""
     sec, micro = divmod(time.time_ns() // 1000, 1_000_000)
@@ -143,6 +147,7 @@ class Journal:
         self._heartbeat: Heartbeat | None = None
         self._lease_db: sqlite3.Connection | None = None  # the heartbeat's own connection
         self._lease_lock = threading.Lock()
+        self._cancel_scan: dict[str, int] = {}  # run id -> last seq cancel_request scanned
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -365,7 +370,7 @@ class Journal:
                 seq = self._head[0]  # the event just written with the deferred ones
                 db.execute(
                     "UPDATE runs SET status=?, updated=?, last_seq=? WHERE run_id=?",
-                    (status, _now(), seq if status in ("succeeded", "failed") else None, run_id),
+                    (status, _now(), seq if status in _TERMINAL else None, run_id),
                 )
                 return seq
         with self._lock:
@@ -638,8 +643,9 @@ class Journal:
                 "UPDATE runs SET status='paused', updated=? WHERE run_id=?", (_now(), run_id)
             )
 
-    def use_confirmation(self, token_hash: str) -> bool:
-        """Spend a token; False when it was already used (tokens are single-use)."""
+    def use_confirmation(self, token_hash: str, data: Mapping[str, Any] | None = None) -> bool:
+        """Spend a token; False when it was already used (tokens are single-use). ``data``
+        (who decided, and how) rides on the ``confirmation_used`` event."""
         with self._tx() as db:
             cur = db.execute(
                 "UPDATE confirmations SET used_at=? WHERE token_hash=? AND used_at IS NULL",
@@ -650,8 +656,37 @@ class Journal:
             row = db.execute(
                 "SELECT run_id, action_id FROM confirmations WHERE token_hash=?", (token_hash,)
             ).fetchone()
-            self._append(db, row[0], "confirmation_used", row[1], None, {"token_hash": token_hash})
+            self._append(db, row[0], "confirmation_used", row[1], data, {"token_hash": token_hash})
             return True
+
+    def cancel_request(self, run_id: str) -> Event | None:
+        """The ``cancel_requested`` event of ``run_id``, if one was appended (by any process).
+
+        Asked by the runner between actions: each call scans only the events committed
+        since the previous call (a primary-key range; ``events`` has no run_id index).
+        """
+        with self._lock:
+            start = self._cancel_scan.get(run_id)
+            if start is None:
+                row = self._db.execute(
+                    "SELECT first_seq FROM runs WHERE run_id=?", (run_id,)
+                ).fetchone()
+                if row is None or row[0] is None:
+                    return None  # not committed yet: nobody else knows the run
+                start = int(row[0])
+            # one statement, one snapshot: the head, and a request after ``start``
+            top, seq = self._db.execute(
+                "SELECT (SELECT MAX(seq) FROM events), (SELECT seq FROM events WHERE seq > ?"
+                " AND run_id=? AND type='cancel_requested' LIMIT 1)",
+                (start, run_id),
+            ).fetchone()
+            if seq is None:
+                self._cancel_scan[run_id] = top or start
+                return None
+            found = self._db.execute(
+                "SELECT seq, run_id, ts, type, action_id, data FROM events WHERE seq=?", (seq,)
+            ).fetchone()
+        return Event(found[0], found[1], found[2], found[3], found[4], json.loads(found[5]))
 
     # -- reading --------------------------------------------------------------------
 

@@ -164,8 +164,11 @@ class Forwarding:
             data=data,
         )
 
-    def use_confirmation(self, token_hash: str) -> bool:
-        return self._note("use_confirmation").use_confirmation(token_hash)
+    def use_confirmation(self, token_hash: str, data: Mapping[str, Any] | None = None) -> bool:
+        return self._note("use_confirmation").use_confirmation(token_hash, data)
+
+    def cancel_request(self, run_id: str) -> Event | None:
+        return self._note("cancel_request").cancel_request(run_id)
 
     def confirmation(self, token_hash: str) -> Confirmation | None:
         return self._note("confirmation").confirmation(token_hash)
