@@ -81,13 +81,18 @@ def _how_to_run(sop: Sop) -> str:
     tool = sop.name.replace("-", "_")
     params = " ".join(f"-p {p.name}=..." for p in sop.parameters if p.required)
     run = f"sop run {sop.name}" + (f" {params}" if params else "")
+    performer = (sop.metadata.get("Performer") or "").strip().lower()
+    tasks = (
+        " (it pauses with the tasks that are yours; report each with `sop report RUN_ID "
+        "TASK --done --note ...`, then `sop resume RUN_ID`)"
+        if performer in ("agent", "person")
+        else ""
+    )
     return (
         "> Run this SOP through sop-engine, which keeps the order of the steps, enforces "
         "every MUST, checks with code what code can check and records what was done: "
-        f"`sop plan {sop.name}` shows what will run, `{run}` runs it (it pauses with "
-        "the tasks that are yours; report them with `sop report RUN_ID TASK --done "
-        "--note ...`, continue with `sop resume RUN_ID`), or call the MCP tool "
-        f"`{tool}` of `sop mcp`. The procedure follows.\n"
+        f"`sop plan {sop.name}` shows what will run, `{run}` runs it{tasks}, or call "
+        f"the MCP tool `{tool}` of `sop mcp`. The procedure follows.\n"
     )
 
 
