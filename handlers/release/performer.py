@@ -48,7 +48,7 @@ def bump_version(repo: Path, version: str) -> str:
             old = stripped.split("=", 1)[1].strip()
             lines[i] = f'version = "{version}"'
             path.write_text("\n".join(lines), encoding="utf-8")
-            return f"pyproject.toml: version {old} -> {version!r}"
+            return f'pyproject.toml: version {old} -> "{version}"'
     raise ValueError("pyproject.toml has no [project] version line")
 
 

@@ -1,7 +1,9 @@
-"""The scripted performer bound as code, for tests that run the whole runbook today.
+"""The scripted performer bound as code: ``sop run release-runbook --handlers
+handlers.release.as_code`` runs the whole runbook unattended (tests, demo).
 
-Until guided runs hand the agent lines to a performer, binding them to the same
-functions proves the SOP, its checks and the performer fit together end to end.
+Not one of the pack's modules: normally the agent lines stay the agent's, and a run
+pauses for them. Bound here, the same functions the performer answers with run as code,
+which proves the SOP, its checks and the performer fit together end to end.
 """
 
 from __future__ import annotations
