@@ -17,7 +17,7 @@ from engine.language import lint, parser
 from engine.language.catalog import SUFFIX
 from engine.language.param_schema import DETAIL_KEYS, TYPES
 from engine.language.recovery import VOCABULARY
-from engine.language.sections import KNOWN_SECTIONS
+from engine.language.sections import KNOWN_SECTIONS, METADATA_KEYS
 from engine.language.steps import BLOCK_LABELS
 from engine.model import KEYWORDS, Level
 
@@ -102,7 +102,9 @@ def render_rule() -> str:
         "## Layout",
         "",
         "- One `# Title` line first; metadata as `**Key**: value` lines under it "
-        "(`**Version**: 1.0.0`, `**Status**: ...`) or as YAML front matter.",
+        "(`**Version**: 1.0.0`) or as YAML front matter. The keys the engine acts on "
+        "(any other is kept):",
+        *(f"  - `**{key}**`: {meaning}" for key, meaning in METADATA_KEYS.items()),
         "- Then `## Section` headings (case-insensitive). Unknown sections are kept as text; "
         "their keyword lines are still read. The sections the engine reads:",
     ]

@@ -15,7 +15,7 @@ import pytest
 
 from engine.language.param_schema import DETAIL_KEYS, TYPES
 from engine.language.recovery import VOCABULARY, interpret
-from engine.language.sections import KNOWN_SECTIONS
+from engine.language.sections import KNOWN_SECTIONS, METADATA_KEYS
 from engine.language.steps import BLOCK_LABELS
 from engine.model import KEYWORDS
 from tests.support.cli import sop_cli
@@ -33,6 +33,18 @@ def rule(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_every_section_the_parser_reads_is_in_the_rule(rule: str) -> None:
     headings = {h.lower() for h in re.findall(r"`## ([^`]+)`", rule)}
     assert set(KNOWN_SECTIONS) <= headings, set(KNOWN_SECTIONS) - headings
+
+
+def test_every_metadata_key_the_engine_reads_is_in_the_rule(rule: str) -> None:
+    """The table, and every key engine code looks up (``metadata.get("Key")``)."""
+    keys = {key.lower() for key in re.findall(r"`\*\*([^*`]+)\*\*`", rule)}
+    assert {key.lower() for key in METADATA_KEYS} <= keys
+    used: set[str] = set()
+    for path in (ROOT / "engine").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r"metadata\.get\(\s*[\"']([^\"']+)[\"']", text))
+    assert {"version", "status"} <= {key.lower() for key in used}
+    assert {key.lower() for key in used} <= keys, used
 
 
 def test_every_step_block_label_is_in_the_rule(rule: str) -> None:
