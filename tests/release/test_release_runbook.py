@@ -166,3 +166,29 @@ def test_the_scripted_performer_answers_tasks_as_written_and_refuses_unknown_one
         "outcome": "failed",
         "note": "the scripted performer has no answer for '**MUST** deploy to production'",
     }
+
+
+def test_the_performer_script_turns_a_paused_result_into_reports(repo: Path) -> None:
+    paused = {
+        "run_id": "r-1",
+        "status": "paused",
+        "params": {"repo": str(repo), "version": "1.1.0"},
+        "tasks": [
+            {
+                "id": "s2.1",
+                "text": "set the project version in pyproject.toml to the release version",
+            }
+        ],
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "handlers.release.performer"],
+        input=json.dumps(paused),
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["run_id"] == "r-1" and [r["outcome"] for r in out["reports"]] == ["done"]
+    assert 'version = "1.1.0"' in (repo / "pyproject.toml").read_text(encoding="utf-8")
