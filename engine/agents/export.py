@@ -25,15 +25,14 @@ from engine.errors import SopError, UsageError
 from engine.model import Sop
 
 __all__ = [
-    "FORMATS",
     "Written",
     "cursor_files",
+    "render",
     "skill_files",
     "skill_name_problem",
     "write_files",
 ]
 
-FORMATS = ("skills", "cursor")
 SKILL_NAME_MAX = 64
 DESCRIPTION_MAX = 1024
 _SKILL_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
