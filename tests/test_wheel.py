@@ -112,3 +112,15 @@ def test_lint_a_file_elsewhere(installed: Path, tmp_path: Path) -> None:
     proc = _sop(installed, tmp_path, "lint", str(sop))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_release_pack_binds_its_runbook_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    """The pack ships (package list) and is found by its entry point, from any folder."""
+    proc = _sop(installed, tmp_path, "plan", "release-runbook", "-p", "repo=.", "-p",
+                "version=1.0.0", "--json")  # fmt: skip
+    handlers = {
+        b["handler"]["name"].rpartition(".")[0]
+        for b in json.loads(proc.stdout)["bindings"]
+        if b["status"] == "bound"
+    }
+    assert handlers == {"handlers.release.checks"}, proc.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from functools import cache
@@ -103,3 +104,20 @@ def emit_json(obj: Any, schema_name: str | None = None) -> None:
         jsonschema.validate(obj, load_schema(schema_name))
     json.dump(obj, sys.stdout, indent=2, sort_keys=False, default=str)
     sys.stdout.write("\n")
+
+
+def use_sop_paths(specs: list[str]) -> None:
+    """``--sop-paths A:B`` (repeatable): put the folders in front of SOP_PATH for this
+    process and the processes it starts; a missing folder is one warning line and skipped."""
+    from engine.language.catalog import path_list
+
+    found: list[str] = []
+    for spec in specs:
+        for folder in path_list(spec):
+            if folder.is_dir():
+                found.append(str(folder))
+            else:
+                print(f"sop: warning: --sop-paths: no folder '{folder}', skipped", file=sys.stderr)
+    if found:
+        rest = os.environ.get("SOP_PATH", "")
+        os.environ["SOP_PATH"] = os.pathsep.join([*found, *([rest] if rest else [])])

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, use_sop_paths
 from engine.cli.plugins import PluginCommand, plugin_commands
 from engine.errors import SopError, UsageError
 from engine.execution.redact import redact_text
@@ -38,6 +38,8 @@ COMMANDS: dict[str, str] = {
     "test": "engine.cli.test:cmd_test",
     "mcp": "engine.cli.agent:cmd_mcp",
     "tools": "engine.cli.agent:cmd_tools",
+    "export": "engine.cli.handoff:cmd_export",
+    "rule": "engine.cli.handoff:cmd_rule",
 }
 
 
@@ -62,7 +64,7 @@ class _Parser(argparse.ArgumentParser):
 #: land in ``GLOBAL_PREFIX + dest`` (argparse lets a subcommand's defaults overwrite the
 #: main parser's values for a shared dest) and ``_merge_globals`` combines them.
 GLOBAL_PREFIX = "global_"
-_GLOBALS = ("handlers", "journal", "debug")
+_GLOBALS = ("handlers", "journal", "debug", "sop_paths")
 
 
 def _common(prefix: str = "") -> _Parser:
@@ -84,6 +86,14 @@ def _common(prefix: str = "") -> _Parser:
     common.add_argument(
         "--debug", dest=prefix + "debug", action="store_true", help="show tracebacks"
     )
+    common.add_argument(
+        "--sop-paths",
+        dest=prefix + "sop_paths",
+        action="append",
+        default=[],
+        metavar="A:B",
+        help="also look for SOPs in these folders (after ./sops, before SOP_PATH)",
+    )
     return common
 
 
@@ -96,6 +106,7 @@ def _merge_globals(args: argparse.Namespace) -> argparse.Namespace:
     """
     before = {name: vars(args).pop(GLOBAL_PREFIX + name) for name in _GLOBALS}
     args.handlers = [*before["handlers"], *args.handlers]
+    args.sop_paths = [*before["sop_paths"], *args.sop_paths]
     args.debug = before["debug"] or args.debug
     if before["journal"] is not None:
         if args.journal is not None and args.journal != before["journal"]:
@@ -190,12 +201,17 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     )
     p = add("tools", "print tool definitions for agent frameworks")
     p.add_argument("--format", choices=["mcp", "openai", "anthropic"], default="mcp")
+    p = add("export", "write SOPs as Agent Skills folders or Cursor commands")
+    p.add_argument("format", choices=["skills", "cursor"])
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("names", nargs="*", metavar="NAME", help="default: every SOP the catalog finds")
+    add("rule", "print the SOP format rule for agents that write SOPs")
     for name, command in (plugins or {}).items():
         command.configure(add(name, command.help))
     return parser
 
 
-_VALUED = {"--handlers", "--journal"}  # global options that take the next word
+_VALUED = {"--handlers", "--journal", "--sop-paths"}  # global options that take the next word
 
 
 def _command_word(argv: Sequence[str]) -> str | None:
@@ -237,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         plugins = _plugins(argv)
         args = _merge_globals(build_parser(plugins).parse_args(argv))
+        use_sop_paths(args.sop_paths)
         return _resolve(args.command, plugins)(args)
     except UsageError as exc:
         if debug:

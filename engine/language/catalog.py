@@ -1,4 +1,5 @@
-"""Find SOPs by name: ./sops (recursive), then each SOP_PATH directory, then the built-ins.
+"""Find SOPs by name: ./sops (recursive), then each SOP_PATH directory (``~`` expanded;
+``--sop-paths`` folders first), then the built-ins.
 
 An SOP file is ``NAME.sop.md``; the first directory that holds a NAME wins, so a
 project can override a built-in procedure. Parsed SOPs are cached by file identity
@@ -18,7 +19,7 @@ from engine.language.parser import parse
 from engine.language.resources import builtin_sops_dir
 from engine.model import Sop
 
-__all__ = ["SUFFIX", "CatalogEntry", "entries", "find", "load", "search_dirs"]
+__all__ = ["SUFFIX", "CatalogEntry", "entries", "find", "load", "path_list", "search_dirs"]
 
 SUFFIX = ".sop.md"
 _CACHE_LIMIT = 256
@@ -37,12 +38,19 @@ _cache: dict[tuple[str, str], tuple[int, int, Sop]] = {}
 _lock = threading.Lock()
 
 
+def path_list(spec: str) -> list[Path]:
+    """``A:B`` (``os.pathsep``-separated, as SOP_PATH and ``--sop-paths``) -> folders, ``~``
+    expanded, empty parts dropped."""
+    return [Path(part.strip()).expanduser() for part in spec.split(os.pathsep) if part.strip()]
+
+
 def search_dirs() -> list[Path]:
-    """Where SOPs are looked for, in order (existing or not)."""
-    dirs = [Path("sops")]
-    for part in os.environ.get("SOP_PATH", "").split(os.pathsep):
-        if part.strip():
-            dirs.append(Path(part.strip()))
+    """Where SOPs are looked for, in order (existing or not).
+
+    ``sop --sop-paths A:B`` puts its folders in front of SOP_PATH (engine.cli.common),
+    so the command line beats the environment and the project's ./sops beats both.
+    """
+    dirs = [Path("sops"), *path_list(os.environ.get("SOP_PATH", ""))]
     dirs.append(builtin_sops_dir())
     seen: set[str] = set()
     unique: list[Path] = []

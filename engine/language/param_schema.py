@@ -27,7 +27,8 @@ CODE_UNENFORCED = "SOP121"
 CODE_BAD_REGEX = "SOP120"
 CODE_BAD_DEFAULT = "SOP124"
 
-_TYPES: dict[str, str] = {
+#: parameter type words -> JSON Schema types (``sop rule`` prints them)
+TYPES: dict[str, str] = {
     "string": "string",
     "str": "string",
     "text": "string",
@@ -56,11 +57,26 @@ _FORMATS: dict[str, str] = {
     "ipv6": "ipv6",
 }
 
-_BOUND_KEYS = {
-    *("max length", "maximum length", "min length", "minimum length"),
-    *("min", "minimum", "max", "maximum"),
-}
 _IGNORED_KEYS = {"description", "note", "notes", "example", "examples"}
+#: a parameter's ``Key: value`` details the schema enforces, by role (``sop rule`` prints it)
+DETAIL_KEYS: dict[str, tuple[str, ...]] = {
+    "values": ("values", "allowed values", "enum", "one of"),
+    "format": ("format", "pattern"),
+    "default": ("default",),
+    "constraints": ("constraints", "constraint", "range", "limits"),
+    "bounds": (
+        "max length",
+        "maximum length",
+        "min length",
+        "minimum length",
+        "min",
+        "minimum",
+        "max",
+        "maximum",
+    ),
+    "description": ("description",),
+    "examples": ("example", "examples"),
+}
 _NUM = r"[-+]?\d[\d,_]*(?:\.\d+)?"
 
 
@@ -187,7 +203,7 @@ class Builder:
         if param.type is None:
             json_type = _infer_type(param.default)  # Agent SOP: "(optional, default: true)"
         else:
-            json_type = _TYPES.get(param.type.strip().lower())
+            json_type = TYPES.get(param.type.strip().lower())
             if json_type is None:
                 self.note(
                     param.line,
@@ -203,20 +219,20 @@ class Builder:
             key = attr.key.strip().lower()
             value = attr.value.strip()
             where = f"parameter '{param.name}': '{attr.key}: {attr.value}'"
-            if key in ("values", "allowed values", "enum", "one of"):
+            if key in DETAIL_KEYS["values"]:
                 self.enum(param, json_type, prop, value, attr.line, where)
-            elif key in ("format", "pattern"):
+            elif key in DETAIL_KEYS["format"]:
                 self.format(param, prop, value, attr.line, where)
             elif key == "default":
                 self.default(param, json_type, prop, value, attr.line, where, pending)
-            elif key in ("constraints", "constraint", "range", "limits"):
+            elif key in DETAIL_KEYS["constraints"]:
                 self.constraints(param, json_type, prop, value, attr.line, where)
-            elif key in _BOUND_KEYS:
+            elif key in DETAIL_KEYS["bounds"]:
                 self.constraints(param, json_type, prop, f"{attr.key} {value}", attr.line, where)
             elif key == "description":
                 if value:
                     descriptions.append(value)
-            elif key in ("example", "examples"):
+            elif key in DETAIL_KEYS["examples"]:
                 examples = _ticks(value) or [v.strip() for v in value.split(",") if v.strip()]
                 typed = []
                 for item in examples:

@@ -21,7 +21,21 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-__all__ = ["RecoveryFields", "interpret"]
+__all__ = ["VOCABULARY", "RecoveryFields", "interpret"]
+
+#: the vocabulary as authors write it -> what the engine does (``sop rule`` prints it;
+#: a test proves ``interpret`` understands every phrase here)
+VOCABULARY: tuple[tuple[str, str], ...] = (
+    ("Retry", "retry the failed line"),
+    ("Wait and retry", "retry the failed line"),
+    ("Retry up to 3 times", "retry, at most N times"),
+    ("Max 3 retries", "retry, at most N times"),
+    ("Exponential backoff", "retry with exponential backoff and jitter"),
+    ("Do not retry", "never retry (wins over any retry phrase)"),
+    ("Escalate to supervisor", "escalate (to whom, as written)"),
+    ("Notify user", "notify the user (or customer, team, owner, ...)"),
+    ("Block transaction", "block the transaction"),
+)
 
 
 class RecoveryFields(TypedDict):

@@ -19,7 +19,14 @@ from engine.language.steps import read_steps
 from engine.language.words import bold_label
 from engine.model import Action, ActionKind, Link, RecoveryRule
 
-__all__ = ["KNOWN_SECTIONS", "READERS", "SectionReader", "read_metadata", "split_sections"]
+__all__ = [
+    "KNOWN_SECTIONS",
+    "METADATA_KEYS",
+    "READERS",
+    "SectionReader",
+    "read_metadata",
+    "split_sections",
+]
 
 #: H2 titles the parser reads (lower case, single spaces) -> their role.
 KNOWN_SECTIONS = {
@@ -35,6 +42,17 @@ KNOWN_SECTIONS = {
     "related sops": "related",
     "related": "related",
     "version history": "version_history",
+}
+
+#: metadata keys (``**Key**: value`` under the title, or front matter) the engine acts on;
+#: any other key is kept and shown. ``sop rule`` prints this table.
+METADATA_KEYS = {
+    "Title": "the title when the file has no '# Title' (front matter)",
+    "Version": "the SOP's version, in every plan and run result",
+    "Status": "shown by 'sop list' and the MCP catalog (Draft, Active, ...)",
+    "Performer": "who performs lines no handler binds: code (default), agent or person",
+    "Owner": "who maintains the SOP (kept, shown)",
+    "Last Updated": "when it last changed (kept, shown)",
 }
 
 #: ``reader(reading, heading, line, tokens)`` -> the section's keyword lines
