@@ -70,6 +70,7 @@ from engine.language.params import schema_for, validate
 from engine.language.parser import parse
 from engine.model import ActionKind, Sop
 from engine.storage.journal import Journal, default_path
+from engine.storage.run_status import INTERRUPTED, current
 
 if TYPE_CHECKING:
     from engine.binding.registry import Registry
@@ -490,6 +491,7 @@ class SopService:
             row = journal.run(run_id)
             if row is None:
                 raise UsageError(f"unknown run {run_id!r} (journal {journal.path})")
+            (row,) = current(journal, [row])  # running with its process gone: interrupted
             recorded = recorded_result(journal, run_id)
             children = [child.to_dict() for child in journal.children(run_id)]
         result = recorded.to_dict() if recorded is not None else None
@@ -499,6 +501,9 @@ class SopService:
         summary = f"run {run_id}: {row.status}"
         if row.status == "paused":
             summary += f" - waiting for a person: `{self.resume_command(run_id)}`"
+        elif row.status == INTERRUPTED:
+            command = f"sop resume {run_id} --journal {self.journal_path()}"
+            summary += f" - its process is gone; a person continues it: `{command}`"
         return _ok(data, summary)
 
     # ----------------------------------------------------------------- helpers

@@ -28,6 +28,7 @@ class RunStatus(enum.Enum):
     PAUSED = "paused"  # awaiting confirmation
     RUNNING = "running"
     UNKNOWN = "unknown"  # an action's outcome is unknown: resume reconciles it
+    INTERRUPTED = "interrupted"  # running, but its process is gone: `sop resume RUN_ID`
 
 
 @dataclass
