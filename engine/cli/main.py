@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from engine.cli.plugins import PluginCommand, plugin_commands
-from engine.errors import SopError, UsageError
+from engine.errors import ParameterError, SopError, UsageError
 from engine.execution.redact import redact_text
 
 # command -> "module:function"; each function takes the parsed args, returns an exit code.
@@ -208,7 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         if debug:
             raise
-        print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
+        problems = exc.problems if isinstance(exc, ParameterError) else []
+        if len(problems) > 1:  # one line each, naming its parameter
+            print("sop: error: invalid parameters:", file=sys.stderr)
+            for problem in problems:
+                print(f"  {redact_text(problem)}", file=sys.stderr)
+        else:
+            print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except SopError as exc:
         if debug:

@@ -189,7 +189,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         registry = load_handlers([*started.handlers, *args.handlers], sops=(started.sop,))
         params = None
         if raw_params(args):  # the exact values of parameters redaction altered
-            params = parse_params(args, sop_for_resume(started))
+            params = parse_params(args, sop_for_resume(started), complete=False)
         try:
             result = resume(
                 args.run_id,
