@@ -149,7 +149,17 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     p.add_argument("--format", choices=["text", "json", "junit"], default="text")
     p.add_argument("--strict", action="store_true", help="unbound SHOULD lines fail too")
     add("stub", "print handler skeletons for unbound lines").add_argument("name", metavar="NAME")
-    add("test", "run SOP Examples as tests").add_argument("names", nargs="*", metavar="NAME")
+    p = add("test", "run SOP Examples as tests")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument(
+        "-k",
+        dest="select",
+        metavar="PATTERN",
+        help="only the examples whose name contains PATTERN (case ignored), as pytest -k",
+    )
+    p.add_argument(
+        "-x", "--exitfirst", action="store_true", help="stop at the first failing example"
+    )
     add("mcp", "serve SOPs as MCP tools over stdio").add_argument(
         "--allow-agent-confirm",
         action="store_true",
