@@ -218,11 +218,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no runs (journal {_journal_path(args)})")
         return EXIT_OK
-    print(f"{'RUN':<32}  {'STATUS':<9}  {'SOP':<24}  {'VERSION':<8}  STARTED")
+    print(f"{'RUN':<32}  {'STATUS':<11}  {'SOP':<24}  {'VERSION':<8}  STARTED")
     for row in rows:
         child = f"  (child of {row['parent_run_id']})" if row["parent_run_id"] else ""
         print(
-            f"{row['run_id']:<32}  {row['status']:<9}  {row['sop']:<24}  "
+            f"{row['run_id']:<32}  {row['status']:<11}  {row['sop']:<24}  "
             f"{row['version'] or '-':<8}  {row['started']}{child}"
         )
     for row in rows:

@@ -4,19 +4,24 @@ Python API and MCP tool errors."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
 import engine
 from engine.errors import ParameterError, UsageError
 from engine.language.params import validate
 from engine.language.parser import parse
-from tests.agents.test_mcp import mcp_server
 from tests.support.cli import sop_cli
 
 SOP = """\
@@ -136,9 +141,25 @@ def test_api_all_at_once_money_hint_and_did_you_mean(
         engine.run("ledger-entri", {"account": "acct_A", "count": 1})
 
 
+@asynccontextmanager
+async def mcp_server(cwd: Path) -> AsyncIterator[Client]:
+    """A real ``sop mcp`` subprocess serving the project (the MCP SDK's own client)."""
+    argv = ["-m", "engine", "mcp", "--journal", str(cwd / "journal.db")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOP_", "STRIPE_"))}
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[*argv, "--handlers", "ledger_handlers"],
+        cwd=str(cwd),
+        env={**env, "PYTHONPATH": str(cwd)},
+    )
+    with (cwd / "server.log").open("a", encoding="utf-8") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=60) as client:
+            yield client
+
+
 def test_mcp_errors_say_did_you_mean(project: Path) -> None:
     async def body() -> None:
-        async with mcp_server(project, handlers=("ledger_handlers",)) as client:
+        async with mcp_server(project) as client:
             unknown = await client.call_tool("describe_sop", {"name": "ledger-entyr"})
             assert unknown.is_error
             assert "did you mean 'ledger-entry'?" in _text(unknown)
