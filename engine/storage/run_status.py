@@ -36,11 +36,4 @@ def current(store: Store, rows: Iterable[RunRow]) -> list[RunRow]:
     return out
 
 
-def resume_hint(run_id: str, status: str) -> str | None:
-    """The command that continues a run in ``status`` (None when there is nothing to resume)."""
-    if status == INTERRUPTED:
-        return f"sop resume {run_id}"
-    return None
-
-
-__all__ = ["INTERRUPTED", "RUNNING", "current", "current_status", "resume_hint"]
+__all__ = ["INTERRUPTED", "RUNNING", "current", "current_status"]
