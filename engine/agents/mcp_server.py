@@ -68,8 +68,10 @@ from engine.language.catalog import SUFFIX, search_dirs
 from engine.language.lint import errors as lint_errors
 from engine.language.params import schema_for, validate
 from engine.language.parser import parse
+from engine.language.suggest import did_you_mean
 from engine.model import ActionKind, Sop
 from engine.storage.journal import Journal, default_path
+from engine.storage.run_status import INTERRUPTED, current
 
 if TYPE_CHECKING:
     from engine.binding.registry import Registry
@@ -415,7 +417,11 @@ class SopService:
         except Exception as exc:  # the last line of defence: report, keep serving
             self.log(f"{name}: internal error: {type(exc).__name__}: {exc}")
             return _error(f"{name}: internal error: {type(exc).__name__}: {exc}")
-        raise UnknownTool(f"unknown tool {_shown(name)!r}; call {LIST_SOPS} to see what is served")
+        served, names = self._snapshot()
+        hint = did_you_mean(name, [*fixed, *names.values()])
+        raise UnknownTool(
+            f"unknown tool {_shown(name)!r}{hint}; call {LIST_SOPS} to see what is served"
+        )
 
     def _find(self, wanted: str) -> Served:
         served, names = self._snapshot()
@@ -423,7 +429,8 @@ class SopService:
             if wanted in (item.name, names.get(item.name)):
                 return item
         known = ", ".join(s.name for s in served) or "none"
-        raise UsageError(f"unknown SOP {wanted!r} (served: {known})")
+        hint = did_you_mean(wanted, [s.name for s in served])
+        raise UsageError(f"unknown SOP {wanted!r}{hint} (served: {known})")
 
     def _in_service(self, wanted: str) -> Sop:
         item = self._find(wanted)
@@ -494,6 +501,7 @@ class SopService:
             row = journal.run(run_id)
             if row is None:
                 raise UsageError(f"unknown run {run_id!r} (journal {journal.path})")
+            (row,) = current(journal, [row])  # running with its process gone: interrupted
             recorded = recorded_result(journal, run_id)
             children = [child.to_dict() for child in journal.children(run_id)]
         result = recorded.to_dict() if recorded is not None else None
@@ -503,6 +511,9 @@ class SopService:
         summary = f"run {run_id}: {row.status}"
         if row.status == "paused":
             summary += f" - waiting for a person: `{self.resume_command(run_id)}`"
+        elif row.status == INTERRUPTED:
+            command = f"sop resume {run_id} --journal {self.journal_path()}"
+            summary += f" - its process is gone; a person continues it: `{command}`"
         return _ok(data, summary)
 
     # ----------------------------------------------------------------- helpers

@@ -85,11 +85,17 @@ def _params_loader() -> type[Any]:
 _DECIMAL = re.compile(r"[-+]?[0-9]+", re.ASCII)
 
 
-def parse_params(args: argparse.Namespace, sop: Sop) -> dict[str, Any]:
-    """Command-line parameters converted to the SOP's declared types (not yet validated)."""
-    from engine.language.params import coerce
+def parse_params(args: argparse.Namespace, sop: Sop, *, complete: bool = True) -> dict[str, Any]:
+    """Command-line parameters converted to the SOP's declared types (not yet validated).
+
+    ``complete``: these are all the run's parameters, so a value that does not convert is
+    reported with every other problem at once; False for the few a resume supplies.
+    """
+    from engine.language.params import coerce, coerce_checked
 
     params = raw_params(args)
+    if complete:
+        return coerce_checked(sop, params)
     strings = {k: v for k, v in params.items() if isinstance(v, str)}
     return {**params, **coerce(sop, strings)}
 

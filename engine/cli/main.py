@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, use_sop_paths
 from engine.cli.plugins import PluginCommand, plugin_commands
-from engine.errors import SopError, UsageError
+from engine.errors import ParameterError, SopError, UsageError
 from engine.execution.redact import redact_text
 
 # command -> "module:function"; each function takes the parsed args, returns an exit code.
@@ -193,7 +193,17 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     p.add_argument("--format", choices=["text", "json", "junit"], default="text")
     p.add_argument("--strict", action="store_true", help="unbound SHOULD lines fail too")
     add("stub", "print handler skeletons for unbound lines").add_argument("name", metavar="NAME")
-    add("test", "run SOP Examples as tests").add_argument("names", nargs="*", metavar="NAME")
+    p = add("test", "run SOP Examples as tests")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument(
+        "-k",
+        dest="select",
+        metavar="PATTERN",
+        help="only the examples whose name contains PATTERN (case ignored), as pytest -k",
+    )
+    p.add_argument(
+        "-x", "--exitfirst", action="store_true", help="stop at the first failing example"
+    )
     add("mcp", "serve SOPs as MCP tools over stdio").add_argument(
         "--allow-agent-confirm",
         action="store_true",
@@ -258,7 +268,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         if debug:
             raise
-        print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
+        problems = exc.problems if isinstance(exc, ParameterError) else []
+        if len(problems) > 1:  # one line each, naming its parameter
+            print("sop: error: invalid parameters:", file=sys.stderr)
+            for problem in problems:
+                print(f"  {redact_text(problem)}", file=sys.stderr)
+        else:
+            print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except SopError as exc:
         if debug:

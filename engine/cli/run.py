@@ -28,6 +28,7 @@ from engine.errors import PlanRefused, UsageError
 from engine.execution.cause import summary
 from engine.execution.runner import RESULT_SCHEMA, RunResult, RunStatus, recorded_result
 from engine.storage.journal import Journal, RunRow, default_path
+from engine.storage.run_status import INTERRUPTED, current
 
 
 def _journal_path(args: argparse.Namespace) -> Path:
@@ -71,6 +72,14 @@ def resume_command(result: RunResult, args: argparse.Namespace) -> str:
     command = f"sop resume {result.run_id}"
     if result.status is not RunStatus.UNKNOWN:
         command += f" --confirm {(result.pending or {}).get('token') or 'TOKEN'}"
+    if getattr(args, "journal", None):
+        command += f" --journal {shlex.quote(str(args.journal))}"
+    return command
+
+
+def _continue_command(run_id: str, args: argparse.Namespace) -> str:
+    """``sop resume RUN_ID`` (with the ``--journal`` this command was given)."""
+    command = f"sop resume {run_id}"
     if getattr(args, "journal", None):
         command += f" --journal {shlex.quote(str(args.journal))}"
     return command
@@ -181,7 +190,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         registry = load_handlers([*started.handlers, *args.handlers], sops=(started.sop,))
         params = None
         if raw_params(args):  # the exact values of parameters redaction altered
-            params = parse_params(args, sop_for_resume(started))
+            params = parse_params(args, sop_for_resume(started), complete=False)
         try:
             result = resume(
                 args.run_id,
@@ -201,36 +210,50 @@ def cmd_runs(args: argparse.Namespace) -> int:
     rows = []
     if journal is not None:
         with journal:
-            rows = [row.to_dict() for row in journal.runs()]
+            rows = [row.to_dict() for row in current(journal, journal.runs())]
+    for row in rows:
+        if row["status"] == INTERRUPTED:
+            row["resume_command"] = _continue_command(row["run_id"], args)
     if args.json:
         emit_json(rows)
         return EXIT_OK
     if not rows:
         print(f"no runs (journal {_journal_path(args)})")
         return EXIT_OK
-    print(f"{'RUN':<32}  {'STATUS':<9}  {'SOP':<24}  {'VERSION':<8}  STARTED")
+    print(f"{'RUN':<32}  {'STATUS':<11}  {'SOP':<24}  {'VERSION':<8}  STARTED")
     for row in rows:
         child = f"  (child of {row['parent_run_id']})" if row["parent_run_id"] else ""
         print(
-            f"{row['run_id']:<32}  {row['status']:<9}  {row['sop']:<24}  "
+            f"{row['run_id']:<32}  {row['status']:<11}  {row['sop']:<24}  "
             f"{row['version'] or '-':<8}  {row['started']}{child}"
         )
+    for row in rows:
+        if row["status"] == INTERRUPTED:
+            print(f"interrupted: {row['run_id']} (its process is gone); continue it with:")
+            print(f"  {row['resume_command']}")
     return EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     journal, row = _recorded_run(args)
     with journal:
+        (row,) = current(journal, [row])
         events = journal.events(args.run_id)
         started = journal.started(args.run_id)
         records = journal.records(args.run_id)
         children = [c.to_dict() for c in journal.children(args.run_id)]
         result = recorded_result(journal, args.run_id)
     params = started.params if started is not None else row.params  # the chained copy
+    resume = {"resume_command": _continue_command(row.run_id, args)}
     if args.json:
         emit_json(
             {
-                "run": {**row.to_dict(), "params": params, "handlers": row.handlers},
+                "run": {
+                    **row.to_dict(),
+                    "params": params,
+                    "handlers": row.handlers,
+                    **(resume if row.status == INTERRUPTED else {}),
+                },
                 "result": result.to_dict() if result else None,
                 "events": [e.to_dict() for e in events],
                 "records": records,
@@ -246,7 +269,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     for key, value in params.items():
         print(f"  {key}: {_value(value)}")
     if row.status == RunStatus.UNKNOWN.value:
-        print(f"  outcome unknown: reconcile it with: sop resume {row.run_id}")
+        print(f"  outcome unknown: reconcile it with: {resume['resume_command']}")
+    if row.status == INTERRUPTED:
+        print(f"  interrupted: its process is gone; continue it with: {resume['resume_command']}")
     if result is not None:
         tracebacks = {
             e.action_id: e.data["traceback"]

@@ -2,6 +2,8 @@
 
 With no names, every SOP the catalog finds that has Examples. Each example's
 report line says PASS or FAIL; a failure shows what differed as a unified diff.
+``-k PATTERN`` runs only the examples whose name contains PATTERN (as ``pytest -k``
+with one word; "deselected" counts the others), ``-x`` stops at the first failure.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     sops = [load(name) for name in names]  # UsageError (exit 2) for an unknown name, before running
     registry = load_handlers(args.handlers, sops=[sop.name for sop in sops])
     journal_path = Path(args.journal) if getattr(args, "journal", None) else default_path()
-    passed = failed = 0
+    select: str | None = getattr(args, "select", None)
+    exitfirst = bool(getattr(args, "exitfirst", False))
+    passed = failed = selected = 0
     with Journal(journal_path) as journal, environment(registry):
         for sop in sops:
             if not sop.examples:
@@ -35,19 +39,28 @@ def cmd_test(args: argparse.Namespace) -> int:
                 print(
                     f"note {sop.path or sop.name}:{warning.line}: {warning.code} {warning.message}"
                 )
+            if failed and exitfirst:
+                break
             try:
-                results = run_examples(sop, registry=registry, journal=journal)
+                results = run_examples(
+                    sop, registry=registry, journal=journal, select=select, exitfirst=exitfirst
+                )
             except (PlanRefused, LintRefused) as exc:
                 print(f"FAIL {sop.name}: {exc}")
                 failed += len(sop.examples)
                 continue
+            selected += len(results)
             for result in results:
                 print(result.report())
                 if result.passed:
                     passed += 1
                 else:
                     failed += 1
-    print(f"{passed} passed, {failed} failed")
+    summary = f"{passed} passed, {failed} failed"
+    if select is not None:
+        total = sum(len(sop.examples) for sop in sops)
+        summary += f", {total - selected} deselected by -k {select!r}"
+    print(summary)
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -74,11 +74,27 @@ def sop_message(exc: BaseException, sop: Sop, step: Step | None) -> str:
                     return rule.message or rule.response
         return exc.message
     text = str(exc).strip()
+    stub = _unwritten(exc)
+    if stub is not None:
+        return f"NotImplementedError: {stub}" + (f" ({text.splitlines()[0]})" if text else "")
     if not text:
         return type(exc).__name__
     first = text.splitlines()[0]
     # the engine's own errors are whole sentences; anything else is a bug: name its type
     return first if isinstance(exc, SopError) else f"{type(exc).__name__}: {first}"
+
+
+def _unwritten(exc: BaseException) -> str | None:
+    """For a NotImplementedError raised by the handler itself (a ``sop stub`` skeleton not
+    filled in): which handler to write, and where."""
+    if not isinstance(exc, NotImplementedError):
+        return None
+    start = _handler_tb(exc)
+    if start is None or start.tb_next is not None:  # raised deeper: a library's own gap
+        return None
+    code = start.tb_frame.f_code
+    where = f"{_shown(code.co_filename)}:{code.co_firstlineno}"
+    return f"handler {code.co_name} is not written yet: fill in its body ({where})"
 
 
 def describe(exc: BaseException) -> dict[str, Any]:
@@ -108,6 +124,9 @@ def describe(exc: BaseException) -> dict[str, Any]:
     )
     if handler is not None:
         cause["where"] = _location(*handler)
+    stub = _unwritten(exc)
+    if stub is not None:
+        cause["hint"] = stub
     if raised is not None and raised is not handler:
         cause["raised_at"] = _location(*raised)
     return cause
@@ -160,4 +179,6 @@ def summary(cause: dict[str, Any]) -> str:
         head += f" at {cause['where']}"
     if cause.get("raised_at"):
         head += f"; raised at {cause['raised_at']}"
+    if cause.get("hint"):
+        head += f" ({cause['hint']})"
     return head

@@ -30,6 +30,7 @@ class RunStatus(enum.Enum):
     UNKNOWN = "unknown"  # an action's outcome is unknown: resume reconciles it
     REJECTED = "rejected"  # a person declined the pending operation (engine.execution.decide)
     CANCELLED = "cancelled"  # stopped on request before its next action
+    INTERRUPTED = "interrupted"  # running, but its process is gone: `sop resume RUN_ID`
 
 
 #: statuses a run never leaves: resume refuses them

@@ -17,6 +17,7 @@ from pathlib import Path
 from engine.errors import UsageError
 from engine.language.parser import parse
 from engine.language.resources import builtin_sops_dir
+from engine.language.suggest import did_you_mean
 from engine.model import Sop
 
 __all__ = ["SUFFIX", "CatalogEntry", "entries", "find", "load", "path_list", "search_dirs"]
@@ -128,7 +129,9 @@ def load(name_or_path: str) -> Sop:
         return _load_path(as_path)
     path = find(name_or_path)
     if path is None:
-        raise UsageError(f"unknown SOP '{name_or_path}' (searched: {_describe_dirs()})")
+        names = (_name_of(p) for directory in search_dirs() for p in _files(directory))
+        hint = did_you_mean(name_or_path, names)
+        raise UsageError(f"unknown SOP '{name_or_path}'{hint} (searched: {_describe_dirs()})")
     return _load_path(path)
 
 

@@ -4,17 +4,27 @@ phrase of the SOP behind the rule."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from engine.language.param_schema import Interpretation
 from engine.language.sop_regex import PatternError, pattern_error, sop_pattern
+from engine.language.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
-__all__ = ["jsonschema_problems", "short", "validator_for", "warm_up"]
+__all__ = [
+    "MONEY_HINT",
+    "is_money",
+    "jsonschema_problems",
+    "named",
+    "short",
+    "validator_for",
+    "warm_up",
+]
 
 
 def validator_for(interp: Interpretation) -> Validator:
@@ -25,8 +35,27 @@ def validator_for(interp: Interpretation) -> Validator:
     return interp.validator
 
 
+#: Said of an integer parameter the SOP calls money (``is_money``), and of no other.
+MONEY_HINT = "amounts are integer minor units, e.g. 2500 for 25.00"
+#: Words in a parameter's description that make it a money amount ("Amount in cents").
+_MONEY_WORDS = re.compile(
+    r"\b(?:cents?|minor[ -]units?|pence|pennies|centimes?|amount of money|money)\b", re.I
+)
+
+
+def is_money(prop: object) -> bool:
+    """Whether the SOP's text calls this parameter a money amount (its description, e.g.
+    "Amount in cents", or ``"x-money": true`` in the schema overlay)."""
+    if not isinstance(prop, Mapping):
+        return False
+    if prop.get("x-money") is True:
+        return True
+    text = prop.get("description")
+    return isinstance(text, str) and _MONEY_WORDS.search(text) is not None
+
+
 def _is_integer(_checker: object, instance: object) -> bool:
-    """Money is integer minor units: 2500.0 and True are not integers."""
+    """2500.0 and True are not integers (money is integer minor units; counts are whole)."""
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
@@ -125,8 +154,8 @@ def _explain(
         return [
             (
                 k,
-                f"unknown parameter (declared: {', '.join(declared)}); declare it in the SOP's "
-                f"Parameters or in schemas/{sop_name}.params.schema.json",
+                f"unknown parameter{did_you_mean(k, declared)} (declared: {', '.join(declared)});"
+                f" declare it in the SOP's Parameters or in schemas/{sop_name}.params.schema.json",
             )
             for k in extra
         ]
@@ -164,8 +193,16 @@ def _explain(
         "enum": f"{short(value)} is not one of {shown}",
         "const": f"{short(value)} is not {limit!r}",
     }
+    if keyword == "type" and limit == "integer" and is_money(interp.schema["properties"].get(name)):
+        messages["type"] += f" ({MONEY_HINT})"
     message = messages.get(keyword)
     if message is None:
         message = str(error.message)
         message = message if len(message) <= 200 else message[:197] + "..."
     return [(where, message + suffix)]
+
+
+def named(problem: str) -> str:
+    """The parameter a problem line names (``amount: ...``, ``meta['k']: ...`` -> meta)."""
+    head = problem.partition(": ")[0]
+    return head.partition("[")[0]

@@ -33,7 +33,14 @@ from engine.language.param_schema import (
     anchored,
     regex_error,
 )
-from engine.language.param_validation import jsonschema_problems, short, warm_up
+from engine.language.param_validation import (
+    MONEY_HINT,
+    is_money,
+    jsonschema_problems,
+    named,
+    short,
+    warm_up,
+)
 from engine.model import Diagnostic, Sop
 
 __all__ = [
@@ -43,6 +50,7 @@ __all__ = [
     "SCHEMA_DIALECT",
     "anchored",
     "coerce",
+    "coerce_checked",
     "declared",
     "problems",
     "regex_error",
@@ -92,9 +100,33 @@ def coerce(sop: Sop, raw: Mapping[str, str]) -> dict[str, Any]:
 
     Raises ParameterError naming every value that does not convert.
     """
+    out, failed = _coerce(sop, raw)
+    if failed:
+        raise ParameterError([f"{name}: {why}" for name, why in failed.items()])
+    return out
+
+
+def coerce_checked(sop: Sop, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with their strings coerced (:func:`coerce`), when the set is complete
+    (``sop run``, ``sop plan``): a value that does not convert is reported together with
+    every other problem (missing, pattern, range, unknown name), one per parameter, by name.
+    """
+    strings = {k: v for k, v in params.items() if isinstance(v, str)}
+    out, failed = _coerce(sop, strings)
+    merged = {**params, **out}
+    if not failed:
+        return merged
+    rest = {k: v for k, v in merged.items() if k not in failed}
+    found = [f"{name}: {why}" for name, why in failed.items()]
+    found += [p for p in problems(sop, rest) if named(p) not in failed]
+    raise ParameterError(sorted(found, key=named))
+
+
+def _coerce(sop: Sop, raw: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values that convert, and why each other one does not (by name)."""
     properties = _interpret(sop).schema["properties"]
     out: dict[str, Any] = {}
-    problems: list[str] = []
+    failed: dict[str, str] = {}
     for name, value in raw.items():
         prop = properties.get(name)
         json_type = prop.get("type") if isinstance(prop, dict) else None
@@ -102,12 +134,10 @@ def coerce(sop: Sop, raw: Mapping[str, str]) -> dict[str, Any]:
             out[name] = value
             continue
         try:
-            out[name] = _coerce_one(value, json_type)
+            out[name] = _coerce_one(value, json_type, money=is_money(prop))
         except ValueError as exc:
-            problems.append(f"{name}: {exc}")
-    if problems:
-        raise ParameterError(problems)
-    return out
+            failed[name] = str(exc)
+    return out, failed
 
 
 #: An integer as a parameter string: ASCII digits with an optional sign, nothing else
@@ -117,13 +147,13 @@ _INTEGER = re.compile(r"[-+]?[0-9]+", re.ASCII)
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
 
 
-def _coerce_one(value: str, json_type: str) -> Any:
+def _coerce_one(value: str, json_type: str, *, money: bool = False) -> Any:
     text = value.strip(" \t\r\n")
     if json_type == "integer":
         if not _INTEGER.fullmatch(text):
+            hint = f" ({MONEY_HINT})" if money else ""
             raise ValueError(
-                f"{value!r} is not an integer: ASCII digits 0-9 with an optional sign"
-                " (amounts are integer minor units, e.g. 2500)"
+                f"{value!r} is not an integer: ASCII digits 0-9 with an optional sign{hint}"
             )
         return int(text)
     if json_type == "number":

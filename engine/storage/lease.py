@@ -91,6 +91,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def holder_alive(lease: Lease | None, now: float) -> bool:
+    """Whether a live process holds ``lease`` (None: nobody does). Read side of the rules
+    above: a run not finished whose lease no live holder has is interrupted."""
+    return lease is not None and not may_take_over(lease, now)
+
+
 def may_take_over(lease: Lease, now: float) -> bool:
     """Whether a lease held by someone else may be taken (see the module docstring)."""
     if lease.host == host():

@@ -37,6 +37,7 @@ from engine.errors import SopError
 from engine.execution.redact import redact
 from engine.language.example_symbols import is_symbol, symbols_in
 from engine.model import Sop
+from engine.testing import expect
 
 if TYPE_CHECKING:
     from engine.binding.registry import Registry
@@ -221,9 +222,18 @@ def environment(registry: Registry) -> Iterator[None]:
 
 
 def run_examples(
-    sop: Sop, *, registry: Registry | None = None, journal: Store | None = None
+    sop: Sop,
+    *,
+    registry: Registry | None = None,
+    journal: Store | None = None,
+    select: str | None = None,
+    exitfirst: bool = False,
 ) -> list[ExampleResult]:
-    """Run every example of ``sop`` in order (symbols carry over); never raises for one example."""
+    """Run every example of ``sop`` in order (symbols carry over); never raises for one example.
+
+    ``select``: only the examples whose label (``NAME example N: Title``) contains it, case
+    ignored, as ``pytest -k`` with a plain word; ``exitfirst``: stop after the first failure.
+    """
     from engine.binding.registry import default_registry
     from engine.execution.context import Services
     from engine.execution.runner import run
@@ -233,9 +243,13 @@ def run_examples(
     fixtures = reg.fixtures()
     results: list[ExampleResult] = []
     for index, example in enumerate(sop.examples, start=1):
+        if results and exitfirst and not results[-1].passed:
+            break
         result = ExampleResult(
             sop.name, index, example.title, example.line, False, expected=dict(example.expected)
         )
+        if select is not None and select.casefold() not in result.label.casefold():
+            continue
         services = Services(None, reg.services())
         services.bind(_FixtureContext(sop))  # type: ignore[arg-type]
         try:
@@ -249,12 +263,14 @@ def run_examples(
         result.status = getattr(outcome.status, "value", str(outcome.status))
         result.actual = redact(dict(outcome.output))
         result.errors = list(outcome.errors)
-        result.problems = compare(example.expected, result.actual, bindings)
+        want = expect.split(example.expected, result.actual)
+        causes = [a.cause for a in outcome.actions if a.cause]
+        result.problems = expect.problems(want, result.status, result.errors, causes)
+        mismatched = compare(want.output, result.actual, bindings)
+        result.problems += mismatched
         result.passed = not result.problems
-        if not result.passed:
-            result.diff = unified_diff(
-                bindings.resolve(example.expected), result.actual, result.label
-            )
+        if mismatched:
+            result.diff = unified_diff(bindings.resolve(want.output), result.actual, result.label)
         results.append(result)
     return results
 

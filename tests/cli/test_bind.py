@@ -81,7 +81,7 @@ def test_plan_json_is_schema_valid(project: Path) -> None:
     ("args", "message"),
     [
         (("plan", "nosuch"), "unknown SOP 'nosuch'"),
-        (("plan", "mini", "-p", "operation=dance", "-p", "amount=0"), "invalid parameters"),
+        (("plan", "mini", "-p", "operation=dance"), "invalid parameters: operation: 'dance'"),
         (("coverage", "nosuch"), "unknown SOP 'nosuch'"),
         (("stub", "nosuch"), "unknown SOP 'nosuch'"),
     ],
@@ -203,3 +203,11 @@ def test_pytest_sop_coverage_option(project: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0 and "2 passed" in proc.stdout, proc.stdout
+
+
+def test_several_invalid_parameters_exit_2_one_line_each(project: Path) -> None:
+    proc = sop(project, "plan", "mini", "-p", "operation=dance", "-p", "amount=0")
+    assert proc.returncode == 2 and proc.stdout == ""
+    head, *lines = proc.stderr.strip().splitlines()
+    assert head == "sop: error: invalid parameters:"
+    assert [line.strip().partition(":")[0] for line in lines] == ["amount", "operation"]

@@ -188,7 +188,7 @@ def test_kill_inside_a_handler_then_resume(project: Path) -> None:
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
     run = _only_run(project)
-    assert run["status"] == "running"
+    assert run["status"] == "interrupted"  # its process is gone
 
     (project / "marker").touch()
     _resume_and_check(project, run["run_id"])
@@ -216,7 +216,7 @@ def test_kill_between_actions_then_resume(project: Path) -> None:
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert [line.split()[0] for line in _effects(project)] == ["one"]
     run = _only_run(project)
-    assert run["status"] == "running"
+    assert run["status"] == "interrupted"  # its process is gone
 
     result = _resume_and_check(project, run["run_id"])
     assert [line.split()[0] for line in _effects(project)] == ["one", "two-start", "two", "three"]

@@ -72,7 +72,7 @@ def test_killed_after_the_handler_returned_then_resumed_makes_each_effect_once(
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
     listed = _sop(tmp_path, sandbox, "runs", "--json")
     (row,) = json.loads(listed.stdout)
-    assert row["status"] == "running"
+    assert row["status"] == "interrupted"  # its process is gone
 
     resumed = _sop(tmp_path, sandbox, "resume", row["run_id"], "--json")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
