@@ -98,58 +98,150 @@ def _merge_globals(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+DESCRIPTION = """\
+Run Standard Operating Procedures written in markdown. Each MUST / SHOULD / MAY line
+of an SOP is bound to a Python handler; a run refuses to start while a required line
+has no handler, journals every step (resumable, each side effect exactly once) and
+reports what it skipped and why."""
+
+EPILOG = """\
+exit codes: 0 success, 1 failed or refused, 2 usage or invalid parameters (nothing
+ran), 3 paused for confirmation, 4 outcome unknown (reconcile with `sop resume`).
+A unique prefix of a run id (4+ characters) is accepted wherever a run id is.
+`sop COMMAND --help` describes each command."""
+
+_JSON_HELP = "print JSON (validated against schemas/) instead of text"
+_RUN_ID_HELP = "the run's id, or a unique prefix of it (4+ characters)"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"sop {version('sop-engine')}"
+    except PackageNotFoundError:
+        return "sop (version unknown: not installed)"
+
+
 def _params(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one parameter (repeatable); converted to the type the SOP declares",
+    )
     p.add_argument("--params-file", metavar="FILE", help="YAML or JSON file of parameters")
+
+
+def _progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print nothing but the result (no run id line, no progress on stderr)",
+    )
 
 
 def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
-        prog="sop", description=__doc__.splitlines()[0], parents=[_common(GLOBAL_PREFIX)]
+        prog="sop",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_common(GLOBAL_PREFIX)],
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, parents=[common])
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
 
-    add("list", "list the SOPs the catalog finds").add_argument("--json", action="store_true")
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help=_JSON_HELP)
+
+    json_flag(add("list", "list the SOPs the catalog finds"))
     p = add("show", "show one SOP's parsed model")
-    p.add_argument("name", metavar="NAME|PATH")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("name", metavar="NAME|PATH", help="an SOP name (see `sop list`) or a file")
+    json_flag(p)
     p = add("lint", "diagnose SOP files")
-    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="SOP files (default: every SOP found)")
     p.add_argument("--format", choices=["text", "json", "github"], default="text")
     p.add_argument("--strict", action="store_true", help="warnings fail too")
     p = add("graph", "draw the step graph")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the SOP's name (see `sop list`)")
     p.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid")
-    add("schema", "print the parameter JSON Schema").add_argument("name", metavar="NAME")
+    add("schema", "print the parameter JSON Schema").add_argument(
+        "name", metavar="NAME", help="the SOP's name"
+    )
     for name, help_text in (("plan", "bind without running"), ("run", "run an SOP")):
         p = add(name, help_text)
-        p.add_argument("name", metavar="NAME")
+        p.add_argument("name", metavar="NAME", help="the SOP's name (see `sop list`)")
         _params(p)
-        p.add_argument("--json", action="store_true")
+        json_flag(p)
         if name == "run":
-            p.add_argument("--confirm", metavar="TOKEN")
+            p.add_argument(
+                "--confirm",
+                metavar="TOKEN",
+                help="the token a paused run printed: confirm its pending operation",
+            )
+            _progress(p)
     p = add("resume", "resume a paused or interrupted run")
-    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("run_id", metavar="RUN_ID", help=_RUN_ID_HELP)
     _params(p)  # the exact values of parameters redaction altered in the journal
-    p.add_argument("--confirm", metavar="TOKEN")
-    p.add_argument("--json", action="store_true")
-    add("runs", "list recorded runs").add_argument("--json", action="store_true")
-    p = add("inspect", "show one recorded run")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--confirm",
+        metavar="TOKEN",
+        help="the token the paused run printed: confirm its pending operation",
+    )
+    json_flag(p)
+    _progress(p)
+    p = add("runs", "list recorded runs, newest first")
+    p.add_argument("--sop", metavar="NAME", help="only runs of this SOP")
+    p.add_argument(
+        "--status",
+        metavar="STATUS",
+        help="only runs with this status (succeeded, failed, paused, running, unknown, ...)",
+    )
+    p.add_argument(
+        "--since", metavar="AGE|DATE", help="only runs started since: 2h, 3d, 2026-01-31"
+    )
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    p.add_argument("--last", action="store_true", help="inspect the newest (matching) run")
+    json_flag(p)
+    p = add("inspect", "show one recorded run as a timeline")
+    p.add_argument("run_id", metavar="RUN_ID", help=_RUN_ID_HELP)
+    json_flag(p)
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="print the timeline as it grows until the run stops; exit with the run's code",
+    )
+    p.add_argument(
+        "--interval", type=float, default=0.5, metavar="SECONDS", help="--follow: poll period"
+    )
     p = add("journal", "journal maintenance")
-    p.add_argument("action", choices=["verify", "head"])
+    p.add_argument(
+        "action",
+        choices=["verify", "head"],
+        help="verify: check the hash chain and tables; head: print the chain head",
+    )
     p.add_argument("--head", metavar="SEQ:HASH", help="verify: the chain must still contain it")
     p = add("coverage", "SOP/handler coverage for CI")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("names", nargs="*", metavar="NAME", help="SOPs to cover (default: all)")
     p.add_argument("--format", choices=["text", "json", "junit"], default="text")
     p.add_argument("--strict", action="store_true", help="unbound SHOULD lines fail too")
-    add("stub", "print handler skeletons for unbound lines").add_argument("name", metavar="NAME")
-    add("test", "run SOP Examples as tests").add_argument("names", nargs="*", metavar="NAME")
+    add("stub", "print handler skeletons for unbound lines").add_argument(
+        "name", metavar="NAME", help="the SOP's name"
+    )
+    add("test", "run SOP Examples as tests").add_argument(
+        "names", nargs="*", metavar="NAME", help="SOPs whose Examples run (default: all)"
+    )
     add("mcp", "serve SOPs as MCP tools over stdio").add_argument(
         "--allow-agent-confirm",
         action="store_true",
