@@ -155,7 +155,7 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
+        dest="command", required=True, parser_class=_Parser, metavar="command"
     )
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -170,11 +170,18 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     json_flag(p)
     p = add("lint", "diagnose SOP files")
     p.add_argument("paths", nargs="*", metavar="PATH", help="SOP files (default: every SOP found)")
-    p.add_argument("--format", choices=["text", "json", "github"], default="text")
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "github"],
+        default="text",
+        help="text (file:line:col: CODE), json, or GitHub annotations",
+    )
     p.add_argument("--strict", action="store_true", help="warnings fail too")
     p = add("graph", "draw the step graph")
     p.add_argument("name", metavar="NAME", help="the SOP's name (see `sop list`)")
-    p.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid")
+    p.add_argument(
+        "--format", choices=["mermaid", "dot", "json"], default="mermaid", help="output format"
+    )
     add("schema", "print the parameter JSON Schema").add_argument(
         "name", metavar="NAME", help="the SOP's name"
     )
@@ -234,7 +241,9 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     p.add_argument("--head", metavar="SEQ:HASH", help="verify: the chain must still contain it")
     p = add("coverage", "SOP/handler coverage for CI")
     p.add_argument("names", nargs="*", metavar="NAME", help="SOPs to cover (default: all)")
-    p.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    p.add_argument(
+        "--format", choices=["text", "json", "junit"], default="text", help="report format"
+    )
     p.add_argument("--strict", action="store_true", help="unbound SHOULD lines fail too")
     add("stub", "print handler skeletons for unbound lines").add_argument(
         "name", metavar="NAME", help="the SOP's name"
@@ -248,7 +257,12 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
         help="let agents confirm paused runs (default: only a person, via sop resume)",
     )
     p = add("tools", "print tool definitions for agent frameworks")
-    p.add_argument("--format", choices=["mcp", "openai", "anthropic"], default="mcp")
+    p.add_argument(
+        "--format",
+        choices=["mcp", "openai", "anthropic"],
+        default="mcp",
+        help="the framework whose tool format to print",
+    )
     for name, command in (plugins or {}).items():
         command.configure(add(name, command.help))
     return parser

@@ -2,8 +2,8 @@
 
 The runner already journals every step of a run before the next side effect, so the
 journal is the observer: ``ObservedJournal`` hands each event to a display as it is
-appended (no second runner, no change to the walk). The run id comes first, when the
-run is started or claimed (before any handler runs); then, on a terminal, a live line
+appended (no second runner, no change to the walk). The run id comes first, with the
+commit that starts or claims the run (before any handler runs); then, on a terminal, a live line
 (rich) with the step, the action, its elapsed time and attempt; elsewhere one plain
 line per action settled. ``--quiet`` shows nothing but the result.
 """
@@ -43,15 +43,32 @@ class ObservedJournal(Journal):
     def __init__(self, path: str | Path, display: Display, *, lazy: bool = False) -> None:
         super().__init__(path, lazy=lazy)
         self._display: Display | None = display
+        #: events of started runs not committed yet: a run's ``run_started`` (and what was
+        #: deferred with it) is shown with the commit that writes it, so a run stopped
+        #: before its first commit (a bad setting) shows nothing
+        self._held: dict[str, list[tuple[str, str | None, Mapping[str, Any]]]] = {}
 
     def _show(
-        self, run_id: str, type_: str, action_id: str | None, data: Mapping[str, Any]
+        self,
+        run_id: str,
+        type_: str,
+        action_id: str | None,
+        data: Mapping[str, Any],
+        *,
+        committed: bool = True,
     ) -> None:
         display = self._display
         if display is None:
             return
+        held = self._held.get(run_id)
+        if held is not None:
+            held.append((type_, action_id, data))
+            if not committed:
+                return
+            del self._held[run_id]
         try:
-            display.event(run_id, type_, action_id, data)
+            for event in held or [(type_, action_id, data)]:
+                display.event(run_id, *event)
         except Exception:  # a display is never worth a run
             self._display = None
 
@@ -78,7 +95,7 @@ class ObservedJournal(Journal):
             parent_run_id=parent_run_id,
         )
         data = {"sop": sop, "version": version, "parent_run_id": parent_run_id}
-        self._show(run_id, "run_started", None, data)
+        self._held[run_id] = [("run_started", None, data)]
 
     def claim(self, run_id: str, type_: str, data: Mapping[str, Any] | None = None) -> None:
         super().claim(run_id, type_, data)
@@ -96,7 +113,7 @@ class ObservedJournal(Journal):
     ) -> int:
         seq = super().append_text(run_id, type_, action_id, text, status=status, defer=defer)
         if self._display is not None:
-            self._show(run_id, type_, action_id, json.loads(text))
+            self._show(run_id, type_, action_id, json.loads(text), committed=not defer)
         return seq
 
     def add_confirmation(
