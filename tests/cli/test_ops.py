@@ -17,7 +17,7 @@ from engine.cli.main import build_parser
 from engine.errors import UsageError
 from engine.storage.journal import Journal
 from engine.storage.runids import resolve_run_id
-from tests.cli.opsproject import env, make_project, run, sop
+from tests.support.ops_project import env, make_project, run, sop
 
 
 @pytest.fixture

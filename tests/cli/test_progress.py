@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.opsproject import env, make_project, run, sop
+from tests.support.ops_project import env, make_project, run, sop
 
 AMOUNT = ("-p", "amount=500")
 RUN_ID = re.compile(r"run ([0-9a-f]{32})")
