@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from engine.execution.redact import redact_text
 from engine.model import Action, Sop
 from engine.storage.journal import Journal
 
@@ -134,7 +135,8 @@ class ObservedJournal(Journal):
             expires_at=expires_at,
             data=data,
         )
-        self._show(run_id, "action_pending", action_id, {"message": data.get("message")})
+        message = redact_text(str(data.get("message")))  # the handler's words, as journaled
+        self._show(run_id, "action_pending", action_id, {"message": message})
 
 
 def _seconds(ms: Any) -> str:

@@ -325,6 +325,8 @@ def _follow(args: argparse.Namespace, journal: Journal, row: RunRow) -> int:
     """``inspect --follow``: print the timeline as it grows until the run stops; its exit code."""
     from engine.storage.lease import may_take_over
 
+    if not args.interval > 0:
+        raise UsageError(f"--interval {args.interval}: expected a number of seconds > 0")
     start: float | None = None
     shown = 0
     describe = _describer(journal, row.run_id, None)
@@ -344,7 +346,10 @@ def _follow(args: argparse.Namespace, journal: Journal, row: RunRow) -> int:
             print(f"run {row.run_id}: {current.status}")
             return EXIT_FAILED
         lease = journal.lease(row.run_id)
-        if lease is not None and may_take_over(lease, time.time()):
+        if lease is None or may_take_over(lease, time.time()):  # its owner is gone...
+            again = journal.run(row.run_id)
+            if again is None or again.status != RunStatus.RUNNING.value:
+                continue  # ...or it just ended (status and lease change in one commit)
             print(
                 f"run {row.run_id}: interrupted (its process is gone); resume it with:"
                 f" sop resume {row.run_id}"
