@@ -110,7 +110,7 @@ ran), 3 paused for confirmation, 4 outcome unknown (reconcile with `sop resume`)
 A unique prefix of a run id (4+ characters) is accepted wherever a run id is.
 `sop COMMAND --help` describes each command."""
 
-_JSON_HELP = "print JSON (validated against schemas/) instead of text"
+_JSON_HELP = "print JSON instead of text (machine-readable; see schemas/)"
 _RUN_ID_HELP = "the run's id, or a unique prefix of it (4+ characters)"
 
 
@@ -155,7 +155,11 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="command"
+        title="commands",
+        dest="command",
+        required=True,
+        parser_class=_Parser,
+        metavar="command",
     )
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:

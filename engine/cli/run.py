@@ -31,8 +31,10 @@ from engine.cli.timeline import (
     STOPPED_EXIT,
     Describer,
     event_lines,
+    in_flight,
     instant,
     not_run_lines,
+    started_line,
     timeline_json,
 )
 from engine.errors import PlanRefused, SopError, UsageError
@@ -233,7 +235,10 @@ def _since(text: str) -> datetime:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     amount, unit = text[:-1], text[-1:].lower()
     if unit in units and amount.isascii() and amount.isdigit():
-        return datetime.now(UTC) - timedelta(seconds=int(amount) * units[unit])
+        try:
+            return datetime.now(UTC) - timedelta(seconds=int(amount) * units[unit])
+        except OverflowError:
+            raise UsageError(f"--since {text!r}: too far back") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -392,9 +397,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print("timeline:")
     start = instant(events[0].ts) if events else 0.0
     finished: set[str] = set()
+    dangling = in_flight(events)
     for event in events:
         if event.type in ("action_finished", "action_pending") and event.action_id:
             finished.add(event.action_id)
+        if event.seq in dangling:
+            print(started_line(event, start, describe))
         for line in event_lines(event, start, describe):
             print(line)
     if result is not None:

@@ -106,6 +106,27 @@ def event_lines(event: Event, start: float, describe: Describer) -> list[str]:
     return [f"{at}  {event.type}{': ' + shown if shown else ''}"]
 
 
+def in_flight(events: Iterable[Event]) -> set[int]:
+    """Seqs of ``action_started`` events with no outcome after them: the action a running
+    run is in, or the one a killed run was cut off in."""
+    open_: dict[str, int] = {}
+    for event in events:
+        if event.action_id is None:
+            continue
+        if event.type == "action_started":
+            open_[event.action_id] = event.seq
+        elif event.type in ("action_finished", "action_pending"):
+            open_.pop(event.action_id, None)
+    return set(open_.values())
+
+
+def started_line(event: Event, start: float, describe: Describer) -> str:
+    """An action started and not settled (yet): its attempt, no outcome journaled."""
+    at = f"  +{instant(event.ts) - start:.3f}s"
+    attempt = event.data.get("attempt")
+    return f"{at}  started  {describe(event.action_id)}  (attempt {attempt}; no outcome journaled)"
+
+
 def not_run_lines(actions: Iterable[Mapping[str, Any]], finished: set[str]) -> list[str]:
     """Lines with no action event: skipped by the plan (with why), and a count of the rest."""
     lines: list[str] = []

@@ -161,6 +161,11 @@ def test_runs_filters_limit_duration_and_last(project: Path) -> None:
     assert bad.stderr.startswith("sop: error: --since 'yesterday': expected an age")
     assert bad.stderr.count("\n") == 1
 
+    far = sop(project, "runs", "--since", "99999999999d")
+    assert far.returncode == 2 and far.stderr.count("\n") == 1, far.stderr
+    zero = sop(project, "runs", "--limit", "0")
+    assert zero.returncode == 2 and "--limit 0" in zero.stderr
+
     last = sop(project, "runs", "--last", "--status", "failed")
     assert last.returncode == 0
     assert last.stdout.startswith(f"run {failed}: ops-demo 1.2.0 failed")
@@ -293,3 +298,9 @@ def test_follow_stops_when_the_process_is_gone(project: Path) -> None:
     assert (
         f"interrupted (its process is gone); resume it with: sop resume {run_id}" in follow.stdout
     )
+    shown = sop(project, "inspect", run_id).stdout  # the action it was cut off in
+    assert re.search(
+        r"started  step 1 L\d+ (MUST say hello|SHOULD dawdle a little)"
+        r"  \(attempt 1; no outcome journaled\)",
+        shown,
+    ), shown
