@@ -97,7 +97,16 @@ def event_lines(event: Event, start: float, describe: Describer) -> list[str]:
     if event.type == "plan":
         skipped = data.get("skipped")
         count = len(skipped) if isinstance(skipped, list) else 0
+        if not count:
+            return [f"{at}  planned"]
         return [f"{at}  planned ({count} line{'s' if count != 1 else ''} skipped: see 'not run')"]
+    if event.type == "log":
+        return [f"{at}  log      {data.get('level', '')} {data.get('message', '')}"]
+    if event.type == "record":
+        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        assert isinstance(inner, dict)
+        what = f" ({inner['event']})" if inner.get("event") else ""
+        return [f"{at}  record   {data.get('kind')}{what}: see 'records'"]
     if event.type == "confirmation_used":
         return [f"{at}  confirmation token accepted"]
     if event.type == "action_started":
