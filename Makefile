@@ -1,4 +1,4 @@
-# make demo: the payment SOP's examples against the local Stripe sandbox.
+# make demo: the payment SOP's examples against the local Stripe sandbox, in a screenful.
 # make test: lint, types and the whole test suite (starts its own sandbox), with the short
 # version of the standing proof (tests/reliability).
 # make soak: the standing proof at full scale (SOP_SOAK=1); figures in .sop/reliability-soak.json.
@@ -19,11 +19,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# make demo DETAILS=1: also the seed's lint report, its Mermaid graph, its parameter schema
+# and every run's whole action report.
 demo: $(STAMP)
+ifdef DETAILS
 	$(VENV)/bin/sop lint sops/payment-processing.sop.md || true
 	$(VENV)/bin/sop graph payment-processing --format mermaid
 	$(VENV)/bin/sop schema payment-processing
+	$(PY) -m handlers.payments.demo --details
+else
 	$(PY) -m handlers.payments.demo
+endif
 
 lint: $(STAMP)
 	$(PY) -m ruff check engine handlers tests bench

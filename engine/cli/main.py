@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, use_sop_paths
 from engine.cli.plugins import PluginCommand, plugin_commands
@@ -127,74 +128,187 @@ def _person(p: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+DESCRIPTION = """\
+Run Standard Operating Procedures written in markdown. Each MUST / SHOULD / MAY line
+of an SOP is bound to a Python handler; a run refuses to start while a required line
+has no handler, journals every step (resumable, each side effect exactly once) and
+reports what it skipped and why."""
+
+EPILOG = """\
+exit codes: 0 success, 1 failed or refused, 2 usage or invalid parameters (nothing
+ran), 3 paused for confirmation, 4 outcome unknown (reconcile with `sop resume`).
+A unique prefix of a run id (4+ characters) is accepted wherever a run id is.
+`sop COMMAND --help` describes each command."""
+
+_JSON_HELP = "print JSON instead of text (machine-readable; see schemas/)"
+_RUN_ID_HELP = "the run's id, or a unique prefix of it (4+ characters)"
+
+
+class _Version(argparse.Action):
+    """``--version``: reads the installed version only when asked (importlib.metadata costs
+    every other command its start-up time)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the installed version")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = f"sop {version('sop-engine')}"
+        except PackageNotFoundError:
+            text = "sop (version unknown: not installed)"
+        parser.exit(message=text + "\n")
+
+
 def _params(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one parameter (repeatable); converted to the type the SOP declares",
+    )
     p.add_argument("--params-file", metavar="FILE", help="YAML or JSON file of parameters")
+
+
+def _progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print nothing but the result (no run id line, no progress on stderr)",
+    )
 
 
 def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
-        prog="sop", description=__doc__.splitlines()[0], parents=[_common(GLOBAL_PREFIX)]
+        prog="sop",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_common(GLOBAL_PREFIX)],
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(
+        title="commands",
+        dest="command",
+        required=True,
+        parser_class=_Parser,
+        metavar="command",
+    )
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, parents=[common])
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
 
-    add("list", "list the SOPs the catalog finds").add_argument("--json", action="store_true")
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help=_JSON_HELP)
+
+    json_flag(add("list", "list the SOPs the catalog finds"))
     p = add("show", "show one SOP's parsed model")
-    p.add_argument("name", metavar="NAME|PATH")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("name", metavar="NAME|PATH", help="an SOP name (see `sop list`) or a file")
+    json_flag(p)
     p = add("lint", "diagnose SOP files")
-    p.add_argument("paths", nargs="*", metavar="PATH")
-    p.add_argument("--format", choices=["text", "json", "github"], default="text")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="SOP files (default: every SOP found)")
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "github"],
+        default="text",
+        help="text (file:line:col: CODE), json, or GitHub annotations",
+    )
     p.add_argument("--strict", action="store_true", help="warnings fail too")
     p = add("graph", "draw the step graph")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid")
-    add("schema", "print the parameter JSON Schema").add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the SOP's name (see `sop list`)")
+    p.add_argument(
+        "--format", choices=["mermaid", "dot", "json"], default="mermaid", help="output format"
+    )
+    add("schema", "print the parameter JSON Schema").add_argument(
+        "name", metavar="NAME", help="the SOP's name"
+    )
     for name, help_text in (("plan", "bind without running"), ("run", "run an SOP")):
         p = add(name, help_text)
-        p.add_argument("name", metavar="NAME")
+        p.add_argument("name", metavar="NAME", help="the SOP's name (see `sop list`)")
         _params(p)
-        p.add_argument("--json", action="store_true")
+        json_flag(p)
         if name == "run":
-            p.add_argument("--confirm", metavar="TOKEN")
+            p.add_argument(
+                "--confirm",
+                metavar="TOKEN",
+                help="the token a paused run printed: confirm its pending operation",
+            )
             _person(p, "confirms")
+            _progress(p)
     p = add("resume", "resume a paused or interrupted run")
-    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("run_id", metavar="RUN_ID", help=_RUN_ID_HELP)
     _params(p)  # the exact values of parameters redaction altered in the journal
-    p.add_argument("--confirm", metavar="TOKEN")
+    p.add_argument(
+        "--confirm",
+        metavar="TOKEN",
+        help="the token the paused run printed: confirm its pending operation",
+    )
     _person(p, "confirms")
-    p.add_argument("--json", action="store_true")
+    json_flag(p)
+    _progress(p)
     p = add("reject", "decline a paused run's pending operation (it never executes)")
-    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("run_id", metavar="RUN_ID", help=_RUN_ID_HELP)
     p.add_argument("--reason", required=True, metavar="TEXT", help="why (journaled)")
     _person(p, "rejects")
-    p.add_argument("--json", action="store_true")
+    json_flag(p)
     p = add("cancel", "stop an unfinished run (a running one stops before its next action)")
-    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("run_id", metavar="RUN_ID", help=_RUN_ID_HELP)
     p.add_argument("--reason", metavar="TEXT", help="why (journaled)")
     _person(p, "cancels")
-    p.add_argument("--json", action="store_true")
+    json_flag(p)
     p = add("ui", "a local web page for operators: SOPs, runs, approvals")
     p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    add("runs", "list recorded runs").add_argument("--json", action="store_true")
-    p = add("inspect", "show one recorded run")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--json", action="store_true")
+    p = add("runs", "list recorded runs, newest first")
+    p.add_argument("--sop", metavar="NAME", help="only runs of this SOP")
+    p.add_argument(
+        "--status",
+        metavar="STATUS",
+        help="only runs with this status (succeeded, failed, paused, running, unknown, ...)",
+    )
+    p.add_argument(
+        "--since", metavar="AGE|DATE", help="only runs started since: 2h, 3d, 2026-01-31"
+    )
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    p.add_argument("--last", action="store_true", help="inspect the newest (matching) run")
+    json_flag(p)
+    p = add("inspect", "show one recorded run as a timeline")
+    p.add_argument("run_id", metavar="RUN_ID", help=_RUN_ID_HELP)
+    json_flag(p)
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="print the timeline as it grows until the run stops; exit with the run's code",
+    )
+    p.add_argument(
+        "--interval", type=float, default=0.5, metavar="SECONDS", help="--follow: poll period"
+    )
     p = add("journal", "journal maintenance")
-    p.add_argument("action", choices=["verify", "head"])
+    p.add_argument(
+        "action",
+        choices=["verify", "head"],
+        help="verify: check the hash chain and tables; head: print the chain head",
+    )
     p.add_argument("--head", metavar="SEQ:HASH", help="verify: the chain must still contain it")
     p = add("coverage", "SOP/handler coverage for CI")
-    p.add_argument("names", nargs="*", metavar="NAME")
-    p.add_argument("--format", choices=["text", "json", "junit"], default="text")
+    p.add_argument("names", nargs="*", metavar="NAME", help="SOPs to cover (default: all)")
+    p.add_argument(
+        "--format", choices=["text", "json", "junit"], default="text", help="report format"
+    )
     p.add_argument("--strict", action="store_true", help="unbound SHOULD lines fail too")
-    add("stub", "print handler skeletons for unbound lines").add_argument("name", metavar="NAME")
+    add("stub", "print handler skeletons for unbound lines").add_argument(
+        "name", metavar="NAME", help="the SOP's name"
+    )
     p = add("test", "run SOP Examples as tests")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", help="SOPs whose Examples run (default: all)"
+    )
     p.add_argument(
         "-k",
         dest="select",
@@ -210,10 +324,17 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
         help="let agents confirm paused runs (default: only a person, via sop resume)",
     )
     p = add("tools", "print tool definitions for agent frameworks")
-    p.add_argument("--format", choices=["mcp", "openai", "anthropic"], default="mcp")
+    p.add_argument(
+        "--format",
+        choices=["mcp", "openai", "anthropic"],
+        default="mcp",
+        help="the framework whose tool format to print",
+    )
     p = add("export", "write SOPs as Agent Skills folders or Cursor commands")
-    p.add_argument("format", choices=["skills", "cursor"])
-    p.add_argument("directory", metavar="DIR")
+    p.add_argument(
+        "format", choices=["skills", "cursor"], help="Agent Skills folders or Cursor commands"
+    )
+    p.add_argument("directory", metavar="DIR", help="where to write (created if missing)")
     p.add_argument("names", nargs="*", metavar="NAME", help="default: every SOP the catalog finds")
     add("rule", "print the SOP format rule for agents that write SOPs")
     for name, command in (plugins or {}).items():

@@ -12,6 +12,8 @@ import argparse
 import json
 import shlex
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,23 @@ from engine.cli.common import (
     parse_params,
     raw_params,
 )
-from engine.errors import PlanRefused, UsageError
+from engine.cli.progress import ObservedJournal, display_for
+from engine.cli.timeline import (
+    STOPPED_EXIT,
+    Describer,
+    event_lines,
+    in_flight,
+    instant,
+    not_run_lines,
+    started_line,
+    timeline_json,
+)
+from engine.errors import PlanRefused, SopError, UsageError
 from engine.execution.cause import summary
 from engine.execution.runner import RESULT_SCHEMA, RunResult, RunStatus, recorded_result
 from engine.storage.journal import Journal, RunRow, default_path
-from engine.storage.run_status import INTERRUPTED, current
+from engine.storage.run_status import INTERRUPTED, current, current_status
+from engine.storage.runids import resolve_run_id
 
 
 def _journal_path(args: argparse.Namespace) -> Path:
@@ -46,10 +60,13 @@ def _recorded_run(args: argparse.Namespace) -> tuple[Journal, RunRow]:
     journal = _existing_journal(args)
     if journal is None:
         raise UsageError(f"unknown run '{args.run_id}' (no journal at {_journal_path(args)})")
-    row = journal.run(args.run_id)
-    if row is None:
+    try:
+        args.run_id = resolve_run_id(journal, args.run_id)
+    except UsageError:
         journal.close()
-        raise UsageError(f"unknown run '{args.run_id}' (journal {journal.path})")
+        raise
+    row = journal.run(args.run_id)
+    assert row is not None
     return journal, row
 
 
@@ -101,7 +118,11 @@ def render(result: RunResult, args: argparse.Namespace | None = None) -> str:
         lines.append("warnings:")
         lines += [f"  {w}" for w in data["warnings"]]
     lines.append("actions:")
+    unreached: dict[str, int] = {}
     for action in data["actions"]:
+        if action["status"] == "skipped" and str(action["reason"] or "").startswith("not reached"):
+            unreached[action["reason"]] = unreached.get(action["reason"], 0) + 1
+            continue
         tries = f" [{action['attempts']} attempts]" if action["attempts"] > 1 else ""
         reason = f"  ({action['reason']})" if action["reason"] else ""
         lines.append(
@@ -110,6 +131,8 @@ def render(result: RunResult, args: argparse.Namespace | None = None) -> str:
         )
         if action.get("cause"):
             lines.append(f"           cause: {summary(action['cause'])}")
+    for reason, count in unreached.items():
+        lines.append(f"  {count} line{'s' if count != 1 else ''} {reason}")
     if result.status is RunStatus.PAUSED and result.pending:
         lines.append(f"paused: {data['pending']['message']}")
         lines.append(f"confirm before {data['pending']['expires_at']} with:")
@@ -164,7 +187,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     sop = load(args.name)
     params = parse_params(args, sop)
     registry = load_handlers(args.handlers, sops=(sop.name,))
-    with Journal(_journal_path(args), lazy=True) as journal:  # a refused run creates none
+    display = display_for(sop, quiet=args.quiet)
+    # a refused run creates no journal (lazy)
+    with ObservedJournal(_journal_path(args), display, lazy=True) as journal:
         try:
             result = run(
                 sop,
@@ -177,6 +202,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         except PlanRefused as exc:
             return _refused(sop.name, exc)
+        finally:
+            display.close()
         return _emit(result, args)
 
 
@@ -184,13 +211,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from engine.binding.packs import load_handlers
     from engine.execution.runner import resume, sop_for_resume
 
-    journal, _ = _recorded_run(args)
-    with journal:
+    found, _ = _recorded_run(args)  # the run id, a prefix resolved
+    found.close()
+    with Journal(_journal_path(args)) as journal:
         started = journal.verified_run(args.run_id)  # before importing the modules it names
         registry = load_handlers([*started.handlers, *args.handlers], sops=(started.sop,))
         params = None
         if raw_params(args):  # the exact values of parameters redaction altered
             params = parse_params(args, sop_for_resume(started), complete=False)
+        try:
+            sop = sop_for_resume(started)  # names the lines progress shows
+        except SopError:
+            sop = None  # resume says why, in its own words
+    display = display_for(sop, quiet=args.quiet)
+    with ObservedJournal(_journal_path(args), display) as journal:
         try:
             result = resume(
                 args.run_id,
@@ -202,47 +236,168 @@ def cmd_resume(args: argparse.Namespace) -> int:
             )
         except PlanRefused as exc:
             return _refused(started.sop, exc)
+        finally:
+            display.close()
         return _emit(result, args)
+
+
+def _since(text: str) -> datetime:
+    """``--since``: ``90m``, ``2h``, ``3d``, ``1w`` ago, or an ISO date/time (UTC if naive)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    amount, unit = text[:-1], text[-1:].lower()
+    if unit in units and amount.isascii() and amount.isdigit():
+        try:
+            return datetime.now(UTC) - timedelta(seconds=int(amount) * units[unit])
+        except OverflowError:
+            raise UsageError(f"--since {text!r}: too far back") from None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r}: expected an age (30m, 2h, 3d, 1w) or an ISO date (2026-01-31)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _duration(row: RunRow) -> str:
+    """Started to last update (to now while running)."""
+    start = instant(row.started)
+    end = time.time() if row.status == RunStatus.RUNNING.value else instant(row.updated)
+    took = max(0.0, end - start)
+    if took < 60:
+        return f"{took:.2f}s"
+    minutes, secs = divmod(int(took), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _selected_runs(args: argparse.Namespace, journal: Journal) -> list[RunRow]:
+    """Newest first, filtered by ``--sop``, ``--status``, ``--since``; at most ``--limit``."""
+    since = _since(args.since).timestamp() if args.since else None
+    limit = 1 if args.last else args.limit
+    if limit < 1:
+        raise UsageError(f"--limit {limit}: expected 1 or more")
+    if not (args.sop or args.status or since is not None):
+        return journal.runs(limit)
+    rows = []
+    for row in journal.runs():
+        if args.sop and row.sop != args.sop:
+            continue
+        if args.status and current_status(journal, row) != args.status:
+            continue
+        if since is not None and instant(row.started) < since:
+            break  # newest first: the rest are older still
+        rows.append(row)
+        if len(rows) == limit:
+            break
+    return rows
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     journal = _existing_journal(args)
-    rows = []
+    rows: list[RunRow] = []
     if journal is not None:
         with journal:
-            rows = [row.to_dict() for row in current(journal, journal.runs())]
-    for row in rows:
-        if row["status"] == INTERRUPTED:
-            row["resume_command"] = _continue_command(row["run_id"], args)
+            rows = current(journal, _selected_runs(args, journal))
+    if args.last:
+        if not rows:
+            raise UsageError(f"no runs match (journal {_journal_path(args)})")
+        args.run_id = rows[0].run_id
+        return cmd_inspect(args)
     if args.json:
-        emit_json(rows)
+        emit_json([_run_dict(row, args) for row in rows])
         return EXIT_OK
     if not rows:
         print(f"no runs (journal {_journal_path(args)})")
         return EXIT_OK
-    print(f"{'RUN':<32}  {'STATUS':<11}  {'SOP':<24}  {'VERSION':<8}  STARTED")
+    print(f"{'RUN':<32}  {'STATUS':<11}  {'SOP':<24}  {'VERSION':<8}  {'DURATION':>9}  STARTED")
     for row in rows:
-        child = f"  (child of {row['parent_run_id']})" if row["parent_run_id"] else ""
+        child = f"  (child of {row.parent_run_id})" if row.parent_run_id else ""
         print(
-            f"{row['run_id']:<32}  {row['status']:<11}  {row['sop']:<24}  "
-            f"{row['version'] or '-':<8}  {row['started']}{child}"
+            f"{row.run_id:<32}  {row.status:<11}  {row.sop:<24}  "
+            f"{row.version or '-':<8}  {_duration(row):>9}  {row.started}{child}"
         )
     for row in rows:
-        if row["status"] == INTERRUPTED:
-            print(f"interrupted: {row['run_id']} (its process is gone); continue it with:")
-            print(f"  {row['resume_command']}")
+        if row.status == INTERRUPTED:
+            print(f"interrupted: {row.run_id} (its process is gone); continue it with:")
+            print(f"  {_continue_command(row.run_id, args)}")
     return EXIT_OK
+
+
+def _run_dict(row: RunRow, args: argparse.Namespace) -> dict[str, object]:
+    """``row`` as JSON; an interrupted run carries the command that continues it."""
+    data: dict[str, object] = row.to_dict()
+    if row.status == INTERRUPTED:
+        data["resume_command"] = _continue_command(row.run_id, args)
+    return data
+
+
+def _describer(journal: Journal, run_id: str, result: RunResult | None) -> Describer:
+    """Lines by action id: from the recorded result, else (a run still going) its SOP."""
+    if result is not None:
+        return Describer(a.to_dict() for a in result.actions)
+    from engine.execution.runner import sop_for_resume
+
+    started = journal.started(run_id)
+    try:
+        sop = sop_for_resume(started) if started is not None else None
+    except SopError:
+        sop = None
+    actions = sop.all_actions() if sop is not None else ()
+    return Describer(
+        {"id": a.id, "step": a.step, "line": a.line, "level": a.level.value, "text": a.text}
+        for a in actions
+    )
+
+
+def _follow(args: argparse.Namespace, journal: Journal, row: RunRow) -> int:
+    """``inspect --follow``: print the timeline as it grows until the run stops; its exit code."""
+    from engine.storage.lease import may_take_over
+
+    if not args.interval > 0:
+        raise UsageError(f"--interval {args.interval}: expected a number of seconds > 0")
+    start: float | None = None
+    shown = 0
+    describe = _describer(journal, row.run_id, None)
+    print(f"run {row.run_id}: {row.sop} {row.version or ''}".rstrip() + " (following)")
+    while True:
+        current = journal.run(row.run_id)
+        assert current is not None
+        events = journal.events(row.run_id)
+        for event in events[shown:]:
+            start = instant(event.ts) if start is None else start
+            for line in event_lines(event, start, describe):
+                print(line, flush=True)
+        shown = len(events)
+        if current.status in STOPPED_EXIT:
+            return STOPPED_EXIT[current.status]
+        if current.status != RunStatus.RUNNING.value:
+            print(f"run {row.run_id}: {current.status}")
+            return EXIT_FAILED
+        lease = journal.lease(row.run_id)
+        if lease is None or may_take_over(lease, time.time()):  # its owner is gone...
+            again = journal.run(row.run_id)
+            if again is None or again.status != RunStatus.RUNNING.value:
+                continue  # ...or it just ended (status and lease change in one commit)
+            print(
+                f"run {row.run_id}: interrupted (its process is gone); resume it with:"
+                f" sop resume {row.run_id}"
+            )
+            return EXIT_FAILED
+        time.sleep(args.interval)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     journal, row = _recorded_run(args)
     with journal:
         (row,) = current(journal, [row])
+        if getattr(args, "follow", False):
+            return _follow(args, journal, row)
         events = journal.events(args.run_id)
         started = journal.started(args.run_id)
         records = journal.records(args.run_id)
         children = [c.to_dict() for c in journal.children(args.run_id)]
         result = recorded_result(journal, args.run_id)
+        describe = _describer(journal, args.run_id, result)
     params = started.params if started is not None else row.params  # the chained copy
     resume = {"resume_command": _continue_command(row.run_id, args)}
     if args.json:
@@ -258,47 +413,45 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 "events": [e.to_dict() for e in events],
                 "records": records,
                 "children": children,
+                "timeline": timeline_json(events),
             }
         )
         return EXIT_OK
     print(f"run {row.run_id}: {row.sop} {row.version or ''} {row.status}")
-    print(f"  started {row.started}, updated {row.updated}")
+    print(f"  started {row.started}, updated {row.updated}, took {_duration(row)}")
     if row.parent_run_id:
         print(f"  child of {row.parent_run_id}")
     print("params:")
     for key, value in params.items():
         print(f"  {key}: {_value(value)}")
-    if row.status == RunStatus.UNKNOWN.value:
-        print(f"  outcome unknown: reconcile it with: {resume['resume_command']}")
-    if row.status == INTERRUPTED:
-        print(f"  interrupted: its process is gone; continue it with: {resume['resume_command']}")
-    if result is not None:
-        tracebacks = {
-            e.action_id: e.data["traceback"]
-            for e in events
-            if e.type == "action_finished" and isinstance(e.data.get("traceback"), str)
-        }
-        print("actions:")
-        for action in result.actions:
-            reason = f"  ({action.reason})" if action.reason else ""
-            status = action.status.value
-            print(f"  {status:<8} {action.level:<9} L{action.line:<4} {action.text}{reason}")
-            if action.cause:
-                print(f"           cause: {summary(action.to_dict()['cause'])}")
-            if action.cause and action.id in tracebacks:
-                print("           traceback:")
-                for line in tracebacks[action.id].rstrip("\n").splitlines():
-                    print(f"             {line}")
-    print("events:")
+    print("timeline:")
+    start = instant(events[0].ts) if events else 0.0
+    finished: set[str] = set()
+    dangling = in_flight(events)
     for event in events:
-        detail = dict(event.data)
-        if event.type in ("run_finished", "run_paused") and isinstance(detail.get("result"), dict):
-            final = detail.pop("result")
-            detail.update(status=final.get("status"), errors=final.get("errors"))
-        shown = json.dumps(detail, default=str, sort_keys=True)
-        if len(shown) > 160:
-            shown = shown[:157] + "..."
-        print(f"  {event.seq:>6} {event.ts} {event.type:<18} {event.action_id or '-':<22} {shown}")
+        if event.type in ("action_finished", "action_pending") and event.action_id:
+            finished.add(event.action_id)
+        if event.seq in dangling:
+            print(started_line(event, start, describe))
+        for line in event_lines(event, start, describe):
+            print(line)
+    if result is not None:
+        rest = not_run_lines((a.to_dict() for a in result.actions), finished)
+        if rest:
+            print("not run:")
+            for line in rest:
+                print(line)
+        if result.pending:
+            pending = result.to_dict(validate=False)["pending"]
+            print(f"paused: {pending['message']}")
+            print(
+                f"  confirm before {pending['expires_at']} with:"
+                f" sop resume {row.run_id} --confirm TOKEN"
+            )
+    if row.status == RunStatus.UNKNOWN.value:
+        print(f"outcome unknown: reconcile it with: {resume['resume_command']}")
+    if row.status == INTERRUPTED:
+        print(f"interrupted: its process is gone; continue it with: {resume['resume_command']}")
     if records:
         print("records:")
         for record in records:
@@ -310,6 +463,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print("children:")
         for child in children:
             print(f"  {child['run_id']} {child['sop']} {child['status']}")
+    print(f"status: {row.status}")
     return EXIT_OK
 
 

@@ -773,6 +773,16 @@ class Journal:
             rows = self._db.execute(sql).fetchall()
         return [_run_row(row) for row in rows]
 
+    def run_ids_starting(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` run ids that start with ``prefix``, sorted (a primary-key range)."""
+        with self._lock:
+            self.flush()
+            rows = self._db.execute(
+                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT ?",
+                (prefix, prefix + "\U0010ffff", int(limit)),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def runs_with_idempotency_key(self, sop: str, keys: Sequence[str]) -> list[RunRow]:
         """Runs of ``sop`` whose ``idempotency_key`` parameter is one of ``keys`` (indexed)."""
         marks = ",".join("?" * len(keys))

@@ -6,8 +6,9 @@
 3. A flow that ends well: a $200 charge, a $150 refund held for confirmation,
    confirmed by running the command a person types (``sop resume RUN_ID --confirm
    TOKEN``, a real subprocess), refunded.
-4. Prints every output and every run's action report (skipped optional lines with
-   their reasons), then stops the sandbox.
+4. Tells it in one screenful: each run's status, output, counts and the optional lines
+   it skipped (with why), then stops the sandbox. ``--details`` (``make demo
+   DETAILS=1``) prints every run's whole action report and the resume's progress too.
 
 Everything it writes (journal, outbox) goes to a fresh temporary directory, so it
 runs the same on a fresh machine and on the hundredth run.
@@ -16,6 +17,7 @@ runs the same on a fresh machine and on the hundredth run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -29,9 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _banner(title: str) -> None:
     print()
-    print("=" * 78)
-    print(title)
-    print("=" * 78)
+    print(f"== {title} " + "=" * max(0, 74 - len(title)))
 
 
 def _sop_command() -> list[str]:
@@ -40,18 +40,62 @@ def _sop_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "engine"]
 
 
-def _render(journal: Any, run_id: str) -> str:
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _story(result: Any, *, skipped: bool, head: bool) -> list[str]:
+    """A run in a few lines: status, output, counts; the optional lines it skipped (why)."""
+    data = result.to_dict(validate=False)
+    lines = [f"run {result.run_id}: {data['status']}"] if head else []
+    if data["output"]:
+        shown = ", ".join(f"{k}={_value(v)}" for k, v in data["output"].items())
+        lines.append(f"  output: {shown}")
+    lines += [f"  error: {e}" for e in data["errors"]]
+    counts: dict[str, int] = {}
+    unreached = 0
+    for action in data["actions"]:
+        if str(action["reason"] or "").startswith("not reached"):
+            unreached += 1
+        else:
+            counts[action["status"]] = counts.get(action["status"], 0) + 1
+    tally = ", ".join(f"{n} {status}" for status, n in counts.items())
+    lines.append(
+        f"  {len(data['actions'])} lines: {tally}"
+        + (f", {unreached} not reached" if unreached else "")
+    )
+    for action in data["actions"]:
+        if skipped and action["status"] == "skipped" and not unreached:
+            where = f"{action['level']} L{action['line']}"
+            lines.append(f"    skipped {where} {action['text']}: {action['reason']}")
+        if action["status"] == "pending":
+            lines.append(f"  paused at L{action['line']} ({action['text']}): {action['reason']}")
+    return lines
+
+
+def _report(
+    journal: Any, run_id: str, *, details: bool, skipped: bool = False, head: bool = True
+) -> None:
     from engine.cli.run import render
     from engine.execution.runner import recorded_result
 
     result = recorded_result(journal, run_id)
-    return render(result) if result is not None else f"(no result recorded for {run_id})"
-
-
-def _transactions(journal: Any, run_id: str) -> None:
+    if result is None:
+        print(f"(no result recorded for {run_id})")
+    elif details:
+        print(render(result))
+    else:
+        print("\n".join(_story(result, skipped=skipped, head=head)))
     for record in journal.records(run_id):
         if record["kind"] == "transaction":
-            print(f"  recorded transaction: {record['data']}")
+            data = record["data"]
+            if details:
+                print(f"  recorded transaction: {data}")
+            else:
+                print(
+                    f"  recorded {data.get('type')} {data.get('id')}: {data.get('amount')}"
+                    f" {data.get('currency')} {data.get('status')}"
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m handlers.payments.demo", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary journal and outbox")
+    parser.add_argument(
+        "--details",
+        action="store_true",
+        help="every run's whole action report, the resume's progress",
+    )
     args = parser.parse_args(argv)
 
     from engine.binding.packs import load_handlers
@@ -85,12 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         sop = load("payment-processing")
         with Journal(journal_path) as journal:
             _banner("Examples 1 and 2 of payment-processing, as written")
-            for example in run_examples(sop, registry=registry, journal=journal):
+            for number, example in enumerate(run_examples(sop, registry=registry, journal=journal)):
                 print(example.report())
-                print("output:", example.actual)
                 if example.run_id:
-                    print(_render(journal, example.run_id))
-                    _transactions(journal, example.run_id)
+                    _report(
+                        journal,
+                        example.run_id,
+                        details=args.details,
+                        skipped=number == 0,
+                        head=False,  # the example's line names the run and its status
+                    )
                 ok = ok and example.passed
 
             _banner("A $200 charge, then a $150 refund held for confirmation")
@@ -116,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 journal=journal,
                 handlers=["handlers.payments"],
             )
-            print(_render(journal, charge.run_id))
-            _transactions(journal, charge.run_id)
+            _report(journal, charge.run_id, details=args.details)
             ok = ok and charge.status is RunStatus.SUCCEEDED
             refund = run(
                 sop,
@@ -131,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 journal=journal,
                 handlers=["handlers.payments"],
             )
-            print(_render(journal, refund.run_id))
+            _report(journal, refund.run_id, details=args.details)
             ok = ok and refund.status is RunStatus.PAUSED and refund.pending is not None
         if refund.pending:
             command = [
@@ -142,21 +194,28 @@ def main(argv: list[str] | None = None) -> int:
                 str(refund.pending["token"]),
             ]
             shown = ["sop", *command[-4:]]
+            if not args.details:
+                command.append("--quiet")  # its report is told below, from the journal
             _banner("A person confirms: " + " ".join(shown))
             done = subprocess.run(
                 command, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ), timeout=120
             )
-            print(done.stdout.rstrip())
+            if args.details:
+                print(done.stdout.rstrip())
             if done.stderr.strip():
                 print(done.stderr.rstrip())
             print(f"(exit code {done.returncode})")
             ok = ok and done.returncode == 0
             with Journal(journal_path) as journal:
-                _transactions(journal, refund.run_id)
+                _report(journal, refund.run_id, details=False, skipped=not args.details)
         messages = sorted(p.name for p in (work / "outbox").glob("*.eml"))
-        _banner(f"Outbox: {len(messages)} message(s)")
-        for name in messages:
+        _banner(f"Outbox: {len(messages)} message(s), a confirmation and a receipt per payment")
+        for name in messages if args.details else messages[:2]:
             print(f"  {name}")
+        if len(messages) > 2 and not args.details:
+            print(f"  ... and {len(messages) - 2} more")
+        if args.keep:
+            print(f"\nthe runs: sop runs --journal {journal_path}  (then sop inspect RUN_ID)")
     print("\nsandbox stopped")
     if args.keep:
         print(f"kept {work}")

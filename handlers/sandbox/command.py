@@ -16,7 +16,9 @@ class SandboxCommand:
     help = "run the local Stripe sandbox"
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--port", type=int, default=8420)
+        parser.add_argument(
+            "--port", type=int, default=8420, help="port on 127.0.0.1 (default 8420)"
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         # lazy: the server needs aiohttp and localstripe (the 'sandbox' extra)

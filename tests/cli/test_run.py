@@ -212,8 +212,8 @@ def test_runs_and_inspect(project: Path) -> None:
 
     text = sop(project, "inspect", run_id)
     assert text.returncode == 0
-    assert "action_started" in text.stdout and "run_finished" in text.stdout
-    assert re.search(r"passed\s+MUST\s+L\d+\s+pay the amount", text.stdout)
+    assert "  +0.000s  run started" in text.stdout and "run finished: succeeded" in text.stdout
+    assert re.search(r"passed\s+step 2 L\d+ MUST pay the amount", text.stdout)
     data = json.loads(sop(project, "inspect", run_id, "--json").stdout)
     assert data["run"]["params"] == {"amount": 500}
     assert data["result"]["status"] == "succeeded"

@@ -19,6 +19,7 @@ import engine
 from engine.storage.base import Confirmation, Event, RunRow, StartedRun, Store
 from engine.storage.journal import Journal
 from engine.storage.lease import Lease
+from engine.storage.runids import resolve_run_id
 
 SOP = """\
 # Refund Demo SOP
@@ -194,6 +195,9 @@ class Forwarding:
     def runs(self, limit: int | None = None) -> list[RunRow]:
         return self._note("runs").runs(limit)
 
+    def run_ids_starting(self, prefix: str, limit: int) -> list[str]:
+        return self._note("run_ids_starting").run_ids_starting(prefix, limit)
+
     def runs_with_idempotency_key(self, sop: str, keys: Sequence[str]) -> list[RunRow]:
         return self._note("runs_with_idempotency_key").runs_with_idempotency_key(sop, keys)
 
@@ -233,6 +237,7 @@ def test_a_paused_run_and_its_resume_go_through_the_protocol_only(tmp_path: Path
         assert store.verify() == []
         assert [row.status for row in store.runs()] == ["succeeded"]
         assert len(store.records(paused.run_id)) == 1
+        assert resolve_run_id(store, paused.run_id[:6]) == paused.run_id  # a prefix names it
     assert {"start_run", "add_confirmation", "use_confirmation", "acquire_lease"} <= set(
         forwarding.calls
     )
