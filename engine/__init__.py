@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from engine.binding.planner import Plan, plan
     from engine.binding.registry import Registry, action, check
     from engine.execution.context import RunContext
+    from engine.execution.guided import report
     from engine.execution.runner import RunResult, resume, run
     from engine.language.catalog import load
     from engine.language.parser import parse
@@ -41,6 +42,7 @@ _LAZY: dict[str, str] = {
     "RunContext": "engine.execution.context",
     "run": "engine.execution.runner",
     "resume": "engine.execution.runner",
+    "report": "engine.execution.guided",
     "RunResult": "engine.execution.runner",
 }
 
@@ -69,6 +71,7 @@ __all__ = [
     "load",
     "parse",
     "plan",
+    "report",
     "resume",
     "run",
 ]
