@@ -35,11 +35,12 @@ COMMANDS: dict[str, str] = {
     "test": "engine.cli.test:cmd_test",
     "mcp": "engine.cli.agent:cmd_mcp",
     "tools": "engine.cli.agent:cmd_tools",
+    "report": "engine.cli.guided:cmd_report",
 }
 
 
 # optional packages -> the extra that installs them (pyproject.toml)
-_EXTRAS = {"localstripe": "sandbox", "aiohttp": "sandbox", "mcp": "mcp"}
+_EXTRAS = {"localstripe": "sandbox", "aiohttp": "sandbox", "mcp": "mcp", "rich": "tty"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,6 +104,15 @@ def _params(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params-file", metavar="FILE", help="YAML or JSON file of parameters")
 
 
+def _performer(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--performer",
+        choices=["agent", "person"],
+        default=None,
+        help="who performs the unbound lines of an SOP that names no **Performer**",
+    )
+
+
 def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
@@ -130,6 +140,7 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
         p.add_argument("name", metavar="NAME")
         _params(p)
         p.add_argument("--json", action="store_true")
+        _performer(p)
         if name == "run":
             p.add_argument("--confirm", metavar="TOKEN")
     p = add("resume", "resume a paused or interrupted run")
@@ -150,11 +161,22 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     p.add_argument("--strict", action="store_true", help="unbound SHOULD lines fail too")
     add("stub", "print handler skeletons for unbound lines").add_argument("name", metavar="NAME")
     add("test", "run SOP Examples as tests").add_argument("names", nargs="*", metavar="NAME")
-    add("mcp", "serve SOPs as MCP tools over stdio").add_argument(
+    p = add("mcp", "serve SOPs as MCP tools over stdio")
+    p.add_argument(
         "--allow-agent-confirm",
         action="store_true",
         help="let agents confirm paused runs (default: only a person, via sop resume)",
     )
+    _performer(p)
+    p = add("report", "report a performer's task of a waiting run")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("task", metavar="TASK", help="the task's id (or file:line, or line)")
+    outcome = p.add_mutually_exclusive_group(required=True)
+    for flag, value in (("--done", "done"), ("--skip", "skipped"), ("--fail", "failed")):
+        outcome.add_argument(flag, dest="outcome", action="store_const", const=value)
+    p.add_argument("--note", default="", help="evidence (done), the reason (skip), or why")
+    p.add_argument("--by", default=None, help="who reports (default: the user name)")
+    p.add_argument("--json", action="store_true")
     p = add("tools", "print tool definitions for agent frameworks")
     p.add_argument("--format", choices=["mcp", "openai", "anthropic"], default="mcp")
     for name, command in (plugins or {}).items():

@@ -13,7 +13,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import (
     EXIT_FAILED,
@@ -29,6 +29,9 @@ from engine.execution.cause import summary
 from engine.execution.runner import RESULT_SCHEMA, RunResult, RunStatus, recorded_result
 from engine.storage.journal import Journal, RunRow, default_path
 
+if TYPE_CHECKING:
+    from engine.binding.registry import Registry
+
 
 def _journal_path(args: argparse.Namespace) -> Path:
     return Path(args.journal) if getattr(args, "journal", None) else default_path()
@@ -40,7 +43,7 @@ def _existing_journal(args: argparse.Namespace) -> Journal | None:
     return Journal(path) if path.is_file() else None
 
 
-def _recorded_run(args: argparse.Namespace) -> tuple[Journal, RunRow]:
+def recorded_run(args: argparse.Namespace) -> tuple[Journal, RunRow]:
     """The journal and the row of ``args.run_id``; UsageError (exit 2) when either is missing."""
     journal = _existing_journal(args)
     if journal is None:
@@ -55,7 +58,7 @@ def _recorded_run(args: argparse.Namespace) -> tuple[Journal, RunRow]:
 def _exit_code(result: RunResult) -> int:
     if result.status is RunStatus.SUCCEEDED:
         return EXIT_OK
-    if result.status is RunStatus.PAUSED:
+    if result.status in (RunStatus.PAUSED, RunStatus.WAITING):
         return EXIT_PAUSED
     if result.status is RunStatus.UNKNOWN:
         return EXIT_UNKNOWN
@@ -105,6 +108,10 @@ def render(result: RunResult, args: argparse.Namespace | None = None) -> str:
         lines.append(f"paused: {data['pending']['message']}")
         lines.append(f"confirm before {data['pending']['expires_at']} with:")
         lines.append(f"  {resume_command(result, args or argparse.Namespace())}")
+    if result.status is RunStatus.WAITING:
+        from engine.cli.guided import task_lines
+
+        lines += task_lines(result, args)
     if result.status is RunStatus.UNKNOWN:
         lines.append(
             "outcome unknown: the side effect may have happened (the request was sent, no "
@@ -125,7 +132,7 @@ def _debug(result: RunResult) -> None:
             print(action.traceback.rstrip("\n"), file=sys.stderr)
 
 
-def _emit(result: RunResult, args: argparse.Namespace) -> int:
+def emit_result(result: RunResult, args: argparse.Namespace) -> int:
     if getattr(args, "debug", False):
         _debug(result)
     if getattr(args, "json", False):
@@ -133,6 +140,21 @@ def _emit(result: RunResult, args: argparse.Namespace) -> int:
     else:
         print(render(result, args))
     return _exit_code(result)
+
+
+def _walked(
+    result: RunResult, args: argparse.Namespace, registry: Registry, journal: Journal
+) -> int:
+    """On a terminal, a person walks a waiting run's checklist (Ctrl-C: it stays waiting)."""
+    from engine.cli.guided import interactive, walk_checklist
+
+    if interactive(args, result):
+        try:
+            result = walk_checklist(result, registry=registry, journal=journal)
+        except (KeyboardInterrupt, EOFError):
+            print(f"\nrun {result.run_id} left waiting; continue with: sop resume {result.run_id}")
+            return EXIT_PAUSED
+    return emit_result(result, args)
 
 
 def _refused(name: str, exc: PlanRefused) -> int:
@@ -164,17 +186,18 @@ def cmd_run(args: argparse.Namespace) -> int:
                 journal=journal,
                 confirm=args.confirm,
                 handlers=list(args.handlers),
+                performer=args.performer,
             )
         except PlanRefused as exc:
             return _refused(sop.name, exc)
-        return _emit(result, args)
+        return _walked(result, args, registry, journal)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from engine.binding.packs import load_handlers
     from engine.execution.runner import resume, sop_for_resume
 
-    journal, _ = _recorded_run(args)
+    journal, _ = recorded_run(args)
     with journal:
         started = journal.verified_run(args.run_id)  # before importing the modules it names
         registry = load_handlers([*started.handlers, *args.handlers], sops=(started.sop,))
@@ -191,7 +214,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             )
         except PlanRefused as exc:
             return _refused(started.sop, exc)
-        return _emit(result, args)
+        return _walked(result, args, registry, journal)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -217,7 +240,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    journal, row = _recorded_run(args)
+    journal, row = recorded_run(args)
     with journal:
         events = journal.events(args.run_id)
         started = journal.started(args.run_id)
@@ -262,10 +285,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 print("           traceback:")
                 for line in tracebacks[action.id].rstrip("\n").splitlines():
                     print(f"             {line}")
+    reports = [e for e in events if e.type == "task_reported"]
+    if reports:
+        print("reports:")
+        for event in reports:
+            data = event.data
+            note = f": {data.get('note')}" if data.get("note") else ""
+            print(
+                f"  {data.get('at')} {event.action_id:<22} {data.get('outcome'):<8}"
+                f" by {data.get('by')}{note}"
+            )
     print("events:")
     for event in events:
         detail = dict(event.data)
-        if event.type in ("run_finished", "run_paused") and isinstance(detail.get("result"), dict):
+        if event.type in ("run_finished", "run_paused", "run_waiting") and isinstance(
+            detail.get("result"), dict
+        ):
             final = detail.pop("result")
             detail.update(status=final.get("status"), errors=final.get("errors"))
         shown = json.dumps(detail, default=str, sort_keys=True)
@@ -309,4 +344,13 @@ def cmd_journal(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
-__all__ = ["cmd_inspect", "cmd_journal", "cmd_resume", "cmd_run", "cmd_runs", "render"]
+__all__ = [
+    "cmd_inspect",
+    "cmd_journal",
+    "cmd_resume",
+    "cmd_run",
+    "cmd_runs",
+    "emit_result",
+    "recorded_run",
+    "render",
+]
