@@ -137,7 +137,9 @@ def test_lists_one_tool_per_sop_plus_fixed_tools_and_prompts(project: Path) -> N
             prompts = {p.name for p in (await client.list_prompts()).prompts}
             assert {"refund-demo", "payment-processing"} <= prompts
             prompt = await client.get_prompt("refund-demo")
-            assert prompt.messages[0].content.text == REFUND_SOP
+            text = prompt.messages[0].content.text
+            assert text.startswith("Run this SOP: Refund Demo SOP.")
+            assert text.endswith(REFUND_SOP)
             with pytest.raises(MCPError, match="unknown prompt"):
                 await client.get_prompt("no-such-sop")
 
