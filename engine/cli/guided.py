@@ -1,4 +1,4 @@
-"""``sop report`` and the terminal checklist of a guided run (``--performer person``).
+"""The open tasks of a guided run, and its checklist walked at a terminal (``--performer person``).
 
 A waiting run (exit 3) lists its open tasks. Scripts report them one at a time with
 ``sop report RUN_ID TASK --done|--skip|--fail --note TEXT``; a person at a terminal
@@ -14,7 +14,6 @@ import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
-from engine.cli.common import EXIT_PAUSED
 from engine.errors import SopError
 from engine.execution.result import RunResult, RunStatus
 
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from engine.binding.registry import Registry
     from engine.storage.base import Store
 
-__all__ = ["cmd_report", "interactive", "task_lines", "walk_checklist"]
+__all__ = ["interactive", "task_lines", "walk_checklist"]
 
 
 def task_lines(result: RunResult, args: argparse.Namespace | None = None) -> list[str]:
@@ -99,22 +98,3 @@ def walk_checklist(
         except SopError as exc:
             console.print(f"[red]refused:[/] {exc}")
     return result
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from engine.binding.packs import load_handlers
-    from engine.cli.run import emit_result, recorded_run
-    from engine.execution.guided import report
-
-    journal, _ = recorded_run(args)
-    with journal:
-        started = journal.verified_run(args.run_id)  # before importing the modules it names
-        registry = load_handlers([*started.handlers, *args.handlers], sops=(started.sop,))
-        item = {"id": args.task, "outcome": args.outcome, "note": args.note}
-        result = report(args.run_id, [item], by=args.by, registry=registry, journal=journal)
-        code = emit_result(result, args)
-    if result.status is RunStatus.WAITING:
-        still = ", ".join(f"{t['file']}:{t['line']}" for t in result.tasks)
-        print(f"sop: recorded; run {result.run_id} still waits on: {still}", file=sys.stderr)
-        return EXIT_PAUSED
-    return code

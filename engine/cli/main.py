@@ -35,7 +35,7 @@ COMMANDS: dict[str, str] = {
     "test": "engine.cli.test:cmd_test",
     "mcp": "engine.cli.agent:cmd_mcp",
     "tools": "engine.cli.agent:cmd_tools",
-    "report": "engine.cli.guided:cmd_report",
+    "report": "engine.cli.run:cmd_report",
 }
 
 

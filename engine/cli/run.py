@@ -1,7 +1,8 @@
-"""``sop run``, ``sop resume``, ``sop runs``, ``sop inspect``, ``sop journal verify``.
+"""``sop run``, ``sop resume``, ``sop report``, ``sop runs``, ``sop inspect``, ``sop journal``.
 
 Exit codes: 0 succeeded, 1 failed or refused, 2 invalid parameters / unknown SOP or
-run (nothing ran), 3 paused for confirmation (the command to confirm is printed),
+run (nothing ran), 3 paused for confirmation (the command to confirm is printed) or
+waiting for a performer's reports (the tasks and `sop report` are printed),
 4 outcome unknown (a side effect may have happened; the ``sop resume`` command that
 reconciles it is printed).
 """
@@ -217,6 +218,26 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return _walked(result, args, registry, journal)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """``sop report RUN_ID TASK --done|--skip|--fail``: one report, then the run goes on
+    (exit 3 while it still waits; the open tasks go to stderr)."""
+    from engine.binding.packs import load_handlers
+    from engine.execution.guided import report
+
+    journal, _ = recorded_run(args)
+    with journal:
+        started = journal.verified_run(args.run_id)  # before importing the modules it names
+        registry = load_handlers([*started.handlers, *args.handlers], sops=(started.sop,))
+        item = {"id": args.task, "outcome": args.outcome, "note": args.note}
+        result = report(args.run_id, [item], by=args.by, registry=registry, journal=journal)
+        code = emit_result(result, args)
+    if result.status is RunStatus.WAITING:
+        still = ", ".join(f"{t['file']}:{t['line']}" for t in result.tasks)
+        print(f"sop: recorded; run {result.run_id} still waits on: {still}", file=sys.stderr)
+        return EXIT_PAUSED
+    return code
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     journal = _existing_journal(args)
     rows = []
@@ -347,6 +368,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
 __all__ = [
     "cmd_inspect",
     "cmd_journal",
+    "cmd_report",
     "cmd_resume",
     "cmd_run",
     "cmd_runs",

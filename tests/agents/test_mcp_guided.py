@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.agents.test_mcp import _text, mcp_server, run_async
+from tests.support.mcp_client import mcp_server, run_async
+from tests.support.mcp_client import text_of as _text
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "agent-sop" / "codebase-summary.sop.md"
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.guided.mixed import MIXED, write
 from tests.support.cli import sop_cli
+from tests.support.guided import MIXED, write
 
-HANDLERS = "tests.guided.cli_handlers"
+HANDLERS = "tests.support.guided_handlers"
 ROOT = Path(__file__).resolve().parents[2]
 
 

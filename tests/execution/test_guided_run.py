@@ -14,7 +14,7 @@ from engine.execution.runner import resume, run
 from engine.language.parser import parse
 from engine.model import Sop
 from engine.storage.journal import Journal
-from tests.guided.mixed import MIXED, registry, write
+from tests.support.guided import MIXED, registry, write
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from engine.execution.runner import run
 from engine.language.parser import parse
 from engine.model import Sop
 from engine.storage.journal import Journal
-from tests.guided.mixed import CODE_ONLY, MIXED, registry, write
+from tests.support.guided import CODE_ONLY, MIXED, registry, write
 
 
 def _sop(tmp_path: Path, text: str = MIXED, name: str = "release-runbook") -> Sop:
