@@ -89,6 +89,7 @@ class Walk:
         self.pending: dict[str, Any] | None = None
         self.tasks = performer.Tasks(plan, replay.reports)
         self.waiting: list[Binding] = []  # the open tasks of the step the run waits on
+        self.failing: int | None = -1  # the step a required task's failure ends (-1: none)
         self.unknown = False
         self.stopped: str | None = None
 
@@ -133,14 +134,20 @@ class Walk:
             return performer.pending(binding)
         step = binding.action.step
         settled = self.tasks.outcome(binding)
+        failed = settled is not None and settled.result.status is ActionStatus.FAILED
         if self.stopped is not None:
-            if settled is not None and self.waiting and self.waiting[0].action.step == step:
-                return settled  # reported while its step waits for the others
+            waits_here = bool(self.waiting) and self.waiting[0].action.step == step
+            if settled is not None and (waits_here or (failed and self.failing == step)):
+                return settled  # reported while its step waits / the failure that ends it
             return self._skipped(binding, self.stopped)
-        if not self.tasks.step_failed(step):
-            self.waiting = self.tasks.open_in(step)
-            if binding in self.waiting:
-                return performer.pending(binding)
+        if self.tasks.step_failed(step):
+            self.failing = step
+            if not (failed and binding.required):  # nothing else of the step runs
+                self.stopped = f"not reached: a required task of step {step} failed"
+            return settled if settled is not None else self._skipped(binding, self.stopped or "")
+        self.waiting = self.tasks.open_in(step)
+        if binding in self.waiting:
+            return performer.pending(binding)
         return settled if settled is not None else self._skipped(binding, "not reached")
 
     def _skipped(self, binding: Binding, reason: str) -> Outcome:

@@ -176,3 +176,26 @@ def test_reports_are_journaled_redacted_and_survive_another_process(
     assert again.status is RunStatus.WAITING
     assert [t["line"] for t in again.tasks] == [23, 24, 27]  # L22's report stands
     assert card not in str(again.to_dict())
+
+
+def test_a_failed_task_stops_its_step_before_the_bound_lines_after_it(tmp_path: Path) -> None:
+    text = MIXED.replace(
+        "- SHOULD update the docs\n", "- SHOULD update the docs\n- MUST record the tag\n"
+    )
+    path = write(tmp_path, text)
+    sop = parse(path.read_bytes(), path=str(path))
+    effects = tmp_path / "fx"
+    reg = registry(effects)
+    with Journal(tmp_path / "j.db") as journal:
+        waiting = run(sop, {"mode": "quick"}, registry=reg, journal=journal)
+        assert [t["line"] for t in waiting.tasks] == [22, 23, 25, 28]
+        reports = [
+            {"id": "L22", "outcome": "done", "note": "written"},
+            {"id": "L25", "outcome": "failed", "note": "pushed to main by mistake"},
+        ]
+        result = report(waiting.run_id, reports, registry=reg, journal=journal)
+    assert result.status is RunStatus.FAILED
+    fate = {a.line: a.status for a in result.actions}
+    assert fate[22] is ActionStatus.PASSED and fate[25] is ActionStatus.FAILED
+    assert fate[24] is ActionStatus.SKIPPED  # the bound line between them never ran
+    assert effects.read_text() == "start\n"
