@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from engine.binding.registry import Registry, action, check
     from engine.execution.context import RunContext
     from engine.execution.decide import cancel, reject
+    from engine.execution.guided import report
     from engine.execution.runner import RunResult, resume, run
     from engine.language.catalog import load
     from engine.language.parser import parse
@@ -42,6 +43,7 @@ _LAZY: dict[str, str] = {
     "RunContext": "engine.execution.context",
     "run": "engine.execution.runner",
     "resume": "engine.execution.runner",
+    "report": "engine.execution.guided",
     "RunResult": "engine.execution.runner",
     "reject": "engine.execution.decide",
     "cancel": "engine.execution.decide",
@@ -74,6 +76,7 @@ __all__ = [
     "parse",
     "plan",
     "reject",
+    "report",
     "resume",
     "run",
 ]

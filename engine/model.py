@@ -51,6 +51,10 @@ KEYWORDS: dict[str, Level] = {
 }
 
 
+#: who performs a line: ``code`` (a bound handler, the default), an agent, or a person
+PERFORMERS = ("code", "agent", "person")
+
+
 class ActionKind(enum.Enum):
     ACTION = "action"  # an Actions / Constraints item
     CHECK = "check"  # a Validation item: enforced like MUST unless a weaker keyword says so
@@ -185,6 +189,7 @@ class Step:
     error_rules: tuple[ErrorRule, ...] = ()
     branches: tuple[Branch, ...] = ()
     text: str = ""  # prose not in a labelled block
+    performer: str | None = None  # "**Performer**: agent" under the heading; None: not said
 
 
 @dataclass(frozen=True)
@@ -239,10 +244,19 @@ class Sop:
     related: tuple[Link, ...] = ()
     version_history: tuple[str, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()  # what the parser found wrong
+    performer: str | None = None  # "**Performer**: agent|person|code" metadata; None: not said
 
     @property
     def version(self) -> str | None:
         return self.metadata.get("Version") or self.metadata.get("version")
+
+    def performer_of(self, action: Action, default: str | None = None) -> str:
+        """Who performs ``action`` when no handler binds it: its step's word, else the
+        SOP's, else ``default`` (``--performer``, for files that say nothing), else code."""
+        for step in self.steps:
+            if step.number == action.step and step.performer is not None:
+                return step.performer
+        return self.performer or default or "code"
 
     def parameter(self, name: str) -> Parameter | None:
         for param in self.parameters:

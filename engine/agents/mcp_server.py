@@ -39,12 +39,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.agents import guided
 from engine.agents.tools import (
     CONFIRM_RUN,
     DESCRIBE_SOP,
     INSPECT_RUN,
     LIST_SOPS,
     PLAN_SOP,
+    REPORT_TASKS,
     ToolDef,
     assign_names,
     fixed_tools,
@@ -316,6 +318,7 @@ class SopService:
     log: Log = stderr_log
     limits: CallLimits = field(default_factory=CallLimits)
     catalog: LiveCatalog = field(default=None)  # type: ignore[assignment]
+    performer: str | None = None  # --performer: for SOPs that name none
 
     def __post_init__(self) -> None:
         if self.policy not in (POLICY_HUMAN, POLICY_AGENT):
@@ -362,11 +365,14 @@ class SopService:
             if s.sop is not None
         ]
 
-    def prompt(self, name: str) -> tuple[str, str] | None:
-        """``(description, markdown)`` of the SOP prompt ``name``; None if unknown."""
-        for item in self._snapshot()[0]:
+    def prompt(self, name: str, user_input: str = "") -> tuple[str, str] | None:
+        """``(description, text)`` of the SOP prompt ``name`` (the SOP framed for an agent,
+        with the user's input); None if unknown."""
+        served, names = self._snapshot()
+        for item in served:
             if item.name == name and item.sop is not None:
-                return (item.sop.title or item.name, item.sop.text)
+                text = guided.prompt_text(item.sop, names.get(item.name), user_input)
+                return (item.sop.title or item.name, text)
         return None
 
     # ----------------------------------------------------------------- calls
@@ -390,6 +396,7 @@ class SopService:
             PLAN_SOP: self._plan_sop,
             CONFIRM_RUN: self._confirm_run,
             INSPECT_RUN: self._inspect_run,
+            REPORT_TASKS: self._report_tasks,
         }
         try:
             if name in fixed:
@@ -457,7 +464,8 @@ class SopService:
     def _plan_sop(self, args: dict[str, Any]) -> ToolOutcome:
 
         sop = self._in_service(str(args["name"]))
-        result = plan(sop, args.get("params") or {}, registry=self._registry())
+        params = args.get("params") or {}
+        result = plan(sop, params, registry=self._registry(), performer=self.performer)
         return _ok(result.to_dict())
 
     def _run_sop(self, tool: str, sop: Sop, params: dict[str, Any]) -> ToolOutcome:
@@ -470,8 +478,13 @@ class SopService:
                 registry=self._registry(),
                 journal=journal,
                 handlers=list(self.handlers),
+                performer=self.performer,
             )
         return self._run_outcome(tool, result)
+
+    def _report_tasks(self, args: dict[str, Any]) -> ToolOutcome:
+        result = guided.report_tasks(args, registry=self._registry(), journal=self._journal)
+        return self._run_outcome(REPORT_TASKS, result)
 
     def _confirm_run(self, args: dict[str, Any]) -> ToolOutcome:
         run_id = str(args["run_id"])
@@ -514,6 +527,8 @@ class SopService:
         elif row.status == INTERRUPTED:
             command = f"sop resume {run_id} --journal {self.journal_path()}"
             summary += f" - its process is gone; a person continues it: `{command}`"
+        elif result is not None and row.status == "waiting":
+            summary += guided.waiting_summary(result)
         return _ok(data, summary)
 
     # ----------------------------------------------------------------- helpers
@@ -561,6 +576,8 @@ class SopService:
                         f"run {run_id} ({tool}) paused: {message}. "
                         f"To confirm: {self.resume_command(run_id, token)}"
                     )
+        elif status == "waiting":
+            summary += guided.waiting_summary(data)
         elif data.get("errors"):
             summary += " - " + "; ".join(str(e) for e in data["errors"])
         if status == "unknown":  # never to be retried by running it again
@@ -716,7 +733,8 @@ INSTRUCTIONS = (
     "Each tool named after an SOP runs that Standard Operating Procedure with validated "
     "parameters and returns the run result. Call plan_sop first for a dry run, describe_sop "
     "to see its steps and bindings. A run that needs confirmation comes back paused; unless "
-    "this server allows agents to confirm, a person confirms it with `sop resume`."
+    "this server allows agents to confirm, a person confirms it with `sop resume`. A run "
+    "that waits for its performer lists `tasks`: do them and report with report_tasks."
 )
 
 
@@ -829,13 +847,25 @@ def build_server(service: SopService) -> Any:
         await announce(ctx)
         return types.ListPromptsResult(
             prompts=[
-                types.Prompt(name=name, title=title, description=description)
+                types.Prompt(
+                    name=name,
+                    title=title,
+                    description=description,
+                    arguments=[
+                        types.PromptArgument(
+                            name=guided.USER_INPUT,
+                            description="what the user asks for: parameters and context",
+                            required=False,
+                        )
+                    ],
+                )
                 for name, title, description in prompts
             ]
         )
 
     async def get_prompt(ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        found = await anyio.to_thread.run_sync(service.prompt, params.name)
+        user_input = str((params.arguments or {}).get(guided.USER_INPUT) or "")
+        found = await anyio.to_thread.run_sync(service.prompt, params.name, user_input)
         if found is None:
             raise MCPError(code=invalid_params, message=f"unknown prompt {params.name!r}")
         description, text = found

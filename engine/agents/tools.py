@@ -34,7 +34,8 @@ DESCRIBE_SOP = "describe_sop"
 PLAN_SOP = "plan_sop"
 CONFIRM_RUN = "confirm_run"
 INSPECT_RUN = "inspect_run"
-FIXED_NAMES = (LIST_SOPS, DESCRIBE_SOP, PLAN_SOP, CONFIRM_RUN, INSPECT_RUN)
+REPORT_TASKS = "report_tasks"
+FIXED_NAMES = (LIST_SOPS, DESCRIBE_SOP, PLAN_SOP, CONFIRM_RUN, INSPECT_RUN, REPORT_TASKS)
 RUN_RESULT_SCHEMA = "run-result.schema.json"
 
 
@@ -273,6 +274,41 @@ def fixed_tools(run_output_schema: Mapping[str, Any] | None = None) -> tuple[Too
                 "additionalProperties": False,
             },
             read_only=True,
+        ),
+        ToolDef(
+            name=REPORT_TASKS,
+            title="Report a run's tasks",
+            description=(
+                "Report what you did on the tasks a waiting run lists (its `tasks`): done with "
+                "a note (evidence: what was done, links, paths), skipped with a reason (SHOULD / "
+                "MAY only), or failed. Returns the next tasks, what is still open, or the final "
+                "result."
+            ),
+            input_schema={
+                "type": "object",
+                "properties": {
+                    "run_id": _RUN_ID,
+                    "reports": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 200,
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "string", "minLength": 1, "maxLength": 200},
+                                "outcome": {"enum": ["done", "skipped", "failed"]},
+                                "note": {"type": "string", "maxLength": 10000},
+                            },
+                            "required": ["id", "outcome"],
+                            "additionalProperties": False,
+                        },
+                    },
+                },
+                "required": ["run_id", "reports"],
+                "additionalProperties": False,
+            },
+            output_schema=out,
+            destructive=True,
         ),
     )
 

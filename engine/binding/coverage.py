@@ -38,25 +38,35 @@ class LineCoverage:
     location: str
     handler: HandlerDef | None
     error: str | None = None  # a tie between handlers
+    performer: str = "code"  # who performs the line when no handler binds it
 
     @property
     def status(self) -> str:
+        """bound, ambiguous, performer (an agent's or person's task) or unbound."""
         if self.error is not None:
             return "ambiguous"
-        return "bound" if self.handler is not None else "unbound"
+        if self.handler is not None:
+            return "bound"
+        return "unbound" if self.performer == "code" else "performer"
 
     @property
     def required(self) -> bool:
         return self.action.level.required
 
     def fails(self, strict: bool) -> bool:
-        """Required lines (and, strictly, SHOULD lines) must be bound unambiguously."""
-        if self.status == "bound":
+        """Required code lines (and, strictly, SHOULD lines) must be bound unambiguously;
+        a performer's line is its task, never a gap in the code."""
+        if self.status in ("bound", "performer"):
             return False
         return self.required or (strict and self.action.level in (Level.SHOULD, Level.SHOULD_NOT))
 
     def label(self) -> str:
         return f"{self.location}: {self.action.level.value} {self.action.text}"
+
+    @property
+    def who(self) -> str:
+        """Who performs the line in a run: code when bound, else the line's performer."""
+        return "code" if self.handler is not None else self.performer
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,16 @@ class SopCoverage:
             cell[1] += 1
             cell[0] += line.status == "bound"
         return {name: (bound, total) for name, (bound, total) in out.items()}
+
+    def performers(self) -> dict[str, int]:
+        """Lines code binds, lines an agent or person performs, lines nothing covers."""
+        out = {"code": 0, "performer": 0, "unbound": 0}
+        for line in self.lines:
+            status = line.status
+            out[
+                "code" if status == "bound" else "performer" if status == "performer" else "unbound"
+            ] += 1
+        return out
 
     def failures(self, strict: bool = False) -> list[LineCoverage]:
         return [line for line in self.lines if line.fails(strict)]
@@ -106,6 +126,7 @@ class CoverageReport:
                     "path": s.sop.path,
                     "ok": not s.failures(self.strict),
                     "counts": {k: {"bound": b, "total": t} for k, (b, t) in s.counts().items()},
+                    "performers": s.performers(),
                     "lines": [_line_dict(line) for line in s.lines],
                 }
                 for s in self.sops
@@ -135,8 +156,15 @@ class CoverageReport:
             )
             verdict = "ok" if not s.failures(self.strict) else "SHORT"
             out.append(f"{s.sop.name} ({s.sop.path or 'built-in'}): {summary}  [{verdict}]")
+            who = s.performers()
+            if who["performer"]:
+                out.append(
+                    f"  code-bound {who['code']}  performer {who['performer']}"
+                    f"  unbound {who['unbound']}"
+                )
             for line in s.unbound():
-                mark = "FAIL" if line.fails(self.strict) else "skip"
+                mark = line.performer if line.status == "performer" else "skip"
+                mark = "FAIL" if line.fails(self.strict) else mark
                 why = f" ({line.error})" if line.error else ""
                 out.append(f"  {mark} {line.label()}{why}")
         if self.unused:
@@ -174,6 +202,8 @@ class CoverageReport:
                         case, "failure", message=line.error or "no handler", type=line.status
                     )
                     failure.text = line.label()
+                elif line.status == "performer":
+                    ET.SubElement(case, "skipped", message=f"performed by the {line.performer}")
                 elif line.status != "bound":
                     ET.SubElement(case, "skipped", message=line.error or "no handler")
         ET.indent(root)
@@ -191,22 +221,26 @@ def _line_dict(line: LineCoverage) -> dict[str, Any]:
         "text": a.text,
         "required": line.required,
         "status": line.status,
+        "performer": line.who,
         "handler": line.handler.name if line.handler else None,
         "error": line.error,
     }
 
 
-def sop_coverage(sop: Sop, registry: Registry) -> SopCoverage:
+def sop_coverage(sop: Sop, registry: Registry, performer: str | None = None) -> SopCoverage:
+    """Every line of ``sop`` with its handler (or tie), and who performs it when unbound
+    (its step's or the SOP's **Performer**, else ``performer``, else code)."""
     lines: list[LineCoverage] = []
     for action in sop.all_actions():
         where = location(action, sop)
+        who = sop.performer_of(action, performer)
         kind = ActionKind.CHECK if action.kind is ActionKind.CHECK else ActionKind.ACTION
         try:
             found = registry.match(action.text, sop=sop.name, step=action.step, kind=kind)
         except BindingError as exc:
-            lines.append(LineCoverage(action, where, None, str(exc)))
+            lines.append(LineCoverage(action, where, None, str(exc), who))
             continue
-        lines.append(LineCoverage(action, where, found.handler if found else None))
+        lines.append(LineCoverage(action, where, found.handler if found else None, None, who))
     return SopCoverage(sop, tuple(lines))
 
 

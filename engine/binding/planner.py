@@ -19,7 +19,7 @@ from engine.binding.handler import Match
 from engine.binding.normalize import clean
 from engine.binding.registry import Registry
 from engine.errors import UsageError
-from engine.model import Action, ActionKind, Branch, Sop, jsonable
+from engine.model import PERFORMERS, Action, ActionKind, Branch, Sop, jsonable
 
 _ENV_PREREQ = re.compile(
     r"^([A-Za-z_][A-Za-z0-9_]*) environment variable (?:is )?(?:configured|set|defined|present)\b",
@@ -31,8 +31,11 @@ _ENV_PREREQ = re.compile(
 class Binding:
     action: Action
     match: Match | None
-    status: str  # "bound" | "unbound" | "off_path"
+    status: str  # "bound" | "unbound" | "performer" | "off_path"
     reason: str | None  # "no handler" | "branch 'For Refunds' not selected (operation=charge)"
+    #: who performs the line: "code" (a handler; unbound code lines are "unbound"), or the
+    #: "agent" / "person" the SOP (or ``--performer``) names for its unbound lines
+    performer: str = "code"
 
     @property
     def required(self) -> bool:
@@ -45,6 +48,7 @@ class Plan:
     sop: Sop
     params: dict[str, Any]  # validated, defaults applied
     bindings: tuple[Binding, ...]  # guards first, then steps in order, source order within
+    performer: str | None = None  # --performer: for files that name none
 
     @property
     def unbound(self) -> tuple[Binding, ...]:
@@ -63,6 +67,11 @@ class Plan:
     @property
     def ok(self) -> bool:
         return not self.unbound
+
+    @property
+    def performer_lines(self) -> tuple[Binding, ...]:
+        """Lines on the path an agent or a person performs: the run pauses for them."""
+        return tuple(b for b in self.bindings if b.status == "performer")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; validated against schemas/plan.schema.json."""
@@ -122,6 +131,7 @@ def binding_dict(binding: Binding, sop: Sop) -> dict[str, Any]:
         "text": action.text,
         "required": binding.required,
         "status": binding.status,
+        "performer": binding.performer,
         "reason": binding.reason,
         "handler": handler_dict(binding.match),
         "captures": jsonable(binding.match.captures) if binding.match else {},
@@ -162,21 +172,42 @@ def _find_branch(sop: Sop, step_number: int, label: str) -> Branch | None:
     return None
 
 
-def bind_line(action: Action, sop: Sop, registry: Registry, off_path: str | None = None) -> Binding:
-    """One line's binding; ``off_path`` is the reason it is not on the selected path."""
+def bind_line(
+    action: Action,
+    sop: Sop,
+    registry: Registry,
+    off_path: str | None = None,
+    performer: str | None = None,
+) -> Binding:
+    """One line's binding; ``off_path`` is the reason it is not on the selected path.
+
+    A bound line always runs as code; an unbound one is the performer's task when its
+    step or SOP (or, where the file says nothing, ``performer``) names an agent or a
+    person, else "unbound": a missing handler never silently becomes someone's task.
+    """
+    who = sop.performer_of(action, performer)
     if off_path is not None:
-        return Binding(action, None, "off_path", off_path)
+        return Binding(action, None, "off_path", off_path, who)
     kind = ActionKind.CHECK if action.kind is ActionKind.CHECK else ActionKind.ACTION
     found = registry.match(action.text, sop=sop.name, step=action.step, kind=kind)
-    if found is None:
-        return Binding(action, None, "unbound", "no handler")
-    return Binding(action, found, "bound", None)
+    if found is not None:
+        return Binding(action, found, "bound", None, "code")
+    if who != "code":
+        return Binding(action, None, "performer", None, who)
+    return Binding(action, None, "unbound", "no handler", who)
 
 
-def plan(sop: Sop | str, params: Mapping[str, Any], *, registry: Registry | None = None) -> Plan:
+def plan(
+    sop: Sop | str,
+    params: Mapping[str, Any],
+    *,
+    registry: Registry | None = None,
+    performer: str | None = None,
+) -> Plan:
     """Refuse an SOP with lint errors, validate, check prerequisites, select branches and
     bind every line on the path. Every run goes through here (engine.execution.runner), so an SOP
-    with lint errors never runs: ``LintRefused``, one line per error."""
+    with lint errors never runs: ``LintRefused``, one line per error. ``performer``
+    (agent|person) performs the unbound lines of a file that names no performer."""
     # lazy: the language package pulls in the markdown parser; importing the planner for
     # its Binding/Plan types (sop coverage, the CLI's output) should not
     from engine.language import params as params_module
@@ -200,17 +231,22 @@ def plan(sop: Sop | str, params: Mapping[str, Any], *, registry: Registry | None
         from engine.binding.packs import api_packs
 
         registry = api_packs.registry_for(doc.name)
-    return Plan(sop=doc, params=validated, bindings=_bindings(doc, registry, validated))
+    if performer is not None and performer not in PERFORMERS:
+        raise UsageError(f"performer '{performer}' is not one of {', '.join(PERFORMERS)}")
+    bindings = _bindings(doc, registry, validated, performer)
+    return Plan(sop=doc, params=validated, bindings=bindings, performer=performer)
 
 
-def _bindings(doc: Sop, registry: Registry, params: Mapping[str, Any]) -> tuple[Binding, ...]:
+def _bindings(
+    doc: Sop, registry: Registry, params: Mapping[str, Any], performer: str | None
+) -> tuple[Binding, ...]:
     """Every line in execution order, bound or with the reason it is off the path.
 
     No cache here: the registry memoizes each line's binding (until its next
     registration), which is what makes planning the same SOP again cheap.
     """
     return tuple(
-        bind_line(action, doc, registry, _branch_reason(action, doc, params))
+        bind_line(action, doc, registry, _branch_reason(action, doc, params), performer)
         for action in doc.all_actions()
     )
 

@@ -29,6 +29,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         policy=policy,
         handlers=tuple(args.handlers),
         limits=limits,
+        performer=args.performer,
     )
     tools = service.tools()  # load and lint every SOP now, so problems show at start
     stderr_log(

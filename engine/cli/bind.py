@@ -40,6 +40,8 @@ def _describe(binding: Binding) -> str:
         return f"-> {binding.match.handler.name}" + (f"({shown})" if shown else "")
     if binding.status == "off_path":
         return f"will be skipped: {binding.reason}"
+    if binding.status == "performer":
+        return f"-> {binding.performer}"
     if binding.required:
         return "UNBOUND: no handler"
     return "will be skipped: no handler"
@@ -52,12 +54,17 @@ def format_plan(result: Plan) -> str:
     out = [f"plan {sop.name}{version} ({sop.path or 'built-in'}) {params}".rstrip()]
     for b in result.bindings:
         a = b.action
-        out.append(f"  L{a.line:<4} {_where(a):<7} {a.level.value:<10} {a.text}  {_describe(b)}")
-    verdict = (
-        "ready: every required line is bound"
-        if result.ok
-        else f"refused: {len(result.unbound)} required line(s) unbound"
-    )
+        out.append(
+            f"  L{a.line:<4} {_where(a):<7} {b.performer:<6} {a.level.value:<10} {a.text}"
+            f"  {_describe(b)}"
+        )
+    tasks = len(result.performer_lines)
+    if not result.ok:
+        verdict = f"refused: {len(result.unbound)} required line(s) unbound"
+    elif tasks:
+        verdict = f"ready: every required line is bound or performed ({tasks} task(s))"
+    else:
+        verdict = "ready: every required line is bound"
     out.append(verdict)
     return "\n".join(out)
 
@@ -69,7 +76,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     sop = _load(args.name)
     params = parse_params(args, sop)
     registry = _registry(args, [sop])
-    result = plan(sop, params, registry=registry)
+    result = plan(sop, params, registry=registry, performer=args.performer)
     if args.json:
         emit_json(result.to_dict(), "plan.schema.json")
     else:

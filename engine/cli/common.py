@@ -18,7 +18,7 @@ from engine.model import Sop
 EXIT_OK = 0  # success
 EXIT_FAILED = 1  # run failed, lint errors, coverage short
 EXIT_USAGE = 2  # usage or invalid parameters: nothing ran
-EXIT_PAUSED = 3  # run paused for confirmation
+EXIT_PAUSED = 3  # run paused for confirmation, or waiting for a performer's reports
 EXIT_UNKNOWN = 4  # an action's outcome is unknown: `sop resume RUN_ID` reconciles it
 
 

@@ -11,22 +11,22 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.common import EXIT_OK
-from engine.cli.run import _emit, _recorded_run
+from engine.cli.run import emit_result, recorded_run
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
     from engine.execution.decide import reject
 
-    journal, _ = _recorded_run(args)
+    journal, _ = recorded_run(args)
     with journal:
         result = reject(args.run_id, reason=args.reason, by=args.as_, journal=journal)
-    return _emit(result, args)
+    return emit_result(result, args)
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     from engine.execution.decide import cancel
 
-    journal, _ = _recorded_run(args)
+    journal, _ = recorded_run(args)
     with journal:
         result = cancel(args.run_id, reason=args.reason, by=args.as_, journal=journal)
         if result is None:
@@ -37,7 +37,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                 f" stops before its next action (`sop inspect {args.run_id}`)"
             )
             return EXIT_OK
-    return _emit(result, args)
+    return emit_result(result, args)
 
 
 __all__ = ["cmd_cancel", "cmd_reject"]

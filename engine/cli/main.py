@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "tools": "engine.cli.agent:cmd_tools",
     "export": "engine.cli.handoff:cmd_export",
     "rule": "engine.cli.handoff:cmd_rule",
+    "report": "engine.cli.run:cmd_report",
 }
 
 
@@ -182,6 +183,15 @@ def _progress(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _performer(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--performer",
+        choices=["agent", "person"],
+        default=None,
+        help="who performs the unbound lines of an SOP that names no **Performer**",
+    )
+
+
 def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
@@ -232,6 +242,7 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
         p.add_argument("name", metavar="NAME", help="the SOP's name (see `sop list`)")
         _params(p)
         json_flag(p)
+        _performer(p)
         if name == "run":
             p.add_argument(
                 "--confirm",
@@ -318,11 +329,30 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     p.add_argument(
         "-x", "--exitfirst", action="store_true", help="stop at the first failing example"
     )
-    add("mcp", "serve SOPs as MCP tools over stdio").add_argument(
+    p = add("mcp", "serve SOPs as MCP tools over stdio")
+    p.add_argument(
         "--allow-agent-confirm",
         action="store_true",
         help="let agents confirm paused runs (default: only a person, via sop resume)",
     )
+    _performer(p)
+    p = add("report", "report a performer's task of a waiting run")
+    p.add_argument("run_id", metavar="RUN_ID", help=_RUN_ID_HELP)
+    p.add_argument("task", metavar="TASK", help="the task's id (or file:line, or line)")
+    outcome = p.add_mutually_exclusive_group(required=True)
+    for flag, value in (("--done", "done"), ("--skip", "skipped"), ("--fail", "failed")):
+        outcome.add_argument(
+            flag, dest="outcome", action="store_const", const=value, help=f"the task is {value}"
+        )
+    p.add_argument("--note", default="", help="evidence (done), the reason (skip), or why")
+    p.add_argument(
+        "--as",
+        "--by",
+        dest="as_",
+        metavar="NAME",
+        help="who reports (journaled; default: the OS user)",
+    )
+    json_flag(p)
     p = add("tools", "print tool definitions for agent frameworks")
     p.add_argument(
         "--format",

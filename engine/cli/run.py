@@ -1,7 +1,8 @@
-"""``sop run``, ``sop resume``, ``sop runs``, ``sop inspect``, ``sop journal verify``.
+"""``sop run``, ``sop resume``, ``sop report``, ``sop runs``, ``sop inspect``, ``sop journal``.
 
 Exit codes: 0 succeeded, 1 failed or refused, 2 invalid parameters / unknown SOP or
-run (nothing ran), 3 paused for confirmation (the command to confirm is printed),
+run (nothing ran), 3 paused for confirmation (the command to confirm is printed) or
+waiting for a performer's reports (the tasks and `sop report` are printed),
 4 outcome unknown (a side effect may have happened; the ``sop resume`` command that
 reconciles it is printed).
 """
@@ -15,7 +16,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.common import (
     EXIT_FAILED,
@@ -44,6 +45,9 @@ from engine.storage.journal import Journal, RunRow, default_path
 from engine.storage.run_status import INTERRUPTED, current, current_status
 from engine.storage.runids import resolve_run_id
 
+if TYPE_CHECKING:
+    from engine.binding.registry import Registry
+
 
 def _journal_path(args: argparse.Namespace) -> Path:
     return Path(args.journal) if getattr(args, "journal", None) else default_path()
@@ -55,7 +59,7 @@ def _existing_journal(args: argparse.Namespace) -> Journal | None:
     return Journal(path) if path.is_file() else None
 
 
-def _recorded_run(args: argparse.Namespace) -> tuple[Journal, RunRow]:
+def recorded_run(args: argparse.Namespace) -> tuple[Journal, RunRow]:
     """The journal and the row of ``args.run_id``; UsageError (exit 2) when either is missing."""
     journal = _existing_journal(args)
     if journal is None:
@@ -73,7 +77,7 @@ def _recorded_run(args: argparse.Namespace) -> tuple[Journal, RunRow]:
 def _exit_code(result: RunResult) -> int:
     if result.status is RunStatus.SUCCEEDED:
         return EXIT_OK
-    if result.status is RunStatus.PAUSED:
+    if result.status in (RunStatus.PAUSED, RunStatus.WAITING):
         return EXIT_PAUSED
     if result.status is RunStatus.UNKNOWN:
         return EXIT_UNKNOWN
@@ -137,6 +141,10 @@ def render(result: RunResult, args: argparse.Namespace | None = None) -> str:
         lines.append(f"paused: {data['pending']['message']}")
         lines.append(f"confirm before {data['pending']['expires_at']} with:")
         lines.append(f"  {resume_command(result, args or argparse.Namespace())}")
+    if result.status is RunStatus.WAITING:
+        from engine.cli.guided import task_lines
+
+        lines += task_lines(result, args)
     if result.status is RunStatus.UNKNOWN:
         lines.append(
             "outcome unknown: the side effect may have happened (the request was sent, no "
@@ -157,7 +165,7 @@ def _debug(result: RunResult) -> None:
             print(action.traceback.rstrip("\n"), file=sys.stderr)
 
 
-def _emit(result: RunResult, args: argparse.Namespace) -> int:
+def emit_result(result: RunResult, args: argparse.Namespace) -> int:
     if getattr(args, "debug", False):
         _debug(result)
     if getattr(args, "json", False):
@@ -165,6 +173,21 @@ def _emit(result: RunResult, args: argparse.Namespace) -> int:
     else:
         print(render(result, args))
     return _exit_code(result)
+
+
+def _walked(
+    result: RunResult, args: argparse.Namespace, registry: Registry, journal: Journal
+) -> int:
+    """On a terminal, a person walks a waiting run's checklist (Ctrl-C: it stays waiting)."""
+    from engine.cli.guided import interactive, walk_checklist
+
+    if interactive(args, result):
+        try:
+            result = walk_checklist(result, registry=registry, journal=journal)
+        except (KeyboardInterrupt, EOFError):
+            print(f"\nrun {result.run_id} left waiting; continue with: sop resume {result.run_id}")
+            return EXIT_PAUSED
+    return emit_result(result, args)
 
 
 def _refused(name: str, exc: PlanRefused) -> int:
@@ -199,19 +222,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                 confirm=args.confirm,
                 handlers=list(args.handlers),
                 by=args.as_,
+                performer=args.performer,
             )
         except PlanRefused as exc:
             return _refused(sop.name, exc)
         finally:
             display.close()
-        return _emit(result, args)
+        return _walked(result, args, registry, journal)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from engine.binding.packs import load_handlers
     from engine.execution.runner import resume, sop_for_resume
 
-    found, _ = _recorded_run(args)  # the run id, a prefix resolved
+    found, _ = recorded_run(args)  # the run id, a prefix resolved
     found.close()
     with Journal(_journal_path(args)) as journal:
         started = journal.verified_run(args.run_id)  # before importing the modules it names
@@ -238,7 +262,27 @@ def cmd_resume(args: argparse.Namespace) -> int:
             return _refused(started.sop, exc)
         finally:
             display.close()
-        return _emit(result, args)
+        return _walked(result, args, registry, journal)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``sop report RUN_ID TASK --done|--skip|--fail``: one report, then the run goes on
+    (exit 3 while it still waits; the open tasks go to stderr)."""
+    from engine.binding.packs import load_handlers
+    from engine.execution.guided import report
+
+    journal, _ = recorded_run(args)
+    with journal:
+        started = journal.verified_run(args.run_id)  # before importing the modules it names
+        registry = load_handlers([*started.handlers, *args.handlers], sops=(started.sop,))
+        item = {"id": args.task, "outcome": args.outcome, "note": args.note}
+        result = report(args.run_id, [item], by=args.as_, registry=registry, journal=journal)
+        code = emit_result(result, args)
+    if result.status is RunStatus.WAITING:
+        still = ", ".join(f"{t['file']}:{t['line']}" for t in result.tasks)
+        print(f"sop: recorded; run {result.run_id} still waits on: {still}", file=sys.stderr)
+        return EXIT_PAUSED
+    return code
 
 
 def _since(text: str) -> datetime:
@@ -387,7 +431,7 @@ def _follow(args: argparse.Namespace, journal: Journal, row: RunRow) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    journal, row = _recorded_run(args)
+    journal, row = recorded_run(args)
     with journal:
         (row,) = current(journal, [row])
         if getattr(args, "follow", False):
@@ -452,6 +496,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"outcome unknown: reconcile it with: {resume['resume_command']}")
     if row.status == INTERRUPTED:
         print(f"interrupted: its process is gone; continue it with: {resume['resume_command']}")
+    reports = [e for e in events if e.type == "task_reported"]
+    if reports:
+        print("reports:")
+        for event in reports:
+            data = event.data
+            note = f": {data.get('note')}" if data.get("note") else ""
+            print(
+                f"  {data.get('at')} {event.action_id:<22} {data.get('outcome'):<8}"
+                f" by {data.get('by')}{note}"
+            )
     if records:
         print("records:")
         for record in records:
@@ -490,4 +544,14 @@ def cmd_journal(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
-__all__ = ["cmd_inspect", "cmd_journal", "cmd_resume", "cmd_run", "cmd_runs", "render"]
+__all__ = [
+    "cmd_inspect",
+    "cmd_journal",
+    "cmd_report",
+    "cmd_resume",
+    "cmd_run",
+    "cmd_runs",
+    "emit_result",
+    "recorded_run",
+    "render",
+]

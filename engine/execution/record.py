@@ -195,9 +195,12 @@ class Recorder:
         }
 
     def ended(self, result: RunResult) -> None:
-        """``run_finished`` / ``run_paused`` with the whole result, and the run's status."""
+        """``run_finished`` / ``run_paused`` / ``run_waiting`` with the whole result, and the
+        run's status."""
         status = result.status
-        type_ = "run_paused" if status is RunStatus.PAUSED else "run_finished"
+        type_ = {RunStatus.PAUSED: "run_paused", RunStatus.WAITING: "run_waiting"}.get(
+            status, "run_finished"
+        )
         text = canonical({"result": result.stored_dict()})  # redacted by to_dict
         self.journal.append_text(self.run_id, type_, None, text, status=status.value)
         self._committed(type_, None, False)

@@ -27,6 +27,8 @@ class Replay:
     in_flight: str | None = None
     #: state keys whose journaled value redaction altered (cannot be restored exactly)
     inexact_state: set[str] = field(default_factory=set)
+    #: a performer's reports per task id, in order (engine.execution.performer)
+    reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def recorded(self, action_id: str) -> dict[str, Any] | None:
         """The journaled result of an action that finished with a known outcome."""
@@ -68,6 +70,8 @@ def read_replay(journal: Store, run_id: str) -> Replay:
                 replay.pending_token_hash = data.get("token_hash")
                 replay.pending_output_keys = list(data.get("output_keys") or [])
                 pending_hashes[str(data.get("token_hash"))] = str(data.get("operation_hash"))
+        elif event.type == "task_reported" and event.action_id is not None:
+            replay.reports.setdefault(event.action_id, []).append(dict(data))
         elif event.type == "confirmation_used":
             op = pending_hashes.get(str(data.get("token_hash")))
             if op:

@@ -18,7 +18,7 @@ class ActionStatus(enum.Enum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"  # unbound optional line, off the selected path, not applicable, not reached
-    PENDING = "pending"  # waiting for a person's confirmation
+    PENDING = "pending"  # waiting for a person's confirmation or a performer's report
     UNKNOWN = "unknown"  # a side effect may have happened: resume reconciles it
 
 
@@ -30,6 +30,7 @@ class RunStatus(enum.Enum):
     UNKNOWN = "unknown"  # an action's outcome is unknown: resume reconciles it
     REJECTED = "rejected"  # a person declined the pending operation (engine.execution.decide)
     CANCELLED = "cancelled"  # stopped on request before its next action
+    WAITING = "waiting"  # for the agent's or person's reports on a step's tasks
     INTERRUPTED = "interrupted"  # running, but its process is gone: `sop resume RUN_ID`
 
 
@@ -131,6 +132,8 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     pending: dict[str, Any] | None = None
     parent_run_id: str | None = None
+    #: the open tasks of the step a waiting run waits on (engine.execution.performer)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -155,6 +158,8 @@ class RunResult:
             "pending": pending,
             "parent_run_id": self.parent_run_id,
         }
+        if self.tasks:
+            data["tasks"] = [redact(task) for task in self.tasks]
         if validate:
             _validator().validate(data)
         return data
@@ -181,6 +186,7 @@ class RunResult:
             warnings=list(data.get("warnings", [])),
             pending=data.get("pending"),
             parent_run_id=data.get("parent_run_id"),
+            tasks=list(data.get("tasks") or []),
         )
 
 

@@ -28,6 +28,7 @@ from engine.errors import PlanRefused, SopError, UsageError
 from engine.execution import confirm as confirmation
 from engine.execution.cause import sop_message
 from engine.execution.context import Services
+from engine.execution.performer import PLAN_EVENT, run_performer
 from engine.execution.redact import redact, redact_text
 from engine.execution.replay import read_replay
 from engine.execution.result import (
@@ -72,8 +73,10 @@ def _services(registry: Registry | None, services: Mapping[str, Any] | None) -> 
     return Services(services, _registry_factories(registry))
 
 
-def _plan(sop: Sop, params: Mapping[str, Any], registry: Registry | None) -> Plan:
-    planned = plan(sop, params, registry=registry)
+def _plan(
+    sop: Sop, params: Mapping[str, Any], registry: Registry | None, performer: str | None = None
+) -> Plan:
+    planned = plan(sop, params, registry=registry, performer=performer)
     if not planned.ok:
         raise PlanRefused([_unbound_line(b, sop) for b in planned.unbound])
     return planned
@@ -91,8 +94,13 @@ def run(
     parent_run_id: str | None = None,
     handlers: list[str] | None = None,
     by: str | None = None,
+    performer: str | None = None,
 ) -> RunResult:
     """Plan, refuse if a required line is unbound, then execute guards and steps in order.
+
+    ``performer`` (agent|person) performs the unbound lines of an SOP that names no
+    ``**Performer**``; the run then waits (RunStatus.WAITING) for their reports
+    (``engine.report``).
 
     With ``confirm``: the token names a paused run of this SOP with these parameters;
     that run resumes (see ``resume``; ``by`` is who confirms, default the OS user).
@@ -106,7 +114,7 @@ def run(
         loaded = _load(sop)
         if confirm is not None:
             return _run_confirmed(loaded, params, confirm, jr, registry, services, by)
-        planned = _plan(loaded, params, registry)
+        planned = _plan(loaded, params, registry, performer)
         earlier = _earlier_run(jr, loaded.name, planned.params)
         if earlier is not None:
             return earlier
@@ -124,7 +132,7 @@ def run(
         skipped = [
             {"id": b.action.id, "reason": b.reason} for b in planned.bindings if b.status != "bound"
         ]
-        jr.append(rid, "plan", data={"skipped": skipped}, defer=True)
+        jr.append(rid, PLAN_EVENT, data={"skipped": skipped, "performer": performer}, defer=True)
         walk = Walk(
             plan=planned,
             run_id=rid,
@@ -215,6 +223,8 @@ def _earlier_run(journal: Store, sop: str, params: Mapping[str, Any]) -> RunResu
             state = "has an unknown outcome"
         elif row.status == RunStatus.PAUSED.value:
             state, command = "is waiting for confirmation", command + " --confirm TOKEN"
+        elif row.status == RunStatus.WAITING.value:
+            state, command = "is waiting for its performer's reports", f"sop report {row.run_id}"
         elif (owner := journal.lease(row.run_id)) and not may_take_over(owner, time.time()):
             state, command = f"is still running ({owner.owner()})", f"sop inspect {row.run_id}"
         else:
@@ -302,6 +312,18 @@ def _resume_params(started: StartedRun, supplied: Mapping[str, Any] | None) -> d
     return merged
 
 
+def resume_plan(
+    started: StartedRun,
+    journal: Store,
+    registry: Registry | None,
+    params: Mapping[str, Any] | None = None,
+) -> Plan:
+    """The plan a recorded run goes on with: its SOP text, exact parameters, performer."""
+    sop = sop_for_resume(started)
+    exact = _resume_params(started, params)
+    return _plan(sop, exact, registry, run_performer(journal, started.run_id))
+
+
 def resume(
     run_id: str,
     *,
@@ -312,7 +334,7 @@ def resume(
     services: Mapping[str, Any] | None = None,
     by: str | None = None,
 ) -> RunResult:
-    """Continue a paused (with ``confirm``) or interrupted run from what its journal says.
+    """Continue a paused (with ``confirm``), waiting or interrupted run from its journal.
 
     ``confirm``: the token, or an ``Approval`` from a person logged into ``sop ui``;
     ``by``: who confirms with a token (default the OS user); both are journaled.
@@ -358,8 +380,7 @@ def _resume_owned(
             raise SopError("confirmation token already used")
     if started.status in _FINAL_VALUES:
         raise SopError(f"run {run_id} already {started.status}; nothing to resume")
-    sop = sop_for_resume(started)
-    planned = _plan(sop, _resume_params(started, params), registry)
+    planned = resume_plan(started, jr, registry, params)
     replay = read_replay(jr, run_id)
     if replay.inexact_state:
         raise SopError(
@@ -408,11 +429,24 @@ def _resume_owned(
     return walk.execute()
 
 
+def resume_held(
+    run_id: str,
+    *,
+    params: Mapping[str, Any] | None,
+    registry: Registry | None,
+    journal: Store,
+    services: Mapping[str, Any] | None,
+) -> RunResult:
+    """``resume`` by a caller that already holds the run's lease (a performer's report,
+    journaled under it: no other process can act between the report and the walk)."""
+    return _resume_owned(run_id, None, params, None, registry, journal, services, None)
+
+
 def recorded_result(journal: Store, run_id: str) -> RunResult | None:
     """The result a finished or paused run journaled last (without the confirmation token)."""
     last: dict[str, Any] | None = None
     for event in journal.events(run_id):
-        if event.type in ("run_finished", "run_paused"):
+        if event.type in ("run_finished", "run_paused", "run_waiting"):
             last = event.data.get("result")
     return RunResult.from_dict(last) if last else None
 
@@ -439,7 +473,10 @@ def child_run(
             run_id=run_id,
             parent_run_id=parent_run_id,
         )
-    if row.status in _FINAL_VALUES or row.status == RunStatus.PAUSED.value:
+    if row.status in _FINAL_VALUES or row.status in (
+        RunStatus.PAUSED.value,
+        RunStatus.WAITING.value,
+    ):
         recorded = recorded_result(journal, run_id)
         if recorded is not None:
             return recorded
@@ -457,6 +494,8 @@ __all__ = [
     "child_run",
     "recorded_result",
     "resume",
+    "resume_held",
+    "resume_plan",
     "run",
     "sop_for_resume",
     "sop_message",

@@ -17,6 +17,7 @@ import logging
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from engine.execution import performer
 from engine.execution.context import ChildRunner, Services, run_logger
 from engine.execution.record import Recorder
 from engine.execution.replay import Replay
@@ -90,6 +91,9 @@ class Walk:
         self.errors: list[str] = []
         self.warnings: list[str] = []
         self.pending: dict[str, Any] | None = None
+        self.tasks = performer.Tasks(plan, replay.reports)
+        self.waiting: list[Binding] = []  # the open tasks of the step the run waits on
+        self.failing: int | None = -1  # the step a required task's failure ends (-1: none)
         self.unknown = False
         self.stopped: str | None = None
         self.cancelled: dict[str, Any] | None = None  # the cancel request's who and why
@@ -119,6 +123,8 @@ class Walk:
                 self.index = index = index + 1
 
     def _line(self, binding: Binding, generation: int) -> Outcome:
+        if binding.status == "performer":
+            return self._task(binding)
         if self.stopped is not None:
             return self._skipped(binding, self.stopped)
         if binding.status != "bound":
@@ -130,6 +136,30 @@ class Walk:
                 self.stopped = f"not reached: run cancelled by {request.data.get('by')}"
             return self._skipped(binding, self.stopped)
         return self.steps.run(binding, generation)
+
+    def _task(self, binding: Binding) -> Outcome:
+        """A performer's line: its report's outcome, or pending while its step has open
+        tasks (the first one met makes the run wait on the whole step). A required task
+        whose failure stands fails the step at once: nothing waits for the others."""
+        if binding in self.waiting:
+            return performer.pending(binding)
+        step = binding.action.step
+        settled = self.tasks.outcome(binding)
+        failed = settled is not None and settled.result.status is ActionStatus.FAILED
+        if self.stopped is not None:
+            waits_here = bool(self.waiting) and self.waiting[0].action.step == step
+            if settled is not None and (waits_here or (failed and self.failing == step)):
+                return settled  # reported while its step waits / the failure that ends it
+            return self._skipped(binding, self.stopped)
+        if self.tasks.step_failed(step):
+            self.failing = step
+            if not (failed and binding.required):  # nothing else of the step runs
+                self.stopped = f"not reached: a required task of step {step} failed"
+            return settled if settled is not None else self._skipped(binding, self.stopped or "")
+        self.waiting = self.tasks.open_in(step)
+        if binding in self.waiting:
+            return performer.pending(binding)
+        return settled if settled is not None else self._skipped(binding, "not reached")
 
     def _skipped(self, binding: Binding, reason: str) -> Outcome:
         status = ActionStatus.SKIPPED
@@ -144,7 +174,13 @@ class Walk:
         """Under the lock: record a line's outcome and what it means for the run."""
         action, result, message = binding.action, outcome.result, outcome.message
         self.results.append(result)
+        if self.waiting and self.stopped is None:
+            step = action.step
+            where = f"step {step}" if step is not None else "the SOP-wide guards"
+            self.stopped = f"not reached: waiting for the {binding.performer}'s reports on {where}"
         if result.status is ActionStatus.PENDING:
+            if outcome.pause is None:
+                return  # a performer's open task
             self.pending = outcome.pause
             self.stopped = f"not reached: waiting for confirmation of line {action.line}"
         elif result.status is ActionStatus.UNKNOWN:  # whatever its level: reconcile first
@@ -171,6 +207,8 @@ class Walk:
             self.errors.append(
                 f"cancelled by {self.cancelled.get('by')}" + (f": {reason}" if reason else "")
             )
+        elif self.waiting and not self.errors:
+            status = RunStatus.WAITING
         else:
             status = RunStatus.FAILED if self.errors else RunStatus.SUCCEEDED
         result = RunResult(
@@ -185,6 +223,7 @@ class Walk:
             warnings=list(self.warnings),
             pending=self.pending,
             parent_run_id=self.parent_run_id,
+            tasks=self.tasks.listed(self.waiting) if status is RunStatus.WAITING else [],
         )
         self.recorder.ended(result)
         return result

@@ -37,6 +37,7 @@ SOP041   warning   an Error Recovery row without error type or procedure
 SOP050   error     an example's Input / Expected Output block is not valid YAML
 SOP051   error     an example's Input / Expected Output is not a mapping
 SOP052   error     a YAML alias (``*name``) in an example or the front matter
+SOP060   error     a ``**Performer**:`` that is not agent, person or code
 SOP099   error     internal parser error (a bug; the fuzz tests assert it never happens)
 =======  ========  ==========================================================
 """
@@ -48,6 +49,7 @@ import os
 from engine.language.decoding import MAX_BYTES, MAX_LINE, decode, long_line
 from engine.language.front_matter import read_front_matter
 from engine.language.markdown import Token, block_tokens
+from engine.language.performer import sop_performer
 from engine.language.reading import ERROR, WARNING, Reading
 from engine.language.sections import (
     KNOWN_SECTIONS,
@@ -149,6 +151,7 @@ def _build(
     elif not title:
         r.diag("SOP005", WARNING, 1, "no '# Title' heading: start the file with '# <SOP title>'")
     read_metadata(r, preamble, metadata, metadata_lines)
+    performer = sop_performer(r, metadata, metadata_lines)
 
     starts = [line for _, line, _ in sections] + [len(lines) + 1]
     out_sections: list[Section] = []
@@ -210,6 +213,7 @@ def _build(
         related=tuple(r.related),
         version_history=tuple(r.history),
         diagnostics=tuple(r.diags),
+        performer=performer,
     )
 
 

@@ -41,6 +41,7 @@ class StepDraft:
     rules: list[ErrorRule] = field(default_factory=list)
     branches: list[dict[str, Any]] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
+    performer: str | None = None
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import Any
 from engine.language.actions import keyword_item, make_action
 from engine.language.keywords import Keyword, find_keyword
 from engine.language.markdown import Token
+from engine.language.performer import read_performer
 from engine.language.reading import ERROR, WARNING, Reading, StepDraft, first_text
 from engine.language.words import bold_label, enum_values, quoted, singular
 from engine.model import ActionKind, Branch, CodeBlock, ErrorRule, Level, Step
@@ -67,6 +68,9 @@ def read_steps(r: Reading, toks: list[Token]) -> None:
                     "text": [r.plain(rest)] if rest else [],
                 }
                 step.branches.append(branch)
+                continue
+            if key == "performer":  # the step's own "**Performer**: agent" line
+                step.performer = read_performer(r, rest, line)
                 continue
             if key in BLOCK_LABELS:
                 block, branch = BLOCK_LABELS[key], None
@@ -216,6 +220,7 @@ def freeze_step(r: Reading, b: StepDraft) -> Step:
         error_rules=tuple(b.rules),
         branches=branches,
         text=text,
+        performer=b.performer,
     )
 
 

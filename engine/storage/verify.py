@@ -26,6 +26,7 @@ _STATUS_OF = {
     "run_resumed": "running",
     "action_pending": "paused",
     "run_paused": "paused",
+    "run_waiting": "waiting",  # for a performer's reports (engine.execution.performer)
 }
 
 

@@ -12,8 +12,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
 from engine.language.resources import load_schema
+from tests.support.mcp_client import mcp_server, run_async, server_env, text_of
 
 REFUND_SOP = """# Refund Demo SOP
 
@@ -81,36 +81,8 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOP_", "STRIPE_"))}
-    return {**env, **(extra or {})}
-
-
-@asynccontextmanager
-async def mcp_server(
-    cwd: Path,
-    *args: str,
-    env: dict[str, str] | None = None,
-    handlers: tuple[str, ...] = ("demo_handlers",),
-) -> AsyncIterator[Client]:
-    """A ``sop mcp`` subprocess in ``cwd``, its stderr in ``cwd/server.log``."""
-    argv = ["-m", "engine", "mcp", "--journal", str(cwd / "journal.db")]
-    for module in handlers:
-        argv += ["--handlers", module]
-    params = StdioServerParameters(
-        command=sys.executable, args=[*argv, *args], cwd=str(cwd), env=_env(env)
-    )
-    with (cwd / "server.log").open("a", encoding="utf-8") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=60) as client:
-            yield client
-
-
-def run_async(body: Callable[[], Awaitable[None]]) -> None:
-    anyio.run(body)
-
-
-def _text(result: Any) -> str:
-    return "\n".join(block.text for block in result.content)
+_env = server_env
+_text = text_of
 
 
 # --------------------------------------------------------------------------- listing
@@ -137,7 +109,9 @@ def test_lists_one_tool_per_sop_plus_fixed_tools_and_prompts(project: Path) -> N
             prompts = {p.name for p in (await client.list_prompts()).prompts}
             assert {"refund-demo", "payment-processing"} <= prompts
             prompt = await client.get_prompt("refund-demo")
-            assert prompt.messages[0].content.text == REFUND_SOP
+            text = prompt.messages[0].content.text
+            assert text.startswith("Run this SOP: Refund Demo SOP.")
+            assert text.endswith(REFUND_SOP)
             with pytest.raises(MCPError, match="unknown prompt"):
                 await client.get_prompt("no-such-sop")
 
