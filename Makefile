@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test soak lint bench clean
+.PHONY: demo test soak lint bench clean graphviz
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) graphviz
 	$(VENV)/bin/sop lint sops/payment-processing.sop.md || true
 	$(VENV)/bin/sop graph payment-processing --format mermaid
 	$(VENV)/bin/sop schema payment-processing
@@ -30,6 +30,14 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check engine handlers tests bench
 	$(PY) -m mypy
 
+# Graphviz's dot draws `sop graph --format svg|png`; installed from Debian when missing
+# (CI runs as root; elsewhere through sudo when there is one).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+graphviz:
+	@command -v dot >/dev/null 2>&1 || $(SUDO) apt-get install -y -q graphviz \
+		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q graphviz; }
+
 # mermaid's own parser (Node.js) checks that `sop graph` output renders on GitHub.
 MERMAID := tests/mermaid/node_modules/.installed
 
@@ -38,7 +46,7 @@ $(MERMAID): tests/mermaid/package-lock.json
 		npm ci --prefix tests/mermaid --silent --no-audit --no-fund && touch $(MERMAID); \
 	else echo "npm not found: the Mermaid render check will be skipped"; fi
 
-test: $(STAMP) $(MERMAID) lint
+test: $(STAMP) $(MERMAID) graphviz lint
 	$(PY) -m pytest -q
 
 soak: $(STAMP)

@@ -22,7 +22,7 @@ COMMANDS: dict[str, str] = {
     "list": "engine.cli.author:cmd_list",
     "show": "engine.cli.author:cmd_show",
     "lint": "engine.cli.lint:cmd_lint",
-    "graph": "engine.cli.lint:cmd_graph",
+    "graph": "engine.cli.graph:cmd_graph",
     "schema": "engine.cli.lint:cmd_schema",
     "plan": "engine.cli.bind:cmd_plan",
     "run": "engine.cli.run:cmd_run",
@@ -121,9 +121,15 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("--format", choices=["text", "json", "github"], default="text")
     p.add_argument("--strict", action="store_true", help="warnings fail too")
-    p = add("graph", "draw the step graph")
+    p = add("graph", "draw the step graph (with --run: coloured by a run's statuses)")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid")
+    p.add_argument(
+        "--format",
+        choices=["mermaid", "dot", "json", "svg", "png"],
+        default="mermaid",
+        help="svg and png are drawn by Graphviz's dot (Debian: graphviz)",
+    )
+    p.add_argument("--run", metavar="RUN_ID", help="colour every line by its status in this run")
     add("schema", "print the parameter JSON Schema").add_argument("name", metavar="NAME")
     for name, help_text in (("plan", "bind without running"), ("run", "run an SOP")):
         p = add(name, help_text)

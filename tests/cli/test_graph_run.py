@@ -1,0 +1,139 @@
+"""``sop graph NAME --run RUN_ID``: a real run journaled in SQLite, drawn by a real ``sop``
+subprocess, every line coloured by what the run did to it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.binding.registry import Registry
+from engine.errors import SopFailure
+from engine.execution.runner import RunStatus, run
+from engine.language.parser import parse
+from engine.storage.journal import Journal
+from tests.support.cli import sop_cli
+
+SOP_TEXT = """\
+# Graph Demo
+
+## Overview
+
+A procedure to draw a run on.
+
+## Steps
+
+### 1. Validate
+
+**Actions**:
+- MUST verify the customer
+- SHOULD check the customer is not flagged
+
+**Error Handling**:
+- If customer not found: Return error with "Customer not found" message
+
+### 2. Execute
+
+**Actions**:
+- MUST call the payment API
+
+### 3. Finish
+
+**Actions**:
+- MUST write the receipt
+"""
+
+
+@pytest.fixture
+def failed_run(tmp_path: Path) -> tuple[Path, Path, str]:
+    """A run that passed line 8, skipped the unbound SHOULD, failed at step 2."""
+    path = tmp_path / "graph-demo.sop.md"
+    path.write_text(SOP_TEXT, encoding="utf-8")
+    registry = Registry()
+
+    @registry.action("verify the customer")
+    def verify(ctx: object) -> None:
+        return None
+
+    @registry.action("call the payment API")
+    def call_api(ctx: object) -> None:
+        raise SopFailure("card declined", "Card declined")
+
+    @registry.action("write the receipt")
+    def receipt(ctx: object) -> None:
+        return None
+
+    journal_path = tmp_path / "journal.db"
+    sop = parse(SOP_TEXT, path=str(path))
+    with Journal(journal_path) as journal:
+        result = run(sop, {}, registry=registry, journal=journal)
+    assert result.status is RunStatus.FAILED
+    return path, journal_path, result.run_id
+
+
+def _classes(text: str) -> dict[str, str]:
+    """Mermaid node id -> its class (status)."""
+    return dict(re.findall(r"^    class (\w+) (\w+)$", text, re.M))
+
+
+def test_mermaid_colours_each_line_by_its_status(
+    failed_run: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    path, journal, run_id = failed_run
+    proc = sop_cli("graph", str(path), "--run", run_id, "--journal", str(journal), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    classes = _classes(proc.stdout)
+    assert classes["s1_1"] == "passed"  # MUST verify the customer
+    assert classes["s1_2"] == "skipped"  # SHOULD ...: no handler
+    assert classes["s2_1"] == "failed"  # MUST call the payment API
+    assert classes["s3_1"] == "not_reached"  # after the failure
+    assert 's1x1(["Customer not found"])' in proc.stdout
+
+
+def test_svg_of_a_run_for_a_ticket(failed_run: tuple[Path, Path, str], tmp_path: Path) -> None:
+    if shutil.which("dot") is None:
+        pytest.fail("Graphviz's dot is missing: `make test` installs it (apt-get install graphviz)")
+    path, journal, run_id = failed_run
+    args = ("graph", str(path), "--run", run_id, "--journal", str(journal), "--format", "svg")
+    proc = sop_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "<svg" in proc.stdout
+    for word in ("passed", "skipped", "failed", "not reached", "Customer not found"):
+        assert f">{word}<" in proc.stdout, word
+    assert "#fbd5d5" in proc.stdout  # the failed line's fill
+
+
+def test_without_dot_svg_fails_in_one_line(
+    failed_run: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    path, journal, run_id = failed_run
+    args = ("graph", str(path), "--run", run_id, "--journal", str(journal), "--format", "svg")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    python_dir = str(Path(sys.executable).parent)
+    proc = sop_cli(*args, cwd=tmp_path, env={"PATH": f"{python_dir}:{empty}"})
+    if shutil.which("dot", path=python_dir):
+        pytest.skip("dot lives beside python here")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "graphviz" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_run_of_another_sop_or_no_run_is_a_usage_error(
+    failed_run: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    _, journal, run_id = failed_run
+    other = sop_cli(
+        "graph", "payment-processing", "--run", run_id, "--journal", str(journal), cwd=tmp_path
+    )
+    assert other.returncode == 2
+    assert "a run of 'graph-demo', not of 'payment-processing'" in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1
+    missing = sop_cli(
+        "graph", "payment-processing", "--run", "nope", "--journal", str(journal), cwd=tmp_path
+    )
+    assert missing.returncode == 2 and "--run nope: unknown run" in missing.stderr
