@@ -28,6 +28,11 @@ class RunStatus(enum.Enum):
     PAUSED = "paused"  # awaiting confirmation
     RUNNING = "running"
     UNKNOWN = "unknown"  # an action's outcome is unknown: resume reconciles it
+    BLOCKED = "blocked"  # the SOP said "block transaction" for a failure: over, exit 1
+
+
+#: statuses of a run that is over: nothing to resume
+FINISHED = frozenset({RunStatus.SUCCEEDED.value, RunStatus.FAILED.value, RunStatus.BLOCKED.value})
 
 
 @dataclass

@@ -31,6 +31,7 @@ from engine.execution.context import Services
 from engine.execution.redact import redact, redact_text
 from engine.execution.replay import read_replay
 from engine.execution.result import (
+    FINISHED,
     RESULT_SCHEMA,
     ActionResult,
     ActionStatus,
@@ -189,7 +190,7 @@ def _earlier_run(journal: Store, sop: str, params: Mapping[str, Any]) -> RunResu
     # the journal may hold the parameter redacted
     for row in journal.runs_with_idempotency_key(sop, (key, redact_text(key))):
         command = f"sop resume {row.run_id}"
-        if row.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
+        if row.status in FINISHED:
             started = journal.started(row.run_id)
             recorded = recorded_result(journal, row.run_id)
             same = started is not None and started.params_sha256 is not None
@@ -341,7 +342,7 @@ def _resume_owned(
             raise SopError(f"confirmation token does not match run {run_id}")
         if found.used_at is not None:
             raise SopError("confirmation token already used")
-    if started.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value):
+    if started.status in FINISHED:
         raise SopError(f"run {run_id} already {started.status}; nothing to resume")
     sop = sop_for_resume(started)
     planned = _plan(sop, _resume_params(started, params), registry)
@@ -423,7 +424,7 @@ def child_run(
             run_id=run_id,
             parent_run_id=parent_run_id,
         )
-    if row.status in (RunStatus.SUCCEEDED.value, RunStatus.FAILED.value, RunStatus.PAUSED.value):
+    if row.status in FINISHED or row.status == RunStatus.PAUSED.value:
         recorded = recorded_result(journal, run_id)
         if recorded is not None:
             return recorded

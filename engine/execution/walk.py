@@ -87,6 +87,7 @@ class Walk:
         self.warnings: list[str] = []
         self.pending: dict[str, Any] | None = None
         self.unknown = False
+        self.blocked: str | None = None
         self.stopped: str | None = None
 
     def _log(self) -> logging.Logger:
@@ -133,7 +134,12 @@ class Walk:
         """Under the lock: record a line's outcome and what it means for the run."""
         action, result, message = binding.action, outcome.result, outcome.message
         self.results.append(result)
-        if result.status is ActionStatus.PENDING:
+        self.warnings.extend(outcome.warnings)
+        if outcome.blocked is not None:  # "block transaction": whatever the line's level
+            self.blocked = outcome.blocked
+            self.errors.append(f"blocked: {outcome.blocked}")
+            self.stopped = f"not reached: the run was blocked at line {action.line}"
+        elif result.status is ActionStatus.PENDING:
             self.pending = outcome.pause
             self.stopped = f"not reached: waiting for confirmation of line {action.line}"
         elif result.status is ActionStatus.UNKNOWN:  # whatever its level: reconcile first
@@ -154,6 +160,8 @@ class Walk:
             status = RunStatus.PAUSED
         elif self.unknown:
             status = RunStatus.UNKNOWN
+        elif self.blocked is not None:
+            status = RunStatus.BLOCKED
         else:
             status = RunStatus.FAILED if self.errors else RunStatus.SUCCEEDED
         result = RunResult(

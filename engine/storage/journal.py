@@ -365,7 +365,12 @@ class Journal:
                 seq = self._head[0]  # the event just written with the deferred ones
                 db.execute(
                     "UPDATE runs SET status=?, updated=?, last_seq=? WHERE run_id=?",
-                    (status, _now(), seq if status in ("succeeded", "failed") else None, run_id),
+                    (
+                        status,
+                        _now(),
+                        seq if status in ("succeeded", "failed", "blocked") else None,
+                        run_id,
+                    ),
                 )
                 return seq
         with self._lock:
