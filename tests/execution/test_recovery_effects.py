@@ -130,6 +130,7 @@ def test_block_transaction_blocks_the_run_and_escalates(tmp_path: Path) -> None:
     result, journal, attempts = _run(
         tmp_path, SopFailure("fraud detected", "Radar blocked the charge"), {SERVICE: pack}
     )
+    assert attempts == [1]  # a failure with no retry row is not retried
     assert result.status is RunStatus.BLOCKED
     assert result.errors[0].startswith("blocked: fraud detected (line ")
     assert "Block transaction, escalate to supervisor" in result.errors[0]
