@@ -7,6 +7,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,3 +138,92 @@ def test_a_run_of_another_sop_or_no_run_is_a_usage_error(
         "graph", "payment-processing", "--run", "nope", "--journal", str(journal), cwd=tmp_path
     )
     assert missing.returncode == 2 and "--run nope: unknown run" in missing.stderr
+
+
+PARENT = """\
+# Parent Demo
+
+## Overview
+
+A procedure whose subscription path runs another SOP.
+
+## Parameters
+
+- **operation** (string): What to do
+  - Values: `charge` | `subscription`
+
+## Steps
+
+### 1. Execute
+
+**Actions**:
+- MUST execute the operation
+
+**For Charges**:
+- MUST charge the card
+
+### 2. Finish
+
+**Actions**:
+- MUST finish up
+
+## Related SOPs
+
+- [Subscription Child](subscription-child.sop.md)
+"""
+
+CHILD = """\
+# Subscription Child
+
+## Overview
+
+The child procedure.
+
+## Steps
+
+### 1. Subscribe
+
+**Actions**:
+- MUST subscribe the customer
+"""
+
+
+def test_the_child_sop_node_takes_the_child_runs_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sops = tmp_path / "sops"
+    sops.mkdir()
+    (sops / "parent-demo.sop.md").write_text(PARENT, encoding="utf-8")
+    (sops / "subscription-child.sop.md").write_text(CHILD, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # the catalog finds ./sops, as `sop` does
+    registry = Registry()
+
+    @registry.action("execute the operation")
+    def execute(ctx: Any) -> None:
+        if ctx.params["operation"] == "subscription":
+            assert ctx.run_child("subscription-child", {}).status is RunStatus.SUCCEEDED
+
+    for line in ("charge the card", "finish up", "subscribe the customer"):
+        registry.action(line)(lambda ctx: None)
+
+    journal_path = tmp_path / "journal.db"
+    sop = parse(PARENT, path=str(sops / "parent-demo.sop.md"))
+    with Journal(journal_path) as journal:
+        result = run(sop, {"operation": "subscription"}, registry=registry, journal=journal)
+    assert result.status is RunStatus.SUCCEEDED
+    proc = sop_cli(
+        "graph",
+        "parent-demo",
+        "--run",
+        result.run_id,
+        "--journal",
+        str(journal_path),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert 'c1[["runs subscription-child"]]' in proc.stdout
+    assert '    s1 ==>|"operation = subscription"| c1' in proc.stdout
+    classes = _classes(proc.stdout)
+    assert classes["c1"] == "passed"  # the child run succeeded
+    assert classes["s1b1_1"] == "skipped"  # MUST charge the card: off the selected path
+    assert classes["s2_1"] == "passed"
