@@ -227,3 +227,54 @@ def test_the_child_sop_node_takes_the_child_runs_status(
     assert classes["c1"] == "passed"  # the child run succeeded
     assert classes["s1b1_1"] == "skipped"  # MUST charge the card: off the selected path
     assert classes["s2_1"] == "passed"
+
+
+GATED = """\
+# Gated Demo
+
+## Overview
+
+A procedure that waits for a person.
+
+## Steps
+
+### 1. Refund
+
+**Actions**:
+- MUST require confirmation for refunds over 100
+- MUST refund the payment
+"""
+
+
+def test_a_paused_run_shows_its_gate_pending_then_passed_after_confirmation(
+    tmp_path: Path,
+) -> None:
+    from engine.errors import ConfirmationRequired
+    from engine.execution.run_graph import action_statuses
+    from engine.execution.runner import resume
+    from engine.language.graph import to_json
+
+    registry = Registry()
+
+    @registry.action("require confirmation for refunds over {n:d}")
+    def gate(ctx: Any, n: int) -> None:
+        if not ctx.confirms({"refund": n}):
+            raise ConfirmationRequired("confirm the refund", {"refund": n})
+
+    registry.action("refund the payment")(lambda ctx: None)
+    path = tmp_path / "gated-demo.sop.md"
+    path.write_text(GATED, encoding="utf-8")  # resume reads the SOP from its recorded path
+    sop = parse(GATED, path=str(path))
+    with Journal(tmp_path / "journal.db") as journal:
+        paused = run(sop, {}, registry=registry, journal=journal)
+        assert paused.status is RunStatus.PAUSED and paused.pending is not None
+        before = action_statuses(journal, paused.run_id)
+        resume(paused.run_id, confirm=paused.pending["token"], registry=registry, journal=journal)
+        after = action_statuses(journal, paused.run_id)
+    gate_id, refund_id = (a.id for a in sop.all_actions())
+    assert (before[gate_id], before[refund_id]) == ("pending", "not reached")
+    assert (after[gate_id], after[refund_id]) == ("passed", "passed")
+    (line,) = [
+        i for n in to_json(sop, before)["nodes"] for i in n.get("lines", []) if i.get("gate")
+    ]
+    assert line["status"] == "pending"
