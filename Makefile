@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test soak lint bench clean
+.PHONY: demo test soak lint bench clean graphviz
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check engine handlers tests bench
 	$(PY) -m mypy
 
+# Graphviz's dot draws `sop graph --format svg|png`; installed from Debian when missing
+# (CI runs as root; elsewhere through sudo when there is one).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+graphviz:
+	@command -v dot >/dev/null 2>&1 || $(SUDO) apt-get install -y -q graphviz \
+		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q graphviz; }
+
 # mermaid's own parser (Node.js) checks that `sop graph` output renders on GitHub.
 MERMAID := tests/mermaid/node_modules/.installed
 
@@ -45,13 +53,15 @@ $(MERMAID): tests/mermaid/package-lock.json
 	else echo "npm not found: the Mermaid render check will be skipped"; fi
 
 # sop ui's browser tests drive Debian's chromium through Playwright (never a browser download);
-# its SOP graphs render through Graphviz's dot. Installed when missing (CI runs as root).
-SYSTEM_TOOLS := /usr/bin/chromium /usr/bin/dot
+# SVG/PNG graphs (sop graph --format svg, sop ui) render through Graphviz's dot. Installed
+# when missing (CI runs as root).
+/usr/bin/chromium:
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
-$(SYSTEM_TOOLS):
-	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium graphviz
+/usr/bin/dot:
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q graphviz
 
-test: $(STAMP) $(MERMAID) $(SYSTEM_TOOLS) lint
+test: $(STAMP) $(MERMAID) /usr/bin/chromium /usr/bin/dot lint
 	$(PY) -m pytest -q
 
 soak: $(STAMP)

@@ -175,6 +175,7 @@ class RecoveryRule:
     unknown_phrases: tuple[str, ...] = ()
     escalate_to: str | None = None  # "escalate to supervisor" -> "supervisor"
     block: bool = False  # "block transaction"
+    notify_to: str | None = None  # "notify user" -> "user"; None: not said
 
 
 @dataclass(frozen=True)

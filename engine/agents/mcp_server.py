@@ -586,7 +586,7 @@ class SopService:
                 f"`sop resume {run_id} --journal {self.journal_path()}`"
             )
         outcome = _ok(data, summary)
-        failed = status in ("failed", "unknown")
+        failed = status in ("failed", "unknown", "blocked")
         return ToolOutcome(outcome.structured, outcome.text, is_error=failed)
 
 

@@ -1,4 +1,4 @@
-"""``sop lint``, ``sop graph``, ``sop schema``: author-facing commands.
+"""``sop lint`` and ``sop schema``: author-facing commands (``sop graph``: engine.cli.graph).
 
 Kept light on purpose: no handler pack, no stripe; jsonschema is imported only
 when an SOP's examples are validated or JSON output is checked against its schema.
@@ -101,7 +101,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _load(name: str) -> Sop:
+def load_sop(name: str) -> Sop:
     """NAME through the catalog; a path also works."""
     try:
         from engine.language.catalog import load
@@ -122,24 +122,10 @@ def _load(name: str) -> Sop:
     return load(name)
 
 
-def cmd_graph(args: argparse.Namespace) -> int:
-    from engine.language import graph
-
-    sop = _load(args.name)
-    fmt = getattr(args, "format", "mermaid")
-    if fmt == "json":
-        emit_json(graph.to_json(sop), "graph.schema.json")
-    elif fmt == "dot":
-        sys.stdout.write(graph.to_dot(sop))
-    else:
-        sys.stdout.write(graph.to_mermaid(sop))
-    return 0
-
-
 def cmd_schema(args: argparse.Namespace) -> int:
     from engine.language.params import schema_for
 
-    sop = _load(args.name)
+    sop = load_sop(args.name)
     json.dump(schema_for(sop), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "list": "engine.cli.author:cmd_list",
     "show": "engine.cli.author:cmd_show",
     "lint": "engine.cli.lint:cmd_lint",
-    "graph": "engine.cli.lint:cmd_graph",
+    "graph": "engine.cli.graph:cmd_graph",
     "schema": "engine.cli.lint:cmd_schema",
     "plan": "engine.cli.bind:cmd_plan",
     "run": "engine.cli.run:cmd_run",
@@ -229,11 +229,15 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
         help="text (file:line:col: CODE), json, or GitHub annotations",
     )
     p.add_argument("--strict", action="store_true", help="warnings fail too")
-    p = add("graph", "draw the step graph")
+    p = add("graph", "draw the step graph (with --run: coloured by a run's statuses)")
     p.add_argument("name", metavar="NAME", help="the SOP's name (see `sop list`)")
     p.add_argument(
-        "--format", choices=["mermaid", "dot", "json"], default="mermaid", help="output format"
+        "--format",
+        choices=["mermaid", "dot", "json", "svg", "png"],
+        default="mermaid",
+        help="svg and png are drawn by Graphviz's dot (Debian: graphviz)",
     )
+    p.add_argument("--run", metavar="RUN_ID", help="colour every line by its status in this run")
     add("schema", "print the parameter JSON Schema").add_argument(
         "name", metavar="NAME", help="the SOP's name"
     )

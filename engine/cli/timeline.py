@@ -17,7 +17,16 @@ from engine.execution.cause import summary
 from engine.storage.base import Event
 
 #: statuses of a run that is over for now (``--follow`` stops); exit codes as ``sop run``'s
-STOPPED_EXIT = {"succeeded": 0, "failed": 1, "paused": 3, "waiting": 3, "unknown": 4}
+STOPPED_EXIT = {
+    "succeeded": 0,
+    "failed": 1,
+    "blocked": 1,
+    "rejected": 1,
+    "cancelled": 1,
+    "paused": 3,
+    "waiting": 3,
+    "unknown": 4,
+}
 
 
 def instant(ts: str) -> float:

@@ -31,11 +31,20 @@ class RunStatus(enum.Enum):
     REJECTED = "rejected"  # a person declined the pending operation (engine.execution.decide)
     CANCELLED = "cancelled"  # stopped on request before its next action
     WAITING = "waiting"  # for the agent's or person's reports on a step's tasks
+    BLOCKED = "blocked"  # the SOP said "block transaction" for a failure: over, exit 1
     INTERRUPTED = "interrupted"  # running, but its process is gone: `sop resume RUN_ID`
 
 
 #: statuses a run never leaves: resume refuses them
-FINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.REJECTED, RunStatus.CANCELLED})
+FINAL = frozenset(
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.REJECTED,
+        RunStatus.CANCELLED,
+        RunStatus.BLOCKED,
+    }
+)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from engine.errors import ConfirmationRequired, NotApplicable, OutcomeUnknown, SopFailure
 from engine.execution import cause as causes
 from engine.execution import confirm as confirmation
-from engine.execution import retry
+from engine.execution import recovery_effects, retry
 from engine.execution.context import ChildRunner, RunContext, Services, idempotency_key
 from engine.execution.record import Recorder
 from engine.execution.redact import redact_text
@@ -45,6 +45,10 @@ class Outcome(NamedTuple):
     message: str | None = None
     #: the confirmation the run now waits for (with its token)
     pause: dict[str, Any] | None = None
+    #: why the run is blocked: the SOP says "block transaction" for this failure
+    blocked: str | None = None
+    #: what the run should say besides (a notifier that could not deliver)
+    warnings: tuple[str, ...] = ()
 
 
 def handler_name(binding: Binding) -> str | None:
@@ -203,10 +207,22 @@ class StepRunner:
         if error is not None:
             result.cause = causes.describe(error)
             result.traceback = causes.traceback_text(error)
+        effects, warnings = recovery_effects.Effects(), []
+        if status is ActionStatus.FAILED and error is not None:
+            effects = recovery_effects.for_failure(
+                error,
+                self.sop,
+                step,
+                run_id=self.run_id,
+                action_id=aid,
+                message=message or "failed",
+                params=self.params,
+            )
+            warnings = recovery_effects.apply(effects, self.recorder.journal, self.services)
         if status is not ActionStatus.PENDING:
             self.recorder.finished(result)
         self.current = None
-        return Outcome(result, message, pause)
+        return Outcome(result, message, pause, effects.blocked, tuple(warnings))
 
     def _answered(self, exc: BaseException, step: Step | None) -> bool:
         """A failure that settles an unknown outcome: the other side answered and the SOP

@@ -95,6 +95,7 @@ class Walk:
         self.waiting: list[Binding] = []  # the open tasks of the step the run waits on
         self.failing: int | None = -1  # the step a required task's failure ends (-1: none)
         self.unknown = False
+        self.blocked: str | None = None
         self.stopped: str | None = None
         self.cancelled: dict[str, Any] | None = None  # the cancel request's who and why
 
@@ -174,11 +175,16 @@ class Walk:
         """Under the lock: record a line's outcome and what it means for the run."""
         action, result, message = binding.action, outcome.result, outcome.message
         self.results.append(result)
+        self.warnings.extend(outcome.warnings)
         if self.waiting and self.stopped is None:
             step = action.step
             where = f"step {step}" if step is not None else "the SOP-wide guards"
             self.stopped = f"not reached: waiting for the {binding.performer}'s reports on {where}"
-        if result.status is ActionStatus.PENDING:
+        if outcome.blocked is not None:  # "block transaction": whatever the line's level
+            self.blocked = outcome.blocked
+            self.errors.append(f"blocked: {outcome.blocked}")
+            self.stopped = f"not reached: the run was blocked at line {action.line}"
+        elif result.status is ActionStatus.PENDING:
             if outcome.pause is None:
                 return  # a performer's open task
             self.pending = outcome.pause
@@ -207,6 +213,8 @@ class Walk:
             self.errors.append(
                 f"cancelled by {self.cancelled.get('by')}" + (f": {reason}" if reason else "")
             )
+        elif self.blocked is not None:
+            status = RunStatus.BLOCKED
         elif self.waiting and not self.errors:
             status = RunStatus.WAITING
         else:

@@ -92,7 +92,7 @@ _REASON = re.compile(
 )
 _RECOVERY_VOCABULARY = (
     "retry, up to N times, max N retries, exponential backoff, do not retry, "
-    "escalate to X, notify user, block transaction; see engine/language/recovery.py"
+    "escalate to X, notify X, block transaction; see engine/language/recovery.py"
 )
 
 

@@ -8,7 +8,7 @@ The vocabulary is small and documented so an author knows what the engine will d
 - ``exponential backoff``, ``with backoff``, ``backoff`` -> backoff (and retry)
 - ``do not retry``, ``don't retry``, ``never retry``, ``no retry`` -> retry = False
 - ``escalate``, ``escalate to X``                       -> escalate (escalate_to = X)
-- ``notify``, ``notify user`` (or customer, ...)        -> notify
+- ``notify``, ``notify user`` (or customer, ...), ``notify X`` -> notify (notify_to = X)
 - ``block transaction``                                 -> block
 
 A recovery is split into clauses at commas, semicolons and parentheses; a clause
@@ -47,6 +47,7 @@ class RecoveryFields(TypedDict):
     escalate: bool
     escalate_to: str | None
     notify: bool
+    notify_to: str | None
     block: bool
     unknown_phrases: tuple[str, ...]
 
@@ -128,7 +129,12 @@ def _clause(words: list[str], out: RecoveryFields) -> bool:
             if i < n and words[i] == "the":
                 i += 1
             if i < n and words[i] in _NOTIFY_WHOM:
+                out["notify_to"] = words[i]
                 i += 1
+            elif i < n and words[i] not in _FILLER:  # "notify on-call": whom, to the clause's end
+                end = words.index("and", i) if "and" in words[i:] else n
+                out["notify_to"] = " ".join(words[i:end])
+                i = end
         elif w == "block" and nxt in ("transaction", "payment", "charge"):
             out["block"] = True
             i += 2
@@ -150,6 +156,7 @@ def interpret(phrase: str) -> RecoveryFields:
         "escalate": False,
         "escalate_to": None,
         "notify": False,
+        "notify_to": None,
         "block": False,
         "unknown_phrases": (),
     }

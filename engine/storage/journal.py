@@ -86,7 +86,7 @@ _SECOND: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted (
 
 
 #: statuses a run never leaves (its ``runs.last_seq`` is its ``run_finished`` event)
-_TERMINAL = frozenset({"succeeded", "failed", "rejected", "cancelled"})
+_TERMINAL = frozenset({"succeeded", "failed", "rejected", "cancelled", "blocked"})
 
 
 def _now() -> str:

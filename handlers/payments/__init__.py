@@ -11,4 +11,5 @@ modules = (
     "handlers.payments.refunds",
     "handlers.payments.subscriptions",
     "handlers.payments.charges",
+    "handlers.payments.recovery_notices",
 )

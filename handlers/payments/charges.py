@@ -349,31 +349,8 @@ def request_complete(ctx: RunContext) -> bool:
 # ================================================================= step 3: execute
 
 
-def _escalate(ctx: RunContext, failure: SopFailure) -> None:
-    """Fraud: the Error Recovery row says block and escalate to a supervisor."""
-    row = next(
-        (r for r in ctx.sop.recovery if r.error_type.lower() == FRAUD_DETECTED.lower()), None
-    )
-    amount = transaction(ctx).get("amount")
-    notifier(ctx).escalate(
-        {
-            "sop": ctx.sop.name,
-            "run_id": ctx.run_id,
-            "condition": failure.condition,
-            "procedure": row.procedure if row else "escalate to supervisor",
-            "operation": operation(ctx),
-            "customer": ctx.params.get("customer_id"),
-            "amount": amount,
-            "currency": transaction(ctx).get("currency"),
-            "reason": failure.message,
-        },
-        run_id=ctx.run_id,
-        key=ctx.idempotency_key("escalation"),
-    )
-
-
 def execute_with_audit(ctx: RunContext) -> None:
-    """The one Stripe write of the run; failures are recorded (and fraud escalated) first.
+    """The one Stripe write of the run; failures are recorded first.
 
     An unknown outcome is not a failure: no failed transaction is recorded for it (Stripe
     may hold a succeeded one); the run ends ``unknown`` and its resume reconciles it.
@@ -409,9 +386,7 @@ def execute_with_audit(ctx: RunContext) -> None:
         for key in PAUSE_KEYS:
             ctx.output.pop(key, None)
         ctx.output.update(success=False, status=status, error=failure.condition)
-        if failure.condition == FRAUD_DETECTED:
-            _escalate(ctx, failure)
-        raise
+        raise  # "Block transaction, escalate to supervisor": the engine does it
 
 
 def _charge(ctx: RunContext, key: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.language.catalog import entries, load
-from engine.language.graph import to_mermaid
+from engine.language.graph import STATUSES, to_mermaid
 from engine.language.parser import parse
 from tests.support.sops import AWKWARD
 
@@ -41,6 +41,12 @@ def test_every_shipped_and_corpus_graph_parses(tmp_path: Path) -> None:
         target = tmp_path / f"{index}-{sop.name}.mmd"
         target.write_text(to_mermaid(sop), encoding="utf-8")
         files.append(str(target))
+        # drawn on a run: one node per line, every status's classDef, the legend
+        actions = sop.all_actions()
+        statuses = {a.id: STATUSES[i % len(STATUSES)] for i, a in enumerate(actions)}
+        coloured = tmp_path / f"{index}-{sop.name}-run.mmd"
+        coloured.write_text(to_mermaid(sop, statuses), encoding="utf-8")
+        files.append(str(coloured))
     proc = subprocess.run([node, str(CHECKER), *files], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("ok ") == len(files)

@@ -286,7 +286,8 @@ def test_decline_codes_map_to_recovery_rows_and_are_never_retried(
 ) -> None:
     sandbox.inject("decline", match="/v1/payment_intents", method="POST", decline_code=decline_code)
     result = _run(journal, registry, operation="charge", customer_id=customer, amount=2500)
-    assert result.status is RunStatus.FAILED
+    fraud = condition == "Fraud detected"  # the SOP: "Block transaction, escalate to supervisor"
+    assert result.status is (RunStatus.BLOCKED if fraud else RunStatus.FAILED)
     assert len(_posts(sandbox, "/v1/payment_intents")) == 1
     (txn,) = _transactions(journal, result.run_id)
     assert txn["failure"] == condition
@@ -302,8 +303,8 @@ def test_flagged_customer_is_blocked_before_any_charge_and_escalated(
 ) -> None:
     sandbox.client().v1.customers.update(customer, {"metadata": {"flagged": "true"}})
     result = _run(journal, registry, operation="charge", customer_id=customer, amount=2500)
-    assert result.status is RunStatus.FAILED
-    assert "blocked" in result.errors[0]
+    assert result.status is RunStatus.BLOCKED
+    assert result.errors[0].startswith("blocked: Fraud detected")
     assert _posts(sandbox, "/v1/payment_intents") == []
     assert len(list(Path(os.environ["SOP_OUTBOX"]).glob("*escalation*.eml"))) == 1
 
