@@ -26,7 +26,10 @@ def _statuses(args: argparse.Namespace, sop: Sop) -> dict[str, str] | None:
     if not path.is_file():
         raise UsageError(f"--run {run_id}: unknown run (no journal at {path})")
     with Journal(path) as journal:
-        run_id = resolve_run_id(journal, run_id)  # a unique prefix names it too
+        try:
+            run_id = resolve_run_id(journal, run_id)  # a unique prefix names it too
+        except UsageError as exc:
+            raise UsageError(f"--run {run_id}: {exc}") from None
         row = journal.run(run_id)
         if row is None:
             raise UsageError(f"--run {run_id}: unknown run (journal {journal.path})")

@@ -159,7 +159,8 @@ class _Version(argparse.Action):
             text = f"sop {version('sop-engine')}"
         except PackageNotFoundError:
             text = "sop (version unknown: not installed)"
-        parser.exit(message=text + "\n")
+        print(text)
+        parser.exit()
 
 
 def _params(p: argparse.ArgumentParser) -> None:

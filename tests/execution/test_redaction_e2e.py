@@ -176,7 +176,7 @@ def test_cvc_in_every_syntax_never_reaches_journal_outbox_output_or_stripe(
         done = sop_cli("run", "payment-processing", *params, *common, *extra, cwd=ROOT, env=env)
         assert done.returncode == 0, done.stdout + done.stderr
         outputs.append(done.stdout + done.stderr)
-    run_id = json.loads(outputs[1])["run_id"]
+    run_id = json.loads(done.stdout)["run_id"]  # the --json run's stdout (progress: stderr)
     for extra in ([], ["--json"]):
         shown = sop_cli("inspect", run_id, *common, *extra, cwd=ROOT, env=env)
         assert shown.returncode == 0, shown.stderr
