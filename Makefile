@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# make demo DETAILS=1: also the seed's lint report, its Mermaid graph, its parameter schema
+# make demo: the payment SOP's examples on the sandbox, then the release runbook performed
+# by a scripted agent (handlers/release/demo.py). make demo DETAILS=1: also the seed's lint report, its Mermaid graph, its parameter schema
 # and every run's whole action report.
 demo: $(STAMP)
 ifdef DETAILS
@@ -30,6 +31,7 @@ ifdef DETAILS
 else
 	$(PY) -m handlers.payments.demo
 endif
+	$(PY) -m handlers.release.demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check engine handlers tests bench

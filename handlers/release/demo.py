@@ -6,7 +6,7 @@
 
 Guided mode speaks the command-line contract of DESIGN.md: ``sop run ... --json`` exits
 3 with the open ``tasks`` (id, text), each is answered with ``sop report RUN_ID TASK
---done|--fail --note NOTE``, then ``sop resume RUN_ID --json``, until the run ends.
+--done|--fail --note NOTE --json``; the step's last report continues the run, until it ends.
 """
 
 from __future__ import annotations
@@ -93,9 +93,9 @@ def guided(params: dict[str, str], journal: str) -> int:
         for report in answer(_tasks(result), params):
             outcome = {"done": "--done", "skipped": "--skip", "failed": "--fail"}[report["outcome"]]
             print(f"  performer: {report['id']} {report['outcome']}: {report['note']}")
-            sop("report", run_id, report["id"], outcome, "--note", report["note"],
-                "--journal", journal)  # fmt: skip
-        code, result = sop("resume", run_id, "--journal", journal, "--json")
+            code, result = sop("report", run_id, report["id"], outcome, "--note", report["note"],
+                               "--journal", journal, "--json")  # fmt: skip
+        # the last report of a step continues the run: its result is the run's state now
     return _finish(code, result)
 
 
@@ -112,9 +112,11 @@ def _finish(code: int, result: dict[str, Any]) -> int:
     print(f"status: {result.get('status', '-')} (exit {code})")
     if result.get("output"):
         print("output: " + json.dumps(result["output"]))
-    for action in result.get("actions") or []:
-        if isinstance(action, dict):
-            print(f"  {action.get('status', '-'):<8} {action.get('text', '')}")
+    actions = [a for a in result.get("actions") or [] if isinstance(a, dict)]
+    by_status: dict[str, int] = {}
+    for action in actions:
+        by_status[str(action.get("status"))] = by_status.get(str(action.get("status")), 0) + 1
+    print("lines: " + ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())))
     return code
 
 
