@@ -372,6 +372,8 @@ class Journal:
                     "UPDATE runs SET status=?, updated=?, last_seq=? WHERE run_id=?",
                     (status, _now(), seq if status in _TERMINAL else None, run_id),
                 )
+                if release is not None:  # this process no longer walks it: no more checks
+                    self._cancel_scan.pop(run_id, None)
                 return seq
         with self._lock:
             if defer:

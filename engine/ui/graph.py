@@ -1,24 +1,17 @@
-"""An SOP's step graph for the page: SVG through Graphviz ``dot`` when it is installed,
-else the DOT and Mermaid text (``sop graph`` prints the same).
-
-The hook for run colouring (``sop graph NAME --run RUN_ID``, slice ops-graph) is
-``dot_source``: give it the run and return the coloured DOT; the page renders whatever
-it returns.
+"""An SOP's step graph for the page: SVG through Graphviz ``dot`` (the same drawing as
+``sop graph --format svg``, coloured by a run's statuses on a run's page), else the DOT
+and Mermaid text when Graphviz is not installed.
 """
 
 from __future__ import annotations
 
 import base64
-import shutil
-import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.execution.result import RunResult
-from engine.language.graph import to_dot, to_mermaid
+from engine.errors import UsageError
+from engine.language.graph import layout, to_dot, to_mermaid
 from engine.model import Sop
-
-#: dot gets this long to draw one graph (a pathological SOP must not hang the page)
-DOT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -31,27 +24,13 @@ class Drawn:
     mermaid: str
 
 
-def dot_source(sop: Sop, run: RunResult | None = None) -> str:
-    """The DOT the page draws. HOOK: colouring by ``run``'s statuses belongs here."""
-    del run  # the plain graph until run colouring lands
-    return to_dot(sop)
-
-
-def draw(sop: Sop, run: RunResult | None = None) -> Drawn:
-    dot = dot_source(sop, run)
-    return Drawn(_svg_url(dot), dot, to_mermaid(sop))
-
-
-def _svg_url(dot: str) -> str | None:
-    exe = shutil.which("dot")
-    if exe is None:
-        return None
+def draw(sop: Sop, statuses: Mapping[str, str] | None = None) -> Drawn:
+    """``sop``'s graph; ``statuses`` (action id -> status in a run) colour its lines."""
+    dot = to_dot(sop, statuses)
     try:
-        done = subprocess.run(
-            [exe, "-Tsvg"], input=dot.encode(), capture_output=True, timeout=DOT_SECONDS
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    return "data:image/svg+xml;base64," + base64.b64encode(done.stdout).decode("ascii")
+        svg = layout(dot, "svg")
+    except UsageError:  # no Graphviz, or it refused: the page shows the sources
+        svg_url = None
+    else:
+        svg_url = "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+    return Drawn(svg_url, dot, to_mermaid(sop, statuses))

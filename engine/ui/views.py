@@ -13,9 +13,11 @@ from typing import Any
 
 from engine.errors import SopError, UsageError
 from engine.execution.replay import read_replay
+from engine.execution.run_graph import action_statuses
 from engine.execution.runner import recorded_result, sop_for_resume
 from engine.language.catalog import CatalogEntry, entries
 from engine.storage.base import Event, RunRow, Store
+from engine.storage.run_status import current
 from engine.ui.graph import Drawn, draw
 
 _HIDDEN = frozenset({"token", "token_hash", "traceback"})
@@ -31,7 +33,7 @@ def runs(journal: Store | None, sop: str | None, status: str | None) -> list[Run
         return []
     return [
         row
-        for row in journal.runs()
+        for row in current(journal, journal.runs())  # a run whose process is gone: interrupted
         if (not sop or row.sop == sop) and (not status or row.status == status)
     ]
 
@@ -85,7 +87,8 @@ def run_page(journal: Store, row: RunRow) -> RunPage:
     first = events[0].ts if events else row.started
     page = RunPage(row, started.params if started else row.params, shown)
     try:
-        page.graph = draw(sop_for_resume(started), result) if started else None
+        statuses = action_statuses(journal, row.run_id)
+        page.graph = draw(sop_for_resume(started), statuses) if started else None
     except (SopError, UsageError):  # the SOP changed or vanished since the run
         page.graph = None
     for event in events:
