@@ -3,12 +3,25 @@ constraints, checks and guards take."""
 
 from __future__ import annotations
 
-from engine.language.keywords import LOWER_MODALS, PUNCT, Keyword, find_keyword
+from engine.language.keywords import (
+    LOWER_MODALS,
+    PUNCT,
+    Keyword,
+    find_keyword,
+    mentions_removed,
+)
 from engine.language.markdown import Token
-from engine.language.reading import WARNING, Reading, child_texts, first_text
+from engine.language.reading import INFO, WARNING, Reading, child_texts, first_text
 from engine.model import Action, ActionKind
 
-__all__ = ["keyword_item", "loose_actions", "make_action"]
+__all__ = ["keyword_item", "keyword_of", "loose_actions", "make_action"]
+
+
+def keyword_of(r: Reading, raw: str, plain: str) -> Keyword | None:
+    """The keyword of an item whose raw markdown is ``raw`` (plain text ``plain``):
+    keywords in code spans, quotes and HTML comments are left out."""
+    masked = mentions_removed(raw)
+    return find_keyword(plain, None if masked is None else r.plain(masked))
 
 
 def make_action(
@@ -21,6 +34,14 @@ def make_action(
     block: str,
     branch: str | None,
 ) -> Action:
+    if found.mixed:
+        r.diag(
+            "SOP024",
+            INFO,
+            item["_line"],
+            f"item mixes {' and '.join(dict.fromkeys(found.mixed))}: the strongest "
+            f"({found.keyword}) sets its level; split it into one item per keyword",
+        )
     children: list[str] = []
     child_texts(item.get("children", ())[1:], children, r.plain)
     return Action(
@@ -48,9 +69,10 @@ def keyword_item(
     plain: str | None = None,
 ) -> Action | None:
     """The item as an action, or None with SOP020/SOP021 saying which keyword it lacks."""
+    raw = first_text(item)
     if plain is None:
-        plain = r.plain(first_text(item))
-    found = find_keyword(plain)
+        plain = r.plain(raw)
+    found = keyword_of(r, raw, plain)
     if found is not None:
         return make_action(r, item, plain, found, kind, step, block, branch)
     first = plain.split(" ", 1)[0].strip(PUNCT)
@@ -82,8 +104,9 @@ def loose_actions(r: Reading, toks: list[Token]) -> list[Action]:
         if tok["type"] != "list":
             continue
         for item in tok["children"]:
-            plain = r.plain(first_text(item))
-            found = find_keyword(plain)
+            raw = first_text(item)
+            plain = r.plain(raw)
+            found = keyword_of(r, raw, plain)
             if found is not None:
                 out.append(
                     make_action(r, item, plain, found, ActionKind.ACTION, None, "constraints", None)

@@ -29,6 +29,7 @@ SOP020   warning   an Actions / Constraints / Security item without an RFC 2119 
 SOP021   warning   a lower-case "must" / "should" / "may" leading an item
 SOP022   warning   an Error Handling item neither "If <condition>: <response>" nor keyword
 SOP023   warning   a ``**For X**:`` branch that matches no parameter's enum value
+SOP024   info      an item mixes keywords of different strength (the strongest sets its level)
 SOP030   warning   a Parameters item not ``- **name** (type): description``
 SOP031   error     a parameter declared twice
 SOP032   warning   a parameter detail not ``Key: value``

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.language.actions import keyword_item, make_action
-from engine.language.keywords import Keyword, find_keyword
+from engine.language.actions import keyword_item, keyword_of, make_action
+from engine.language.keywords import Keyword
 from engine.language.markdown import Token
 from engine.language.reading import ERROR, WARNING, Reading, StepDraft, first_text
 from engine.language.words import bold_label, enum_values, quoted, singular
@@ -44,7 +44,7 @@ def read_steps(r: Reading, toks: list[Token]) -> None:
             continue
         if step is None:
             if kind == "list" and any(
-                find_keyword(r.plain(first_text(i))) for i in tok["children"]
+                keyword_of(r, first_text(i), r.plain(first_text(i))) for i in tok["children"]
             ):
                 r.diag(
                     "SOP011",
@@ -138,7 +138,7 @@ def _step_item(
     line = item["_line"]
     label = branch["label"] if block == "branch" and branch is not None else None
     if block == "validation":
-        found = find_keyword(plain)
+        found = keyword_of(r, raw, plain)
         if found is None:
             found = Keyword(Level.MUST, "", plain)
         step.checks.append(
@@ -151,7 +151,7 @@ def _step_item(
                 ErrorRule(condition.strip(), response.strip(), line, step.number, quoted(response))
             )
             return
-        found = find_keyword(plain)
+        found = keyword_of(r, raw, plain)
         if found is None:
             r.diag(
                 "SOP022",
@@ -184,7 +184,7 @@ def _step_item(
         elif block == "branch" and branch is not None:
             branch["text"].append(plain)
     else:
-        found = find_keyword(plain)
+        found = keyword_of(r, raw, plain)
         if found is not None:
             step.actions.append(
                 make_action(r, item, plain, found, ActionKind.ACTION, step.number, "actions", None)

@@ -38,14 +38,16 @@ def test_license_travels_with_the_fixtures() -> None:
 
 
 def test_pdd_steps_and_constraint_counts(pdd: Sop) -> None:
-    assert pdd.diagnostics == ()
+    # line 77 "MAY suggest ..., but MUST wait": a MUST, the mix noted (info)
+    assert [(d.code, d.line) for d in pdd.diagnostics] == [("SOP024", 77)]
     assert pdd.name == "pdd" and pdd.title == "Prompt-Driven Development"
     assert [s.line for s in pdd.steps] == [29, 46, 60, 92, 121, 135, 169, 202]
     assert [len(s.actions) for s in pdd.steps] == [6, 5, 20, 17, 5, 16, 19, 6]
     assert all(a.block == "constraints" for s in pdd.steps for a in s.actions)
     step3 = pdd.steps[2]
     assert [a.line for a in step3.actions if a.level is Level.MUST_NOT] == [67, 68, 69, 90]
-    assert [a.line for a in step3.actions if a.level is Level.MAY] == [77, 80, 85, 86]
+    assert [a.line for a in step3.actions if a.level is Level.MAY] == [80, 85, 86]
+    assert next(a for a in step3.actions if a.line == 77).level is Level.MUST
 
 
 def test_pdd_you_keyword_and_nested_items(pdd: Sop) -> None:
@@ -61,7 +63,10 @@ def test_pdd_you_keyword_and_nested_items(pdd: Sop) -> None:
     # the fenced block nested in step 7's item does not shift the lines after it
     step7 = {a.line: a for a in pdd.steps[6].actions}
     assert 176 in step7 and 180 in step7 and 181 in step7
-    assert step7[181].text == "Each step in the plan be written as a clear implementation objective"
+    assert (
+        step7[181].text
+        == "Each step in the plan MUST be written as a clear implementation objective"
+    )
 
 
 def test_pdd_parameters(pdd: Sop) -> None:
@@ -78,7 +83,7 @@ def test_pdd_parameter_acquisition_constraints(pdd: Sop) -> None:
     assert [a.line for a in params.actions] == [14, 15, 20, 21, 22, 23, 24, 25]
     mid = next(a for a in params.actions if a.line == 22)
     assert mid.level is Level.MUST and mid.text.startswith(
-        "If project_name is not provided, generate"
+        "If project_name is not provided, You MUST generate"
     )
     assert not any(a in pdd.all_actions() for a in params.actions)  # never bound or run
 
