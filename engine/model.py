@@ -89,6 +89,7 @@ class Action:
     block: str = "actions"  # actions | constraints | validation | error_handling | security
     branch: str | None = None  # label of the enclosing "**For X**:" branch, if any
     children: tuple[str, ...] = ()  # nested sub-items, as text
+    parent: str | None = None  # id of the item this one is nested in (a task of its own)
 
     @property
     def id(self) -> str:

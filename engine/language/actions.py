@@ -14,7 +14,7 @@ from engine.language.markdown import Token
 from engine.language.reading import INFO, WARNING, Reading, child_texts, first_text
 from engine.model import Action, ActionKind
 
-__all__ = ["keyword_item", "keyword_of", "loose_actions", "make_action"]
+__all__ = ["action_at", "keyword_item", "keyword_of", "make_action"]
 
 
 def keyword_of(r: Reading, raw: str, plain: str) -> Keyword | None:
@@ -33,28 +33,57 @@ def make_action(
     step: int | None,
     block: str,
     branch: str | None,
+    parent: str | None = None,
 ) -> Action:
+    children: list[str] = []
+    child_texts(item.get("children", ())[1:], children, r.plain)
+    return action_at(
+        r,
+        found,
+        kind,
+        item["_line"],
+        " ".join(first_text(item).split()),
+        step,
+        block,
+        branch,
+        tuple(children),
+        parent,
+    )
+
+
+def action_at(
+    r: Reading,
+    found: Keyword,
+    kind: ActionKind,
+    line: int,
+    source: str,
+    step: int | None,
+    block: str,
+    branch: str | None,
+    children: tuple[str, ...] = (),
+    parent: str | None = None,
+) -> Action:
+    """The action of a keyword sentence at ``line``; a mix of strengths is noted (SOP024)."""
     if found.mixed:
         r.diag(
             "SOP024",
             INFO,
-            item["_line"],
+            line,
             f"item mixes {' and '.join(dict.fromkeys(found.mixed))}: the strongest "
             f"({found.keyword}) sets its level; split it into one item per keyword",
         )
-    children: list[str] = []
-    child_texts(item.get("children", ())[1:], children, r.plain)
     return Action(
         kind=kind,
         level=found.level,
         text=found.text,
-        source=" ".join(first_text(item).split()),
-        line=item["_line"],
+        source=source,
+        line=line,
         step=step,
         keyword=found.keyword or None,
         block=block,
         branch=branch,
-        children=tuple(children),
+        children=children,
+        parent=parent,
     )
 
 
@@ -95,20 +124,3 @@ def keyword_item(
             "start it with MUST, SHOULD or MAY (upper case), or move it out of the list",
         )
     return None
-
-
-def loose_actions(r: Reading, toks: list[Token]) -> list[Action]:
-    """Keyword items in other sections (Agent SOP constraints, Troubleshooting)."""
-    out: list[Action] = []
-    for tok in toks:
-        if tok["type"] != "list":
-            continue
-        for item in tok["children"]:
-            raw = first_text(item)
-            plain = r.plain(raw)
-            found = keyword_of(r, raw, plain)
-            if found is not None:
-                out.append(
-                    make_action(r, item, plain, found, ActionKind.ACTION, None, "constraints", None)
-                )
-    return out

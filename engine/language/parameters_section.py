@@ -4,9 +4,9 @@ details into a JSON Schema."""
 
 from __future__ import annotations
 
-from engine.language.actions import loose_actions
 from engine.language.markdown import Token
 from engine.language.reading import ERROR, WARNING, Reading, first_text
+from engine.language.tasks import loose_actions
 from engine.language.words import bold_label, strip_ticks
 from engine.model import Action, ParamAttribute, Parameter
 

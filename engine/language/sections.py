@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.language.actions import keyword_item, loose_actions
+from engine.language.actions import keyword_item
 from engine.language.examples_section import read_examples
 from engine.language.markdown import Token
 from engine.language.parameters_section import read_parameters
 from engine.language.reading import WARNING, Reading, first_text
 from engine.language.recovery import interpret
 from engine.language.steps import read_steps
+from engine.language.tasks import loose_actions
 from engine.language.words import bold_label
 from engine.model import Action, ActionKind, Link, RecoveryRule
 

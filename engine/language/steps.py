@@ -9,6 +9,7 @@ from engine.language.actions import keyword_item, keyword_of, make_action
 from engine.language.keywords import Keyword
 from engine.language.markdown import Token
 from engine.language.reading import ERROR, WARNING, Reading, StepDraft, first_text
+from engine.language.tasks import nested_tasks, sentence_tasks
 from engine.language.words import bold_label, enum_values, quoted, singular
 from engine.model import ActionKind, Branch, CodeBlock, ErrorRule, Level, Step
 
@@ -84,6 +85,17 @@ def read_steps(r: Reading, toks: list[Token]) -> None:
                 branch["text"].append(text)
             else:
                 step.text.append(text)
+            if block not in ("purpose", "validation"):
+                step.actions.extend(
+                    sentence_tasks(
+                        r,
+                        tok,
+                        ActionKind.ACTION,
+                        step.number,
+                        _sentence_block(block),
+                        branch["label"] if block == "branch" and branch is not None else None,
+                    )
+                )
         elif kind == "list":
             for item in tok["children"]:
                 _step_item(r, step, block, branch, item)
@@ -181,16 +193,24 @@ def _step_item(
         )
         if act is not None:
             step.actions.append(act)
+            step.actions.extend(nested_tasks(r, item, act))
         elif block == "branch" and branch is not None:
             branch["text"].append(plain)
     else:
         found = keyword_of(r, raw, plain)
         if found is not None:
-            step.actions.append(
-                make_action(r, item, plain, found, ActionKind.ACTION, step.number, "actions", None)
+            act = make_action(
+                r, item, plain, found, ActionKind.ACTION, step.number, "actions", None
             )
+            step.actions.append(act)
+            step.actions.extend(nested_tasks(r, item, act))
         else:
             step.text.append(plain)
+
+
+def _sentence_block(block: str) -> str:
+    """The block a prose keyword sentence joins (prose outside a label: actions)."""
+    return block if block in ("constraints", "error_handling") else "actions"
 
 
 def freeze_step(r: Reading, b: StepDraft) -> Step:

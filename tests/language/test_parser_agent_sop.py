@@ -80,7 +80,9 @@ def test_pdd_parameters(pdd: Sop) -> None:
 
 def test_pdd_parameter_acquisition_constraints(pdd: Sop) -> None:
     params = next(s for s in pdd.sections if s.title == "Parameters")
-    assert [a.line for a in params.actions] == [14, 15, 20, 21, 22, 23, 24, 25]
+    # line 19 is a SHOULD nested under line 15's item: a task of its own, under it
+    assert [a.line for a in params.actions] == [14, 15, 19, 20, 21, 22, 23, 24, 25]
+    assert next(a for a in params.actions if a.line == 19).parent == "sop:action:L15"
     mid = next(a for a in params.actions if a.line == 22)
     assert mid.level is Level.MUST and mid.text.startswith(
         "If project_name is not provided, You MUST generate"
@@ -89,9 +91,11 @@ def test_pdd_parameter_acquisition_constraints(pdd: Sop) -> None:
 
 
 def test_summary_steps_and_levels(summary: Sop) -> None:
-    assert summary.diagnostics == ()
+    # line 109 (a nested item) says SHOULD ... MAY ... MUST: noted
+    assert [(d.code, d.line) for d in summary.diagnostics] == [("SOP024", 109)]
     assert [s.number for s in summary.steps] == [1, 2, 3, 4, 5, 6]
-    assert [len(s.actions) for s in summary.steps] == [4, 10, 5, 6, 17, 5]
+    # step 5 gains the nested item at 109 and the paragraph under it at 117
+    assert [len(s.actions) for s in summary.steps] == [4, 10, 5, 6, 19, 5]
     step5 = summary.steps[4]
     # the first upper-case keyword sets the level: line 100 says MUST ... MUST NOT
     assert [a.line for a in step5.actions if a.level is Level.MUST_NOT] == [103, 104, 105]
@@ -119,6 +123,10 @@ def test_summary_item_with_code_and_paragraph(summary: Sop) -> None:
     assert len(tailor.children) == 5
     assert tailor.children[1].startswith("On a fresh generation")
     assert [a.line for a in summary.steps[4].actions][-6:] == [121, 122, 123, 124, 125, 126]
+    nested = {a.line: a for a in summary.steps[4].actions if a.parent}
+    assert nested[109].parent == "step5:action:L108" and nested[109].level is Level.MUST
+    assert nested[117].parent == "step5:action:L109"
+    assert nested[117].text.startswith("On a fresh generation")
 
 
 def test_troubleshooting_kept_with_its_constraints(summary: Sop) -> None:
