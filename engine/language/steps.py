@@ -3,15 +3,17 @@ Constraints, Validation, Error Handling) and ``**For X**:`` branches on a parame
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from engine.language.actions import keyword_item, keyword_of, make_action
+from engine.language.conditions import inline_condition
 from engine.language.keywords import Keyword
 from engine.language.markdown import Token
 from engine.language.reading import ERROR, WARNING, Reading, StepDraft, first_text
 from engine.language.tasks import nested_tasks, sentence_tasks
 from engine.language.words import bold_label, enum_values, quoted, singular
-from engine.model import ActionKind, Branch, CodeBlock, ErrorRule, Level, Step
+from engine.model import Action, ActionKind, Branch, CodeBlock, ErrorRule, Level, Step
 
 __all__ = ["BLOCK_LABELS", "check_numbering", "freeze_step", "read_steps"]
 
@@ -214,7 +216,8 @@ def _sentence_block(block: str) -> str:
 
 
 def freeze_step(r: Reading, b: StepDraft) -> Step:
-    branches = tuple(_resolve_branch(r, b.number, br) for br in b.branches)
+    branches = [_resolve_branch(r, b.number, br) for br in b.branches]
+    actions = _conditioned(r, b.actions, branches)
     purpose = " ".join(p for p in b.purpose if p)
     text = "\n\n".join(t for t in b.text if t)
     if not purpose and b.text:
@@ -231,16 +234,16 @@ def freeze_step(r: Reading, b: StepDraft) -> Step:
         title=b.title,
         line=b.line,
         purpose=purpose,
-        actions=tuple(b.actions),
+        actions=tuple(actions),
         checks=tuple(b.checks),
         error_rules=tuple(b.rules),
-        branches=branches,
+        branches=tuple(branches),
         text=text,
     )
 
 
-def _resolve_branch(r: Reading, step: int, br: dict[str, Any]) -> Branch:
-    label: str = br["label"]
+def _match_value(r: Reading, label: str) -> tuple[str, str] | None:
+    """(parameter, value) whose ``Values:`` name ``label`` ("Charges" -> operation=charge)."""
     words = label.lower().split()
     candidates = {" ".join(words)}
     if words:
@@ -252,15 +255,35 @@ def _resolve_branch(r: Reading, step: int, br: dict[str, Any]) -> Branch:
             continue
         for value in enum_values(attr.value):
             if value.lower() in candidates:
-                return Branch(
-                    label,
-                    br["line"],
-                    step,
-                    param.name,
-                    value,
-                    tuple(br["code"]),
-                    "\n\n".join(t for t in br["text"] if t),
-                )
+                return param.name, value
+    return None
+
+
+def _conditioned(r: Reading, actions: list[Action], branches: list[Branch]) -> list[Action]:
+    """Actions that open with an inline condition, as lines of a branch of the step."""
+    out: list[Action] = []
+    for act in actions:
+        found = None
+        if act.branch is None and act.text[:1] in ("I", "W", "F"):
+            found = inline_condition(act.text, r.params, lambda lb: _match_value(r, lb))
+        if found is None:
+            out.append(act)
+            continue
+        label, param, value = found
+        if not any(b.label == label for b in branches):
+            branches.append(Branch(label, act.line, act.step or 0, param, value))
+        out.append(dataclasses.replace(act, branch=label))
+    return out
+
+
+def _resolve_branch(r: Reading, step: int, br: dict[str, Any]) -> Branch:
+    label: str = br["label"]
+    words = label.lower().split()
+    code = tuple(br["code"])
+    text = "\n\n".join(t for t in br["text"] if t)
+    found = _match_value(r, label)
+    if found is not None:
+        return Branch(label, br["line"], step, found[0], found[1], code, text)
     r.diag(
         "SOP023",
         WARNING,
@@ -268,15 +291,7 @@ def _resolve_branch(r: Reading, step: int, br: dict[str, Any]) -> Branch:
         f"branch 'For {label}' matches no parameter value: "
         f"list '{singular(words[0]) if words else label}' in a parameter's 'Values:'",
     )
-    return Branch(
-        label,
-        br["line"],
-        step,
-        None,
-        None,
-        tuple(br["code"]),
-        "\n\n".join(t for t in br["text"] if t),
-    )
+    return Branch(label, br["line"], step, None, None, code, text)
 
 
 def _step_label(tok: Token) -> tuple[str, str] | None:
