@@ -198,6 +198,7 @@ class Example:
     key_lines: dict[str, int] = field(default_factory=dict)  # input key -> line
     raw: str = ""
     number: int | None = None  # "### Example 2: ..." -> 2 (title is then the text after the colon)
+    documentation: bool = False  # prose ("Example Input" without YAML): shown, never run
 
 
 @dataclass(frozen=True)

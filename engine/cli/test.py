@@ -24,7 +24,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     sops = [load(name) for name in names]  # UsageError (exit 2) for an unknown name, before running
     registry = load_handlers(args.handlers, sops=[sop.name for sop in sops])
     journal_path = Path(args.journal) if getattr(args, "journal", None) else default_path()
-    passed = failed = 0
+    passed = failed = documented = 0
     with Journal(journal_path) as journal, environment(registry):
         for sop in sops:
             if not sop.examples:
@@ -43,11 +43,16 @@ def cmd_test(args: argparse.Namespace) -> int:
                 continue
             for result in results:
                 print(result.report())
-                if result.passed:
+                if result.documentation:
+                    documented += 1
+                elif result.passed:
                     passed += 1
                 else:
                     failed += 1
-    print(f"{passed} passed, {failed} failed")
+    print(
+        f"{passed} passed, {failed} failed"
+        + (f", {documented} documentation" if documented else "")
+    )
     return EXIT_FAILED if failed else EXIT_OK
 
 
