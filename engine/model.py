@@ -90,6 +90,7 @@ class Action:
     branch: str | None = None  # label of the enclosing "**For X**:" branch, if any
     children: tuple[str, ...] = ()  # nested sub-items, as text
     parent: str | None = None  # id of the item this one is nested in (a task of its own)
+    substep: str | None = None  # "4.1": the ``#### 4.1 Title`` sub-step the line is under
 
     @property
     def id(self) -> str:
@@ -175,6 +176,15 @@ class RecoveryRule:
 
 
 @dataclass(frozen=True)
+class SubStep:
+    """A ``#### 4.1 Title`` heading inside step 4: its lines run after the step's own."""
+
+    number: str  # "4.1"
+    title: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Step:
     number: int
     title: str
@@ -186,6 +196,7 @@ class Step:
     error_rules: tuple[ErrorRule, ...] = ()
     branches: tuple[Branch, ...] = ()
     text: str = ""  # prose not in a labelled block
+    substeps: tuple[SubStep, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ show the same nodes and edges. Shape (``schemas/graph.schema.json``)::
     {"sop", "version", "nodes": [{"id", "kind", "label", "line", "lines": [...]}],
      "edges": [{"source", "target", "condition"}]}
 
-Node ids: start, guards, s1..sN (by position), s3b1 (branch 1 of step 3), done ("end" is a
-Mermaid keyword). Node kinds: start, guards (SOP-wide box, runs before step 1), step, branch, end.
+Node ids: start, guards, s1..sN (by position), s3b1 (branch 1 of step 3), s4s1 (sub-step 1
+of step 4, ``#### 4.1 ...``), done ("end" is a Mermaid keyword). Node kinds: start, guards
+(SOP-wide box, runs before step 1), step, substep (after its step, in order), branch, end.
 A step with ``**For X**:`` branches fans out to one branch node per branch (edge
 condition ``param = value``) which rejoin at the next step; enum values no branch
 handles take an ``otherwise`` edge straight to the next step.
@@ -31,8 +32,12 @@ def _line_item(action: Action) -> dict[str, Any]:
     }
 
 
-def _step_lines(step: Step, branch: str | None) -> list[dict[str, Any]]:
-    lines = [a for a in (*step.actions, *step.checks) if a.branch == branch]
+def _step_lines(step: Step, branch: str | None, substep: str | None = None) -> list[dict[str, Any]]:
+    lines = [
+        a
+        for a in (*step.actions, *step.checks)
+        if a.branch == branch and (branch is not None or a.substep == substep)
+    ]
     return [_line_item(a) for a in sorted(lines, key=lambda a: a.line)]
 
 
@@ -70,6 +75,18 @@ def to_json(sop: Sop) -> dict[str, Any]:
                 for r in step.error_rules
             ]
         spine.append(node)
+        spine.extend(
+            {
+                "id": f"{sid}s{index}",
+                "kind": "substep",
+                "label": f"{sub.number} {sub.title}",
+                "line": sub.line,
+                "step": step.number,
+                "substep": sub.number,
+                "lines": _step_lines(step, None, sub.number),
+            }
+            for index, sub in enumerate(step.substeps, start=1)
+        )
         fan_out[sid] = [
             {
                 "id": f"{sid}b{index}",
@@ -117,8 +134,9 @@ def _unhandled(sop: Sop, handled: dict[str, set[str]]) -> list[str]:
     properties = declared(sop)
     out: list[str] = []
     for name, values in handled.items():
-        enum = properties.get(name, {}).get("enum") or []
-        out.extend(f"{name} = {v}" for v in enum if str(v) not in values)
+        prop = properties.get(name, {})
+        enum = prop.get("enum") or (["true", "false"] if prop.get("type") == "boolean" else [])
+        out.extend(f"{name} = {v}" for v in enum if str(v).lower() not in values)
     return out
 
 
@@ -170,6 +188,7 @@ def to_mermaid(sop: Sop) -> str:
         "end": ('(["', '"])'),
         "guards": ('[/"', '"/]'),
         "step": ('["', '"]'),
+        "substep": ('["', '"]'),
         "branch": ('{{"', '"}}'),
     }
     for node in graph["nodes"]:
@@ -193,7 +212,14 @@ def _dot_text(text: str) -> str:
 def to_dot(sop: Sop) -> str:
     """Graphviz ``digraph`` source; labels left-aligned, one SOP line per row."""
     graph = to_json(sop)
-    shapes = {"start": "oval", "end": "oval", "guards": "note", "step": "box", "branch": "hexagon"}
+    shapes = {
+        "start": "oval",
+        "end": "oval",
+        "guards": "note",
+        "step": "box",
+        "substep": "box",
+        "branch": "hexagon",
+    }
     out = [
         f'digraph "{_dot_text(sop.name)}" {{',
         "    rankdir=TB;",

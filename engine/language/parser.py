@@ -25,6 +25,7 @@ SOP013   error     steps not numbered 1..N in order
 SOP014   warning   a step with no actions and no checks
 SOP015   error     markdown nested too deeply to read
 SOP016   error     a line over MAX_LINE characters (nothing else is read)
+SOP017   warning   a ``#### N.M`` sub-step whose N is not its step's number
 SOP020   warning   an Actions / Constraints / Security item without an RFC 2119 keyword
 SOP021   warning   a lower-case "must" / "should" / "may" leading an item
 SOP022   warning   an Error Handling item neither "If <condition>: <response>" nor keyword

@@ -21,6 +21,7 @@ from engine.model import (
     Parameter,
     RecoveryRule,
     Severity,
+    SubStep,
 )
 
 __all__ = ["ERROR", "INFO", "WARNING", "Reading", "StepDraft", "child_texts", "first_text"]
@@ -41,6 +42,7 @@ class StepDraft:
     rules: list[ErrorRule] = field(default_factory=list)
     branches: list[dict[str, Any]] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
+    substeps: list[SubStep] = field(default_factory=list)
 
 
 @dataclass

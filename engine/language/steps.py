@@ -4,6 +4,7 @@ Constraints, Validation, Error Handling) and ``**For X**:`` branches on a parame
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from engine.language.actions import keyword_item, keyword_of, make_action
@@ -13,7 +14,7 @@ from engine.language.markdown import Token
 from engine.language.reading import ERROR, WARNING, Reading, StepDraft, first_text
 from engine.language.tasks import nested_tasks, sentence_tasks
 from engine.language.words import bold_label, enum_values, quoted, singular
-from engine.model import Action, ActionKind, Branch, CodeBlock, ErrorRule, Level, Step
+from engine.model import Action, ActionKind, Branch, CodeBlock, ErrorRule, Level, Step, SubStep
 
 __all__ = ["BLOCK_LABELS", "check_numbering", "freeze_step", "read_steps"]
 
@@ -29,6 +30,8 @@ BLOCK_LABELS = {
     "checks": "validation",
     "error handling": "error_handling",
 }
+#: ``4.1 Title``, ``Step 4.1: Title``: a sub-step heading (a dotted number)
+_SUBSTEP = re.compile(r"(?:[Ss]tep\s+)?(\d{1,9}(?:\.\d{1,9})+)\.?[):]?\s+(.*)")
 #: parameter detail keys that list its values (a branch names one of them)
 _ENUM_KEYS = frozenset({"values", "value", "allowed values", "enum", "options", "one of"})
 
@@ -57,6 +60,12 @@ def read_steps(r: Reading, toks: list[Token]) -> None:
                     "not part of any step: put them under a '### 1. Title' heading",
                 )
             continue
+        if kind == "heading" and tok["attrs"]["level"] >= 4:
+            sub = _substep(r, step, r.plain(tok.get("text", "")), line)
+            if sub is not None:
+                step.substeps.append(sub)
+                block, branch = "", None
+                continue
         found = _step_label(tok)
         if found is not None:
             label, rest = found
@@ -210,6 +219,34 @@ def _step_item(
             step.text.append(plain)
 
 
+def _substep(r: Reading, step: StepDraft, heading: str, line: int) -> SubStep | None:
+    """``#### 4.1 Title`` (or ``#### Step 4.1: Title``) under step 4, else None (a label)."""
+    found = _SUBSTEP.match(heading)
+    if found is None:
+        return None
+    number, title = found.group(1), found.group(2).strip() or heading
+    if number.split(".", 1)[0] != str(step.number):
+        r.diag(
+            "SOP017",
+            WARNING,
+            line,
+            f"sub-step '{number}' is under step {step.number}: "
+            f"number it {step.number}.{len(step.substeps) + 1} or move it under its step",
+        )
+    return SubStep(number, title, line)
+
+
+def _in_substeps(b: StepDraft, lines: list[Action]) -> list[Action]:
+    """Each line under a sub-step heading names it (the step's own lines come first)."""
+    if not b.substeps:
+        return lines
+    out: list[Action] = []
+    for act in lines:
+        under = [s for s in b.substeps if s.line < act.line]
+        out.append(dataclasses.replace(act, substep=under[-1].number) if under else act)
+    return out
+
+
 def _sentence_block(block: str) -> str:
     """The block a prose keyword sentence joins (prose outside a label: actions)."""
     return block if block in ("constraints", "error_handling") else "actions"
@@ -217,7 +254,7 @@ def _sentence_block(block: str) -> str:
 
 def freeze_step(r: Reading, b: StepDraft) -> Step:
     branches = [_resolve_branch(r, b.number, br) for br in b.branches]
-    actions = _conditioned(r, b.actions, branches)
+    actions = _in_substeps(b, _conditioned(r, b.actions, branches))
     purpose = " ".join(p for p in b.purpose if p)
     text = "\n\n".join(t for t in b.text if t)
     if not purpose and b.text:
@@ -235,9 +272,10 @@ def freeze_step(r: Reading, b: StepDraft) -> Step:
         line=b.line,
         purpose=purpose,
         actions=tuple(actions),
-        checks=tuple(b.checks),
+        checks=tuple(_in_substeps(b, b.checks)),
         error_rules=tuple(b.rules),
         branches=tuple(branches),
+        substeps=tuple(b.substeps),
         text=text,
     )
 
