@@ -246,6 +246,8 @@ class Sop:
     parameters: tuple[Parameter, ...] = ()
     steps: tuple[Step, ...] = ()
     guards: tuple[Action, ...] = ()  # Security Considerations lines: SOP-wide actions
+    # Agent SOP parameter-acquisition constraints and Troubleshooting lines: SOP-wide too
+    sop_wide: tuple[Action, ...] = ()
     success_criteria: tuple[str, ...] = ()
     recovery: tuple[RecoveryRule, ...] = ()
     examples: tuple[Example, ...] = ()
@@ -276,8 +278,8 @@ class Sop:
         return cast(_T, memo[key])
 
     def all_actions(self) -> tuple[Action, ...]:
-        """Guards, then each step's actions and checks, in source order."""
-        lines: list[Action] = list(self.guards)
+        """Guards, SOP-wide lines, then each step's actions and checks, in source order."""
+        lines: list[Action] = [*self.guards, *self.sop_wide]
         for step in self.steps:
             lines.extend(sorted((*step.actions, *step.checks), key=lambda a: a.line))
         return tuple(lines)

@@ -29,7 +29,7 @@ def read_parameters(r: Reading, toks: list[Token]) -> list[Action]:
             label = found[0].lower() if found else ""
         elif kind == "list":
             if label.startswith("constraint"):
-                actions.extend(loose_actions(r, [tok]))
+                actions.extend(loose_actions(r, [tok], "parameters"))
                 continue
             for item in tok["children"]:
                 param = _parameter(r, item, required_default)

@@ -206,6 +206,7 @@ def _build(
         parameters=tuple(r.params),
         steps=steps,
         guards=tuple(r.guards),
+        sop_wide=tuple(r.sop_wide),
         success_criteria=tuple(r.criteria),
         recovery=tuple(r.recovery),
         examples=tuple(r.examples),

@@ -56,6 +56,7 @@ class Reading:
     params: list[Parameter] = field(default_factory=list)
     steps: list[StepDraft] = field(default_factory=list)
     guards: list[Action] = field(default_factory=list)
+    sop_wide: list[Action] = field(default_factory=list)
     recovery: list[RecoveryRule] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
     related: list[Link] = field(default_factory=list)

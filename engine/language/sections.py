@@ -38,6 +38,9 @@ KNOWN_SECTIONS = {
     "version history": "version_history",
 }
 
+#: other sections whose keyword lines hold for the whole run (``Sop.sop_wide``)
+SOP_WIDE_SECTIONS = frozenset({"troubleshooting"})
+
 #: ``reader(reading, heading, line, tokens)`` -> the section's keyword lines
 SectionReader = Callable[[Reading, str, int, list[Token]], list[Action]]
 
@@ -163,7 +166,9 @@ def _version_history(r: Reading, heading: str, line: int, toks: list[Token]) -> 
 
 
 def _parameters(r: Reading, heading: str, line: int, toks: list[Token]) -> list[Action]:
-    return read_parameters(r, toks)
+    found = read_parameters(r, toks)
+    r.sop_wide.extend(found)  # acquiring the parameters is part of every run
+    return found
 
 
 def _steps(r: Reading, heading: str, line: int, toks: list[Token]) -> list[Action]:
@@ -178,7 +183,12 @@ def _examples(r: Reading, heading: str, line: int, toks: list[Token]) -> list[Ac
 
 
 def other_section(r: Reading, heading: str, line: int, toks: list[Token]) -> list[Action]:
-    """A section the parser does not know: only its keyword lines are read."""
+    """A section the parser does not know: only its keyword lines are read. Those of
+    ``## Troubleshooting`` hold for the whole run: SOP-wide (plan, coverage)."""
+    if " ".join(heading.lower().split()) in SOP_WIDE_SECTIONS:
+        found = loose_actions(r, toks, "troubleshooting")
+        r.sop_wide.extend(found)
+        return found
     return loose_actions(r, toks)
 
 

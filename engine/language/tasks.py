@@ -95,13 +95,13 @@ def _walk(r: Reading, tok: Token, parent: Action, out: list[Action]) -> None:
             _walk(r, sub, parent, out)
 
 
-def loose_actions(r: Reading, toks: list[Token]) -> list[Action]:
+def loose_actions(r: Reading, toks: list[Token], block: str = "constraints") -> list[Action]:
     """Keyword items, their nested tasks and keyword sentences in other sections (Agent
     SOP parameter-acquisition constraints, Troubleshooting)."""
     out: list[Action] = []
     for tok in toks:
         if tok["type"] == "paragraph":
-            out.extend(sentence_tasks(r, tok, ActionKind.ACTION, None, "constraints", None))
+            out.extend(sentence_tasks(r, tok, ActionKind.ACTION, None, block, None))
             continue
         if tok["type"] != "list":
             continue
@@ -110,9 +110,7 @@ def loose_actions(r: Reading, toks: list[Token]) -> list[Action]:
             plain = r.plain(raw)
             found = keyword_of(r, raw, plain)
             if found is not None:
-                act = make_action(
-                    r, item, plain, found, ActionKind.ACTION, None, "constraints", None
-                )
+                act = make_action(r, item, plain, found, ActionKind.ACTION, None, block, None)
                 out.append(act)
                 out.extend(nested_tasks(r, item, act))
     return out

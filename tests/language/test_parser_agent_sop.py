@@ -87,7 +87,9 @@ def test_pdd_parameter_acquisition_constraints(pdd: Sop) -> None:
     assert mid.level is Level.MUST and mid.text.startswith(
         "If project_name is not provided, You MUST generate"
     )
-    assert not any(a in pdd.all_actions() for a in params.actions)  # never bound or run
+    # SOP-wide: acquiring the parameters is part of the run (plan, coverage)
+    assert pdd.sop_wide[: len(params.actions)] == params.actions
+    assert all(a in pdd.all_actions() and a.block == "parameters" for a in params.actions)
 
 
 def test_summary_steps_and_levels(summary: Sop) -> None:
