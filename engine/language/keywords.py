@@ -17,9 +17,6 @@ from engine.model import KEYWORDS, Level
 
 __all__ = ["LOWER_MODALS", "PUNCT", "Keyword", "find_keyword", "mentions_removed"]
 
-_SINGLE_KEYWORDS = frozenset(
-    {"MUST", "SHALL", "SHOULD", "MAY", "REQUIRED", "RECOMMENDED", "OPTIONAL"}
-)
 #: lower-case words an author may have meant as keywords (SOP021)
 LOWER_MODALS = frozenset({"must", "should", "may", "shall"})
 PUNCT = ",.;:!?)("
@@ -38,6 +35,11 @@ _MENTIONS = re.compile(
 )
 
 
+#: a keyword's letters anywhere (a cheap test before the word-exact regex)
+_HINTS = ("MUST", "SHALL", "SHOULD", "MAY", "REQUIRED", "RECOMMENDED", "OPTIONAL")
+_HINT = re.compile("|".join(_HINTS))
+
+
 @dataclass
 class Keyword:
     level: Level
@@ -52,37 +54,30 @@ def mentions_removed(raw: str) -> str | None:
     if not any(mark in raw for mark in _MENTION_MARKS):
         return None
     spans = [m.group(0) for m in _MENTIONS.finditer(raw)]
-    if not any(_keywords(span.replace("`", " ").replace('"', " ").split()) for span in spans):
+    if not any(_HINT.search(span) for span in spans):
         return None
     return _MENTIONS.sub(" \u2026 ", raw)
 
 
-def _keywords(words: list[str]) -> list[tuple[int, int, str]]:
-    """(first word, end word, keyword as written) of each keyword in ``words``."""
-    found: list[tuple[int, int, str]] = []
-    i = 0
-    n = len(words)
-    while i < n:
-        word = words[i]
-        if not word[:1].isupper() and word[:1] != "(":
-            i += 1
-            continue  # keywords are upper case
-        core = word.strip(PUNCT)
-        if core not in _SINGLE_KEYWORDS and core != "NOT":
-            i += 1
-            continue
-        nxt = words[i + 1].strip(PUNCT) if i + 1 < n else ""
-        if core in _SINGLE_KEYWORDS:
-            if nxt == "NOT" and core in ("MUST", "SHALL", "SHOULD"):
-                found.append((i, i + 2, f"{core} NOT"))
-                i += 2
-                continue
-            found.append((i, i + 1, core))
-        elif nxt == "RECOMMENDED":
-            found.append((i, i + 2, "NOT RECOMMENDED"))
-            i += 1
-        i += 1
-    return found
+_P = r"[,.;:!?)(]*"  # punctuation a keyword may carry (PUNCT), as in "(MUST)" or "MUST:"
+#: one keyword as a whole word (RFC 8174: upper case), two-word forms first
+_KEYWORD = re.compile(
+    rf"(?<!\S)\(?{_P}(?:(MUST|SHALL|SHOULD){_P} {_P}NOT|NOT {_P}RECOMMENDED"
+    rf"|(MUST|SHALL|SHOULD|MAY|REQUIRED|RECOMMENDED|OPTIONAL)){_P}(?!\S)"
+)
+
+
+def _keywords(text: str) -> list[re.Match[str]]:
+    """Each keyword of ``text`` (white space folded), in order."""
+    if not any(hint in text for hint in _HINTS):
+        return []
+    return list(_KEYWORD.finditer(text))
+
+
+def _written(m: re.Match[str]) -> str:
+    if m.group(1):
+        return f"{m.group(1)} NOT"
+    return m.group(2) or "NOT RECOMMENDED"
 
 
 def find_keyword(plain: str, masked: str | None = None) -> Keyword | None:
@@ -90,31 +85,25 @@ def find_keyword(plain: str, masked: str | None = None) -> Keyword | None:
 
     ``masked`` is the plain text with mentions removed (see :func:`mentions_removed`);
     the level is read from it when given, the text always comes from ``plain``."""
-    words = plain.split()
-    found = _keywords(words if masked is None else masked.split())
+    found = _keywords(plain if masked is None else masked)
     if not found:
         return None
-    best = found[0]
-    for candidate in found[1:]:
-        if _RANK[KEYWORDS[candidate[2]]] > _RANK[KEYWORDS[best[2]]]:
+    written = [_written(m) for m in found]
+    best = written[0]
+    for candidate in written[1:]:
+        if _RANK[KEYWORDS[candidate]] > _RANK[KEYWORDS[best]]:
             best = candidate
-    ranks = {_RANK[KEYWORDS[k]] for _, _, k in found}
-    mixed = tuple(k for _, _, k in found) if len(ranks) > 1 else ()
-    first, end, _ = found[0]
-    leading = first == 0 or (first == 1 and words[0] in ("You", "you"))
-    if leading and len(found) == 1 and masked is None:
-        text = " ".join(words[end:])
-    elif leading and len(found) == 1 and masked is not None:
-        text = _cut_leading(words, found[0][2])
-    else:
-        text = " ".join(words)
-    return Keyword(KEYWORDS[best[2]], best[2], text, mixed)
+    mixed = tuple(written) if len({_RANK[KEYWORDS[k]] for k in written}) > 1 else ()
+    text = plain
+    if len(found) == 1:
+        lead = _leading(plain)
+        if lead is not None and (masked is None or _leading(masked) is not None):
+            text = plain[lead:].lstrip()
+    return Keyword(KEYWORDS[best], best, text, mixed)
 
 
-def _cut_leading(words: list[str], keyword: str) -> str:
-    """``words`` without the keyword that leads them (mentions do not shift the lead)."""
-    begin = 1 if words and words[0] in ("You", "you") else 0
-    n = len(keyword.split())
-    if " ".join(w.strip(PUNCT) for w in words[begin : begin + n]) == keyword:
-        return " ".join(words[begin + n :])
-    return " ".join(words)
+def _leading(text: str) -> int | None:
+    """Where the text after a keyword leading ``text`` (after an optional "You") starts."""
+    begin = 4 if text[:4] in ("You ", "you ") else 0
+    m = _KEYWORD.match(text, begin)
+    return None if m is None else m.end()
