@@ -30,8 +30,12 @@ _RANK = {
 }
 #: what can hide a keyword from the level: code spans, HTML comments, double quotes
 _MENTION_MARKS = ("`", "<!--", '"', "\u201c")
+# each span bounded (2,000 characters): a hostile run of unclosed backticks or comments
+# costs a bounded scan per opener, never a scan to the end of the text per opener
 _MENTIONS = re.compile(
-    r"(`+)(?:(?!\1).)*?\1|<!--.*?(?:-->|$)|\"[^\"\n]*\"|\u201c[^\u201d\n]*\u201d", re.DOTALL
+    r"(`{1,16})(?:(?!\1).){0,2000}?\1|<!--.{0,2000}?(?:-->|\Z)"
+    r"|\"[^\"\n]{0,2000}\"|\u201c[^\u201d\n]{0,2000}\u201d",
+    re.DOTALL,
 )
 
 
