@@ -93,6 +93,8 @@ class Action:
     block: str = "actions"  # actions | constraints | validation | error_handling | security
     branch: str | None = None  # label of the enclosing "**For X**:" branch, if any
     children: tuple[str, ...] = ()  # nested sub-items, as text
+    parent: str | None = None  # id of the item this one is nested in (a task of its own)
+    substep: str | None = None  # "4.1": the ``#### 4.1 Title`` sub-step the line is under
 
     @property
     def id(self) -> str:
@@ -179,6 +181,15 @@ class RecoveryRule:
 
 
 @dataclass(frozen=True)
+class SubStep:
+    """A ``#### 4.1 Title`` heading inside step 4: its lines run after the step's own."""
+
+    number: str  # "4.1"
+    title: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Step:
     number: int
     title: str
@@ -191,6 +202,7 @@ class Step:
     branches: tuple[Branch, ...] = ()
     text: str = ""  # prose not in a labelled block
     performer: str | None = None  # "**Performer**: agent" under the heading; None: not said
+    substeps: tuple[SubStep, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,6 +215,7 @@ class Example:
     key_lines: dict[str, int] = field(default_factory=dict)  # input key -> line
     raw: str = ""
     number: int | None = None  # "### Example 2: ..." -> 2 (title is then the text after the colon)
+    documentation: bool = False  # prose ("Example Input" without YAML): shown, never run
 
 
 @dataclass(frozen=True)
@@ -239,6 +252,8 @@ class Sop:
     parameters: tuple[Parameter, ...] = ()
     steps: tuple[Step, ...] = ()
     guards: tuple[Action, ...] = ()  # Security Considerations lines: SOP-wide actions
+    # Agent SOP parameter-acquisition constraints and Troubleshooting lines: SOP-wide too
+    sop_wide: tuple[Action, ...] = ()
     success_criteria: tuple[str, ...] = ()
     recovery: tuple[RecoveryRule, ...] = ()
     examples: tuple[Example, ...] = ()
@@ -278,8 +293,8 @@ class Sop:
         return cast(_T, memo[key])
 
     def all_actions(self) -> tuple[Action, ...]:
-        """Guards, then each step's actions and checks, in source order."""
-        lines: list[Action] = list(self.guards)
+        """Guards, SOP-wide lines, then each step's actions and checks, in source order."""
+        lines: list[Action] = [*self.guards, *self.sop_wide]
         for step in self.steps:
             lines.extend(sorted((*step.actions, *step.checks), key=lambda a: a.line))
         return tuple(lines)

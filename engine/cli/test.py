@@ -28,7 +28,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     journal_path = Path(args.journal) if getattr(args, "journal", None) else default_path()
     select: str | None = getattr(args, "select", None)
     exitfirst = bool(getattr(args, "exitfirst", False))
-    passed = failed = selected = 0
+    passed = failed = selected = documented = 0
     with Journal(journal_path) as journal, environment(registry):
         for sop in sops:
             if not sop.examples:
@@ -52,7 +52,9 @@ def cmd_test(args: argparse.Namespace) -> int:
             selected += len(results)
             for result in results:
                 print(result.report())
-                if result.passed:
+                if result.documentation:
+                    documented += 1
+                elif result.passed:
                     passed += 1
                 else:
                     failed += 1
@@ -60,6 +62,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     if select is not None:
         total = sum(len(sop.examples) for sop in sops)
         summary += f", {total - selected} deselected by -k {select!r}"
+    if documented:
+        summary += f", {documented} documentation"
     print(summary)
     return EXIT_FAILED if failed else EXIT_OK
 

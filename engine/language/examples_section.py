@@ -43,7 +43,8 @@ def _example(r: Reading, ex: _Draft) -> Example:
     code_lines = ex.raw.split("\n")
     heads = {ln.rstrip(): k for k, ln in enumerate(code_lines) if ln[:1] not in (" ", "\t", "#")}
     if "Input:" not in heads and "Expected Output:" not in heads:
-        return Example(ex.title, ex.line, raw=ex.raw, number=ex.number)
+        # Agent SOPs show an "Example Input" / "Example Output" as prose: documentation
+        return Example(ex.title, ex.line, raw=ex.raw, number=ex.number, documentation=True)
     try:
         alias = yaml_alias_line(ex.raw)
         if alias is not None:

@@ -21,6 +21,7 @@ _SHAPES = {
     "failure": "oval",
     "guards": "note",
     "step": "box",
+    "substep": "box",
     "branch": "hexagon",
     "child": "box3d",
     "recovery": "note",

@@ -7,7 +7,8 @@ show the same nodes and edges. Shape (``schemas/graph.schema.json``)::
     {"sop", "version", "nodes": [{"id", "kind", "label", "line", "lines": [...]}],
      "edges": [{"source", "target", "condition", "kind"}]}
 
-Node ids: start, guards, s1..sN (by position), s3b1 (branch 1 of step 3), s1x1 (the
+Node ids: start, guards, s1..sN (by position), s3b1 (branch 1 of step 3), s4s1 (sub-step 1
+of step 4, ``#### 4.1 ...``), s1x1 (the
 failure end of step 1's first Error Handling rule), c1 (a child SOP), recovery (the
 Error Recovery table), done ("end" is a Mermaid keyword). Node kinds: start, guards,
 step, branch, failure, child, recovery, end. Edge kinds: next (the walk), error (an
@@ -65,9 +66,17 @@ def _line_item(action: Action, statuses: Mapping[str, str] | None) -> dict[str, 
 
 
 def _step_lines(
-    step: Step, branch: str | None, statuses: Mapping[str, str] | None
+    step: Step,
+    branch: str | None,
+    statuses: Mapping[str, str] | None,
+    substep: str | None = None,
 ) -> list[dict[str, Any]]:
-    lines = [a for a in (*step.actions, *step.checks) if a.branch == branch]
+    """The step's own lines (``substep`` None), one branch's, or one sub-step's."""
+    lines = [
+        a
+        for a in (*step.actions, *step.checks)
+        if a.branch == branch and (branch is not None or a.substep == substep)
+    ]
     return [_line_item(a, statuses) for a in sorted(lines, key=lambda a: a.line)]
 
 
@@ -170,6 +179,18 @@ def to_json(sop: Sop, statuses: Mapping[str, str] | None = None) -> dict[str, An
                 for r in step.error_rules
             ]
         spine.append(node)
+        spine.extend(
+            {
+                "id": f"{sid}s{index}",
+                "kind": "substep",
+                "label": f"{sub.number} {sub.title}",
+                "line": sub.line,
+                "step": step.number,
+                "substep": sub.number,
+                "lines": _step_lines(step, None, statuses, sub.number),
+            }
+            for index, sub in enumerate(step.substeps, start=1)
+        )
         exits[sid] = _error_exits(sid, step)
         fan_out[sid] = [
             {
@@ -268,8 +289,9 @@ def _unhandled(sop: Sop, handled: dict[str, set[str]]) -> list[tuple[str, str]]:
     properties = declared(sop)
     out: list[tuple[str, str]] = []
     for name, values in handled.items():
-        enum = properties.get(name, {}).get("enum") or []
-        out.extend((name, str(v)) for v in enum if str(v) not in values)
+        prop = properties.get(name, {})
+        enum = prop.get("enum") or (["true", "false"] if prop.get("type") == "boolean" else [])
+        out.extend((name, str(v)) for v in enum if str(v).lower() not in values)
     return out
 
 

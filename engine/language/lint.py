@@ -29,6 +29,8 @@ SOP135  warning   an example asks for a larger amount than the example that prod
 SOP140  warning   a step branches on a parameter but an enum value has no branch
 SOP141  warning   a ``**For X**:`` branch matches no parameter value
 SOP150  warning   a Related SOPs link resolves to no file
+SOP151  error     a step reference in prose ("return to step 5.2") names no step
+                  (engine.language.step_refs)
 SOP160  warning   an Error Recovery phrase is outside the recovery vocabulary
 SOP190  error     the file cannot be read (missing, a directory, permissions)
 SOP193  error     the file is larger than the parser's MAX_BYTES (not read at all)
@@ -68,6 +70,7 @@ from engine.errors import LintRefused
 from engine.language import params
 from engine.language.example_symbols import example_diagnostics
 from engine.language.parser import KNOWN_SECTIONS, MAX_BYTES, parse
+from engine.language.step_refs import step_reference_diagnostics
 from engine.model import Diagnostic, Severity, Sop
 
 MAX_NESTING = 16
@@ -123,6 +126,7 @@ def lint(sop: Sop) -> list[Diagnostic]:
         _branches,
         _related,
         _recovery,
+        step_reference_diagnostics,
     )
     for check in checks:
         for d in check(sop):

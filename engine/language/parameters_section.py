@@ -4,9 +4,9 @@ details into a JSON Schema."""
 
 from __future__ import annotations
 
-from engine.language.actions import loose_actions
 from engine.language.markdown import Token
 from engine.language.reading import ERROR, WARNING, Reading, first_text
+from engine.language.tasks import loose_actions
 from engine.language.words import bold_label, strip_ticks
 from engine.model import Action, ParamAttribute, Parameter
 
@@ -29,7 +29,7 @@ def read_parameters(r: Reading, toks: list[Token]) -> list[Action]:
             label = found[0].lower() if found else ""
         elif kind == "list":
             if label.startswith("constraint"):
-                actions.extend(loose_actions(r, [tok]))
+                actions.extend(loose_actions(r, [tok], "parameters"))
                 continue
             for item in tok["children"]:
                 param = _parameter(r, item, required_default)

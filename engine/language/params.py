@@ -208,11 +208,37 @@ def validate(sop: Sop, params: Mapping[str, Any]) -> dict[str, Any]:
     if found or interp is None:
         raise ParameterError(found)
     out = dict(params)
+    defaulted: list[str] = []
     for name, prop in interp.schema["properties"].items():
         if name in out or not isinstance(prop, dict):
             continue
         if "default" in prop:
             out[name] = copy.deepcopy(prop["default"])
+            defaulted.append(name)
         elif prop.get("x-generated") == "uuid":
             out[name] = str(uuid.uuid4())
+    for name in defaulted:
+        out[name] = _filled(name, out, set())
     return out
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]{0,63})\}")
+
+
+def _filled(name: str, values: dict[str, Any], seen: set[str]) -> Any:
+    """A default's ``{param}`` placeholders filled from the other parameters (Agent SOPs:
+    ``project_dir`` defaults to ``.agents/planning/{project_name}``); a placeholder naming
+    no given parameter, or a cycle, is left as written for the performer."""
+    value = values[name]
+    if not isinstance(value, str) or "{" not in value:
+        return value
+    seen = seen | {name}
+
+    def fill(m: re.Match[str]) -> str:
+        other = m.group(1)
+        if other in seen or other not in values or values[other] is None:
+            return m.group(0)
+        got = _filled(other, values, seen)
+        return m.group(0) if isinstance(got, dict | list) else str(got)
+
+    return _PLACEHOLDER.sub(fill, value)

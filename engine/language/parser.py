@@ -25,10 +25,12 @@ SOP013   error     steps not numbered 1..N in order
 SOP014   warning   a step with no actions and no checks
 SOP015   error     markdown nested too deeply to read
 SOP016   error     a line over MAX_LINE characters (nothing else is read)
+SOP017   warning   a ``#### N.M`` sub-step whose N is not its step's number
 SOP020   warning   an Actions / Constraints / Security item without an RFC 2119 keyword
 SOP021   warning   a lower-case "must" / "should" / "may" leading an item
 SOP022   warning   an Error Handling item neither "If <condition>: <response>" nor keyword
 SOP023   warning   a ``**For X**:`` branch that matches no parameter's enum value
+SOP024   info      an item mixes keywords of different strength (the strongest sets its level)
 SOP030   warning   a Parameters item not ``- **name** (type): description``
 SOP031   error     a parameter declared twice
 SOP032   warning   a parameter detail not ``Key: value``
@@ -207,6 +209,7 @@ def _build(
         parameters=tuple(r.params),
         steps=steps,
         guards=tuple(r.guards),
+        sop_wide=tuple(r.sop_wide),
         success_criteria=tuple(r.criteria),
         recovery=tuple(r.recovery),
         examples=tuple(r.examples),

@@ -21,6 +21,7 @@ from engine.model import (
     Parameter,
     RecoveryRule,
     Severity,
+    SubStep,
 )
 
 __all__ = ["ERROR", "INFO", "WARNING", "Reading", "StepDraft", "child_texts", "first_text"]
@@ -42,6 +43,7 @@ class StepDraft:
     branches: list[dict[str, Any]] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     performer: str | None = None
+    substeps: list[SubStep] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Reading:
     params: list[Parameter] = field(default_factory=list)
     steps: list[StepDraft] = field(default_factory=list)
     guards: list[Action] = field(default_factory=list)
+    sop_wide: list[Action] = field(default_factory=list)
     recovery: list[RecoveryRule] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
     related: list[Link] = field(default_factory=list)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.language.actions import keyword_item, loose_actions
+from engine.language.actions import keyword_item
 from engine.language.examples_section import read_examples
 from engine.language.markdown import Token
 from engine.language.parameters_section import read_parameters
 from engine.language.reading import WARNING, Reading, first_text
 from engine.language.recovery import interpret
 from engine.language.steps import read_steps
+from engine.language.tasks import loose_actions
 from engine.language.words import bold_label
 from engine.model import Action, ActionKind, Link, RecoveryRule
 
@@ -54,6 +55,9 @@ METADATA_KEYS = {
     "Owner": "who maintains the SOP (kept, shown)",
     "Last Updated": "when it last changed (kept, shown)",
 }
+
+#: other sections whose keyword lines hold for the whole run (``Sop.sop_wide``)
+SOP_WIDE_SECTIONS = frozenset({"troubleshooting"})
 
 #: ``reader(reading, heading, line, tokens)`` -> the section's keyword lines
 SectionReader = Callable[[Reading, str, int, list[Token]], list[Action]]
@@ -180,7 +184,9 @@ def _version_history(r: Reading, heading: str, line: int, toks: list[Token]) -> 
 
 
 def _parameters(r: Reading, heading: str, line: int, toks: list[Token]) -> list[Action]:
-    return read_parameters(r, toks)
+    found = read_parameters(r, toks)
+    r.sop_wide.extend(found)  # acquiring the parameters is part of every run
+    return found
 
 
 def _steps(r: Reading, heading: str, line: int, toks: list[Token]) -> list[Action]:
@@ -195,7 +201,12 @@ def _examples(r: Reading, heading: str, line: int, toks: list[Token]) -> list[Ac
 
 
 def other_section(r: Reading, heading: str, line: int, toks: list[Token]) -> list[Action]:
-    """A section the parser does not know: only its keyword lines are read."""
+    """A section the parser does not know: only its keyword lines are read. Those of
+    ``## Troubleshooting`` hold for the whole run: SOP-wide (plan, coverage)."""
+    if " ".join(heading.lower().split()) in SOP_WIDE_SECTIONS:
+        found = loose_actions(r, toks, "troubleshooting")
+        r.sop_wide.extend(found)
+        return found
     return loose_actions(r, toks)
 
 

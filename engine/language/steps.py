@@ -3,15 +3,19 @@ Constraints, Validation, Error Handling) and ``**For X**:`` branches on a parame
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
-from engine.language.actions import keyword_item, make_action
-from engine.language.keywords import Keyword, find_keyword
+from engine.language.actions import keyword_item, keyword_of, make_action
+from engine.language.conditions import inline_condition
+from engine.language.keywords import Keyword
 from engine.language.markdown import Token
 from engine.language.performer import read_performer
 from engine.language.reading import ERROR, WARNING, Reading, StepDraft, first_text
+from engine.language.tasks import nested_tasks, sentence_tasks
 from engine.language.words import bold_label, enum_values, quoted, singular
-from engine.model import ActionKind, Branch, CodeBlock, ErrorRule, Level, Step
+from engine.model import Action, ActionKind, Branch, CodeBlock, ErrorRule, Level, Step, SubStep
 
 __all__ = ["BLOCK_LABELS", "check_numbering", "freeze_step", "read_steps"]
 
@@ -27,6 +31,8 @@ BLOCK_LABELS = {
     "checks": "validation",
     "error handling": "error_handling",
 }
+#: ``4.1 Title``, ``Step 4.1: Title``: a sub-step heading (a dotted number)
+_SUBSTEP = re.compile(r"(?:[Ss]tep\s+)?(\d{1,9}(?:\.\d{1,9})+)\.?[):]?\s+(.*)")
 #: parameter detail keys that list its values (a branch names one of them)
 _ENUM_KEYS = frozenset({"values", "value", "allowed values", "enum", "options", "one of"})
 
@@ -45,7 +51,7 @@ def read_steps(r: Reading, toks: list[Token]) -> None:
             continue
         if step is None:
             if kind == "list" and any(
-                find_keyword(r.plain(first_text(i))) for i in tok["children"]
+                keyword_of(r, first_text(i), r.plain(first_text(i))) for i in tok["children"]
             ):
                 r.diag(
                     "SOP011",
@@ -55,6 +61,12 @@ def read_steps(r: Reading, toks: list[Token]) -> None:
                     "not part of any step: put them under a '### 1. Title' heading",
                 )
             continue
+        if kind == "heading" and tok["attrs"]["level"] >= 4:
+            sub = _substep(r, step, r.plain(tok.get("text", "")), line)
+            if sub is not None:
+                step.substeps.append(sub)
+                block, branch = "", None
+                continue
         found = _step_label(tok)
         if found is not None:
             label, rest = found
@@ -88,6 +100,17 @@ def read_steps(r: Reading, toks: list[Token]) -> None:
                 branch["text"].append(text)
             else:
                 step.text.append(text)
+            if block not in ("purpose", "validation"):
+                step.actions.extend(
+                    sentence_tasks(
+                        r,
+                        tok,
+                        ActionKind.ACTION,
+                        step.number,
+                        _sentence_block(block),
+                        branch["label"] if block == "branch" and branch is not None else None,
+                    )
+                )
         elif kind == "list":
             for item in tok["children"]:
                 _step_item(r, step, block, branch, item)
@@ -142,7 +165,7 @@ def _step_item(
     line = item["_line"]
     label = branch["label"] if block == "branch" and branch is not None else None
     if block == "validation":
-        found = find_keyword(plain)
+        found = keyword_of(r, raw, plain)
         if found is None:
             found = Keyword(Level.MUST, "", plain)
         step.checks.append(
@@ -155,7 +178,7 @@ def _step_item(
                 ErrorRule(condition.strip(), response.strip(), line, step.number, quoted(response))
             )
             return
-        found = find_keyword(plain)
+        found = keyword_of(r, raw, plain)
         if found is None:
             r.diag(
                 "SOP022",
@@ -185,20 +208,57 @@ def _step_item(
         )
         if act is not None:
             step.actions.append(act)
+            step.actions.extend(nested_tasks(r, item, act))
         elif block == "branch" and branch is not None:
             branch["text"].append(plain)
     else:
-        found = find_keyword(plain)
+        found = keyword_of(r, raw, plain)
         if found is not None:
-            step.actions.append(
-                make_action(r, item, plain, found, ActionKind.ACTION, step.number, "actions", None)
+            act = make_action(
+                r, item, plain, found, ActionKind.ACTION, step.number, "actions", None
             )
+            step.actions.append(act)
+            step.actions.extend(nested_tasks(r, item, act))
         else:
             step.text.append(plain)
 
 
+def _substep(r: Reading, step: StepDraft, heading: str, line: int) -> SubStep | None:
+    """``#### 4.1 Title`` (or ``#### Step 4.1: Title``) under step 4, else None (a label)."""
+    found = _SUBSTEP.match(heading)
+    if found is None:
+        return None
+    number, title = found.group(1), found.group(2).strip() or heading
+    if number.split(".", 1)[0] != str(step.number):
+        r.diag(
+            "SOP017",
+            WARNING,
+            line,
+            f"sub-step '{number}' is under step {step.number}: "
+            f"number it {step.number}.{len(step.substeps) + 1} or move it under its step",
+        )
+    return SubStep(number, title, line)
+
+
+def _in_substeps(b: StepDraft, lines: list[Action]) -> list[Action]:
+    """Each line under a sub-step heading names it (the step's own lines come first)."""
+    if not b.substeps:
+        return lines
+    out: list[Action] = []
+    for act in lines:
+        under = [s for s in b.substeps if s.line < act.line]
+        out.append(dataclasses.replace(act, substep=under[-1].number) if under else act)
+    return out
+
+
+def _sentence_block(block: str) -> str:
+    """The block a prose keyword sentence joins (prose outside a label: actions)."""
+    return block if block in ("constraints", "error_handling") else "actions"
+
+
 def freeze_step(r: Reading, b: StepDraft) -> Step:
-    branches = tuple(_resolve_branch(r, b.number, br) for br in b.branches)
+    branches = [_resolve_branch(r, b.number, br) for br in b.branches]
+    actions = _in_substeps(b, _conditioned(r, b.actions, branches))
     purpose = " ".join(p for p in b.purpose if p)
     text = "\n\n".join(t for t in b.text if t)
     if not purpose and b.text:
@@ -215,17 +275,18 @@ def freeze_step(r: Reading, b: StepDraft) -> Step:
         title=b.title,
         line=b.line,
         purpose=purpose,
-        actions=tuple(b.actions),
-        checks=tuple(b.checks),
+        actions=tuple(actions),
+        checks=tuple(_in_substeps(b, b.checks)),
         error_rules=tuple(b.rules),
-        branches=branches,
+        branches=tuple(branches),
+        substeps=tuple(b.substeps),
         text=text,
         performer=b.performer,
     )
 
 
-def _resolve_branch(r: Reading, step: int, br: dict[str, Any]) -> Branch:
-    label: str = br["label"]
+def _match_value(r: Reading, label: str) -> tuple[str, str] | None:
+    """(parameter, value) whose ``Values:`` name ``label`` ("Charges" -> operation=charge)."""
     words = label.lower().split()
     candidates = {" ".join(words)}
     if words:
@@ -237,15 +298,35 @@ def _resolve_branch(r: Reading, step: int, br: dict[str, Any]) -> Branch:
             continue
         for value in enum_values(attr.value):
             if value.lower() in candidates:
-                return Branch(
-                    label,
-                    br["line"],
-                    step,
-                    param.name,
-                    value,
-                    tuple(br["code"]),
-                    "\n\n".join(t for t in br["text"] if t),
-                )
+                return param.name, value
+    return None
+
+
+def _conditioned(r: Reading, actions: list[Action], branches: list[Branch]) -> list[Action]:
+    """Actions that open with an inline condition, as lines of a branch of the step."""
+    out: list[Action] = []
+    for act in actions:
+        found = None
+        if act.branch is None and act.text[:1] in ("I", "W", "F"):
+            found = inline_condition(act.text, r.params, lambda lb: _match_value(r, lb))
+        if found is None:
+            out.append(act)
+            continue
+        label, param, value = found
+        if not any(b.label == label for b in branches):
+            branches.append(Branch(label, act.line, act.step or 0, param, value))
+        out.append(dataclasses.replace(act, branch=label))
+    return out
+
+
+def _resolve_branch(r: Reading, step: int, br: dict[str, Any]) -> Branch:
+    label: str = br["label"]
+    words = label.lower().split()
+    code = tuple(br["code"])
+    text = "\n\n".join(t for t in br["text"] if t)
+    found = _match_value(r, label)
+    if found is not None:
+        return Branch(label, br["line"], step, found[0], found[1], code, text)
     r.diag(
         "SOP023",
         WARNING,
@@ -253,15 +334,7 @@ def _resolve_branch(r: Reading, step: int, br: dict[str, Any]) -> Branch:
         f"branch 'For {label}' matches no parameter value: "
         f"list '{singular(words[0]) if words else label}' in a parameter's 'Values:'",
     )
-    return Branch(
-        label,
-        br["line"],
-        step,
-        None,
-        None,
-        tuple(br["code"]),
-        "\n\n".join(t for t in br["text"] if t),
-    )
+    return Branch(label, br["line"], step, None, None, code, text)
 
 
 def _step_label(tok: Token) -> tuple[str, str] | None:

@@ -56,6 +56,7 @@ class ExampleResult:
     title: str
     line: int
     passed: bool
+    documentation: bool = False  # a prose example: shown to the reader, not run
     run_id: str | None = None
     status: str | None = None
     expected: dict[str, Any] = field(default_factory=dict)
@@ -70,6 +71,8 @@ class ExampleResult:
 
     def report(self) -> str:
         """Multi-line text for a person: what failed and the diff."""
+        if self.documentation:
+            return f"DOC  {self.label} (line {self.line}): documentation, no Input YAML to run"
         head = f"{'PASS' if self.passed else 'FAIL'} {self.label} (line {self.line})"
         if self.run_id:
             head += f" run {self.run_id} {self.status}"
@@ -249,6 +252,10 @@ def run_examples(
             sop.name, index, example.title, example.line, False, expected=dict(example.expected)
         )
         if select is not None and select.casefold() not in result.label.casefold():
+            continue
+        if example.documentation:
+            result.passed = result.documentation = True
+            results.append(result)
             continue
         services = Services(None, reg.services())
         services.bind(_FixtureContext(sop))  # type: ignore[arg-type]

@@ -254,8 +254,13 @@ def one_step(items: str, label: str = "**Actions**:") -> str:
         ("RECOMMENDED: do a", Level.SHOULD, "RECOMMENDED", "do a"),
         ("OPTIONAL: do a", Level.MAY, "OPTIONAL", "do a"),
         ("You MAY do a", Level.MAY, "MAY", "do a"),
-        ("If x is set, You MUST do a", Level.MUST, "MUST", "If x is set, do a"),
-        ("Each step MUST begin, and MAY end", Level.MUST, "MUST", "Each step begin, and MAY end"),
+        ("Each step MUST begin", Level.MUST, "MUST", "Each step MUST begin"),
+        (
+            "Each step MUST begin, and MAY end",
+            Level.MUST,
+            "MUST",
+            "Each step MUST begin, and MAY end",
+        ),
         (
             "MUST verify `customer_id` **exists** in [Stripe](https://x)",
             Level.MUST,

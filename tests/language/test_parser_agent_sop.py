@@ -38,14 +38,16 @@ def test_license_travels_with_the_fixtures() -> None:
 
 
 def test_pdd_steps_and_constraint_counts(pdd: Sop) -> None:
-    assert pdd.diagnostics == ()
+    # line 77 "MAY suggest ..., but MUST wait": a MUST, the mix noted (info)
+    assert [(d.code, d.line) for d in pdd.diagnostics] == [("SOP024", 77)]
     assert pdd.name == "pdd" and pdd.title == "Prompt-Driven Development"
     assert [s.line for s in pdd.steps] == [29, 46, 60, 92, 121, 135, 169, 202]
     assert [len(s.actions) for s in pdd.steps] == [6, 5, 20, 17, 5, 16, 19, 6]
     assert all(a.block == "constraints" for s in pdd.steps for a in s.actions)
     step3 = pdd.steps[2]
     assert [a.line for a in step3.actions if a.level is Level.MUST_NOT] == [67, 68, 69, 90]
-    assert [a.line for a in step3.actions if a.level is Level.MAY] == [77, 80, 85, 86]
+    assert [a.line for a in step3.actions if a.level is Level.MAY] == [80, 85, 86]
+    assert next(a for a in step3.actions if a.line == 77).level is Level.MUST
 
 
 def test_pdd_you_keyword_and_nested_items(pdd: Sop) -> None:
@@ -61,7 +63,10 @@ def test_pdd_you_keyword_and_nested_items(pdd: Sop) -> None:
     # the fenced block nested in step 7's item does not shift the lines after it
     step7 = {a.line: a for a in pdd.steps[6].actions}
     assert 176 in step7 and 180 in step7 and 181 in step7
-    assert step7[181].text == "Each step in the plan be written as a clear implementation objective"
+    assert (
+        step7[181].text
+        == "Each step in the plan MUST be written as a clear implementation objective"
+    )
 
 
 def test_pdd_parameters(pdd: Sop) -> None:
@@ -75,18 +80,24 @@ def test_pdd_parameters(pdd: Sop) -> None:
 
 def test_pdd_parameter_acquisition_constraints(pdd: Sop) -> None:
     params = next(s for s in pdd.sections if s.title == "Parameters")
-    assert [a.line for a in params.actions] == [14, 15, 20, 21, 22, 23, 24, 25]
+    # line 19 is a SHOULD nested under line 15's item: a task of its own, under it
+    assert [a.line for a in params.actions] == [14, 15, 19, 20, 21, 22, 23, 24, 25]
+    assert next(a for a in params.actions if a.line == 19).parent == "sop:action:L15"
     mid = next(a for a in params.actions if a.line == 22)
     assert mid.level is Level.MUST and mid.text.startswith(
-        "If project_name is not provided, generate"
+        "If project_name is not provided, You MUST generate"
     )
-    assert not any(a in pdd.all_actions() for a in params.actions)  # never bound or run
+    # SOP-wide: acquiring the parameters is part of the run (plan, coverage)
+    assert pdd.sop_wide[: len(params.actions)] == params.actions
+    assert all(a in pdd.all_actions() and a.block == "parameters" for a in params.actions)
 
 
 def test_summary_steps_and_levels(summary: Sop) -> None:
-    assert summary.diagnostics == ()
+    # line 109 (a nested item) says SHOULD ... MAY ... MUST: noted
+    assert [(d.code, d.line) for d in summary.diagnostics] == [("SOP024", 109)]
     assert [s.number for s in summary.steps] == [1, 2, 3, 4, 5, 6]
-    assert [len(s.actions) for s in summary.steps] == [4, 10, 5, 6, 17, 5]
+    # step 5 gains the nested item at 109 and the paragraph under it at 117
+    assert [len(s.actions) for s in summary.steps] == [4, 10, 5, 6, 19, 5]
     step5 = summary.steps[4]
     # the first upper-case keyword sets the level: line 100 says MUST ... MUST NOT
     assert [a.line for a in step5.actions if a.level is Level.MUST_NOT] == [103, 104, 105]
@@ -114,6 +125,10 @@ def test_summary_item_with_code_and_paragraph(summary: Sop) -> None:
     assert len(tailor.children) == 5
     assert tailor.children[1].startswith("On a fresh generation")
     assert [a.line for a in summary.steps[4].actions][-6:] == [121, 122, 123, 124, 125, 126]
+    nested = {a.line: a for a in summary.steps[4].actions if a.parent}
+    assert nested[109].parent == "step5:action:L108" and nested[109].level is Level.MUST
+    assert nested[117].parent == "step5:action:L109"
+    assert nested[117].text.startswith("On a fresh generation")
 
 
 def test_troubleshooting_kept_with_its_constraints(summary: Sop) -> None:
