@@ -36,8 +36,16 @@ def test_an_agent_performs_an_agent_sop_across_a_server_restart(project: Path) -
             result = started.structured_content
             assert result["status"] == "waiting" and not started.is_error
             tasks = result["tasks"]
+            # first the SOP-wide lines (parameter acquisition, troubleshooting: they hold for
+            # the whole run), acknowledged before step 1
+            assert tasks and all(t["step"] is None for t in tasks), tasks
+            wide = await client.call_tool(
+                "report_tasks", {"run_id": result["run_id"], "reports": _done(tasks)}
+            )
+            result = wide.structured_content
+            tasks = result["tasks"]
             assert [t["line"] for t in tasks] == [36, 37, 38, 39]
-            assert tasks[0]["file"] == path and tasks[0]["step_title"].startswith("Setup")
+            assert tasks[0]["file"].endswith(path) and tasks[0]["step_title"].startswith("Setup")
             assert "report_tasks" in _text(started)
             rid = result["run_id"]
 
