@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, use_sop_paths
 from engine.cli.plugins import PluginCommand, plugin_commands
-from engine.errors import ParameterError, SopError, UsageError
+from engine.errors import SopError, UsageError
 from engine.execution.redact import redact_text
 
 # command -> "module:function"; each function takes the parsed args, returns an exit code.
@@ -424,13 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         if debug:
             raise
-        problems = exc.problems if isinstance(exc, ParameterError) else []
-        if len(problems) > 1:  # one line each, naming its parameter
-            print("sop: error: invalid parameters:", file=sys.stderr)
-            for problem in problems:
-                print(f"  {redact_text(problem)}", file=sys.stderr)
-        else:
-            print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
+        # one line, every problem in it ("invalid parameters: a: ...; b: ...")
+        print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except SopError as exc:
         if debug:

@@ -5,6 +5,7 @@ Python API and MCP tool errors."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -94,11 +95,16 @@ def test_cli_reports_every_problem_one_line_each_and_runs_nothing(project: Path)
     )
     assert proc.returncode == 2, proc.stdout
     assert proc.stdout == ""
-    lines = proc.stderr.splitlines()
-    assert lines[0] == "sop: error: invalid parameters:"
-    problems = [line.strip() for line in lines[1:]]
-    assert [p.partition(":")[0] for p in problems] == ["account", "acount", "amount", "count"]
-    by_name = {p.partition(":")[0]: p for p in problems}
+    (line,) = proc.stderr.splitlines()  # one line holding every problem
+    head, _, rest = line.partition(": invalid parameters: ")
+    assert head == "sop: error"
+    # problems in one line: "name: ...; name: ..." (a problem may itself hold "; did you")
+    found = re.findall(
+        r"(?:^|; )(account|acount|amount|count): (.*?)(?=; (?:account|acount|amount|count): |$)",
+        rest,
+    )
+    assert [name for name, _ in found] == ["account", "acount", "amount", "count"]
+    by_name = {name: f"{name}: {text}" for name, text in found}
     assert "'savings' does not match ^acct_[a-zA-Z0-9]+$" in by_name["account"]
     assert "did you mean 'account'?" in by_name["acount"]
     assert "5000 is not <= 1000" in by_name["amount"]

@@ -228,7 +228,7 @@ def test_generated_parameter_sets(worker: CliWorker, sandbox: Sandbox) -> None:
         check(params)
 
     def check(params: dict[str, str]) -> None:
-        argv = ["run", SOP, "--json"]
+        argv = ["run", SOP, "--json", "--quiet"]  # stderr: errors only, no progress
         for key, val in params.items():
             argv += ["-p", f"{key}={val}"]
         before = sandbox.counts()["total"]
@@ -349,7 +349,7 @@ def test_generated_markdown_files(
         if linted["hang"]:
             return
         runs = _runs(db)
-        ran = worker.call(["run", str(path), "--json"], TIME_BOUND, trace=i % 10 == 5)
+        ran = worker.call(["run", str(path), "--json", "--quiet"], TIME_BOUND, trace=i % 10 == 5)
         tally.take(f"run {shown}", ran)
         if linted["code"] == 1 and (ran["code"] == 0 or _runs(db) != runs):
             ran_despite_lint.append(shown)
