@@ -56,12 +56,15 @@ $(MERMAID): tests/mermaid/package-lock.json
 
 # sop ui's browser tests drive Debian's chromium through Playwright (never a browser download);
 # SVG/PNG graphs (sop graph --format svg, sop ui) render through Graphviz's dot. Installed
-# when missing (CI runs as root).
+# when missing (through sudo when not root).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+
 /usr/bin/chromium:
-	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+	$(APT) update -q && $(APT) install -y -q chromium
 
 /usr/bin/dot:
-	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q graphviz
+	$(APT) update -q && $(APT) install -y -q graphviz
 
 test: $(STAMP) $(MERMAID) /usr/bin/chromium /usr/bin/dot lint
 	$(PY) -m pytest -q

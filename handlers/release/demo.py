@@ -65,13 +65,16 @@ def make_project(root: Path) -> Path:
     return repo
 
 
-def sop(*args: str) -> tuple[int, dict[str, Any]]:
-    """``sop ARGS`` as a subprocess; its JSON result (empty when it printed none)."""
-    print("$ sop " + shlex.join(args), flush=True)
+def sop(*args: str, echo: bool = True) -> tuple[int, dict[str, Any]]:
+    """``sop ARGS`` as a subprocess; its JSON result (empty when it printed none).
+    ``echo``: show the command and its stderr (the reports only show the performer's line)."""
+    if echo:
+        print("$ sop " + shlex.join(args), flush=True)
     done = subprocess.run(
         [sys.executable, "-m", "engine", *args], capture_output=True, text=True, check=False
     )
-    sys.stderr.write(done.stderr)
+    if echo or done.returncode not in (0, EXIT_PAUSED):
+        sys.stderr.write(done.stderr)
     try:
         result = json.loads(done.stdout) if done.stdout.strip() else {}
     except json.JSONDecodeError:
@@ -92,9 +95,9 @@ def guided(params: dict[str, str], journal: str) -> int:
         run_id = str(result["run_id"])
         for report in answer(_tasks(result), params):
             outcome = {"done": "--done", "skipped": "--skip", "failed": "--fail"}[report["outcome"]]
-            print(f"  performer: {report['id']} {report['outcome']}: {report['note']}")
+            print(f"  sop report {report['id']} --{report['outcome']}: {report['note']}")
             code, result = sop("report", run_id, report["id"], outcome, "--note", report["note"],
-                               "--journal", journal, "--json")  # fmt: skip
+                               "--journal", journal, "--json", echo=False)  # fmt: skip
         # the last report of a step continues the run: its result is the run's state now
     return _finish(code, result)
 
