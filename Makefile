@@ -1,4 +1,5 @@
-# make demo: the payment SOP's examples against the local Stripe sandbox, in a screenful.
+# make demo: the payment SOP's examples against the local Stripe sandbox, then the release
+# runbook performed by a scripted agent; about a screenful each.
 # make test: lint, types and the whole test suite (starts its own sandbox), with the short
 # version of the standing proof (tests/reliability).
 # make soak: the standing proof at full scale (SOP_SOAK=1); figures in .sop/reliability-soak.json.
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test soak lint bench clean graphviz
+.PHONY: demo test soak lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +20,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-# make demo: the payment SOP's examples on the sandbox, then the release runbook performed
-# by a scripted agent (handlers/release/demo.py). make demo DETAILS=1: also the seed's lint report, its Mermaid graph, its parameter schema
+# make demo DETAILS=1: also the seed's lint report, its Mermaid graph, its parameter schema
 # and every run's whole action report.
 demo: $(STAMP)
 ifdef DETAILS
@@ -37,14 +37,6 @@ lint: $(STAMP)
 	$(PY) -m ruff check engine handlers tests bench
 	$(PY) -m ruff format --check engine handlers tests bench
 	$(PY) -m mypy
-
-# Graphviz's dot draws `sop graph --format svg|png`; installed from Debian when missing
-# (CI runs as root; elsewhere through sudo when there is one).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
-
-graphviz:
-	@command -v dot >/dev/null 2>&1 || $(SUDO) apt-get install -y -q graphviz \
-		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q graphviz; }
 
 # mermaid's own parser (Node.js) checks that `sop graph` output renders on GitHub.
 MERMAID := tests/mermaid/node_modules/.installed
