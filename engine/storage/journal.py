@@ -147,7 +147,8 @@ class Journal:
         self._heartbeat: Heartbeat | None = None
         self._lease_db: sqlite3.Connection | None = None  # the heartbeat's own connection
         self._lease_lock = threading.Lock()
-        self._cancel_scan: dict[str, int] = {}  # run id -> last seq cancel_request scanned
+        # run id -> (last seq cancel_request scanned, PRAGMA data_version then)
+        self._cancel_scan: dict[str, tuple[int, int]] = {}
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -345,7 +346,11 @@ class Journal:
         which still lands before the next handler's side effect, one commit per action.
         """
         text = body(data, raw)
-        return self.append_text(run_id, type_, action_id, text, status=status, defer=defer)
+        seq = self.append_text(run_id, type_, action_id, text, status=status, defer=defer)
+        if type_ == "cancel_requested":  # committed on this connection: data_version stays
+            with self._lock:
+                self._cancel_scan.pop(run_id, None)  # so the next check scans again
+        return seq
 
     def append_text(
         self,
@@ -668,14 +673,21 @@ class Journal:
         since the previous call (a primary-key range; ``events`` has no run_id index).
         """
         with self._lock:
-            start = self._cancel_scan.get(run_id)
-            if start is None:
+            # data_version moves only when another connection commits: nothing new from
+            # anyone else means no request (one pragma, not a query, per action)
+            version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            scanned = self._cancel_scan.get(run_id)
+            if scanned is not None and scanned[1] == version:
+                return None
+            if scanned is None:
                 row = self._db.execute(
                     "SELECT first_seq FROM runs WHERE run_id=?", (run_id,)
                 ).fetchone()
                 if row is None or row[0] is None:
                     return None  # not committed yet: nobody else knows the run
                 start = int(row[0])
+            else:
+                start = scanned[0]
             # one statement, one snapshot: the head, and a request after ``start``
             top, seq = self._db.execute(
                 "SELECT (SELECT MAX(seq) FROM events), (SELECT seq FROM events WHERE seq > ?"
@@ -683,7 +695,7 @@ class Journal:
                 (start, run_id),
             ).fetchone()
             if seq is None:
-                self._cancel_scan[run_id] = top or start
+                self._cancel_scan[run_id] = (top or start, version)
                 return None
             found = self._db.execute(
                 "SELECT seq, run_id, ts, type, action_id, data FROM events WHERE seq=?", (seq,)

@@ -148,16 +148,22 @@ def test_approve_confirms_without_the_token_and_journals_the_person(demo: Demo) 
     assert demo.refunds == [15000]
 
 
-def test_a_cancel_request_stops_the_run_before_its_next_action(demo: Demo) -> None:
-    """The runner's check between actions, seen through the journal as another process
-    would leave it: a ``cancel_requested`` event appended while the run is live."""
+@pytest.mark.parametrize("connection", ["another", "the same"])
+def test_a_cancel_request_stops_the_run_before_its_next_action(demo: Demo, connection: str) -> None:
+    """The runner's check between actions, seen through the journal: a ``cancel_requested``
+    event appended while the run is live, from another connection (as `sop cancel` has)
+    or from the run's own (``engine.cancel`` in another thread of the same process)."""
     seen: list[str] = []
 
     @demo.registry.action("require confirmation for refunds > ${threshold:d}", sop="refund-demo")
     def gate(ctx: Any, threshold: int) -> None:
         seen.append("gate")
-        with Journal(demo.journal.path) as other:  # another connection, as `sop cancel` has
-            other.append(ctx.run_id, "cancel_requested", data={"by": "erin", "reason": "stop"})
+        data = {"by": "erin", "reason": "stop"}
+        if connection == "another":
+            with Journal(demo.journal.path) as other:
+                other.append(ctx.run_id, "cancel_requested", data=data)
+        else:
+            demo.journal.append(ctx.run_id, "cancel_requested", data=data)
 
     result = engine.run(str(demo.sop), {"amount": 1}, registry=demo.registry, journal=demo.journal)
     assert result.status is RunStatus.CANCELLED
