@@ -45,7 +45,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, cast
 
 from engine.canonical import body, canonical, safe, strict
 from engine.errors import SopError
@@ -59,6 +59,7 @@ from engine.storage.base import RunRow as RunRow
 from engine.storage.base import StartedRun as StartedRun
 from engine.storage.checkpointer import Checkpointer
 from engine.storage.lease import Heartbeat, Lease, LeaseHeld, LeaseLost
+from engine.storage.location import database_url
 from engine.storage.location import default_path as default_path
 from engine.storage.migrations import IDEMPOTENCY_KEY_SQL, migrate
 from engine.storage.migrations import IDEMPOTENCY_PARAM as IDEMPOTENCY_PARAM
@@ -106,7 +107,29 @@ def params_match(started: StartedRun, params: Mapping[str, Any]) -> bool:
 
 
 class Journal:
-    """One SQLite journal file; safe to share between the runner and a handler thread."""
+    """One SQLite journal file; safe to share between the runner and a handler thread.
+
+    The class attributes below are the few places the SQL differs between backends
+    (``engine.storage.postgres`` overrides them); everything else is shared.
+    """
+
+    #: the statements that open a write transaction holding the journal's write lock
+    _BEGIN: tuple[str, ...] = ("BEGIN IMMEDIATE",)
+    #: the errors of the database driver (turned into SopError)
+    _ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+    #: the tie-breaker after ``started`` in ``runs()``: insertion order
+    _INSERTION_ORDER = "rowid"
+    #: the expression of a run's idempotency key parameter (indexed)
+    _IDEMPOTENCY_KEY_SQL = IDEMPOTENCY_KEY_SQL
+
+    def __new__(cls, path: str | Path | None = None, *args: Any, **kwargs: Any) -> Self:
+        """A ``postgresql://`` location makes this a PostgreSQL journal (the same class on
+        ``engine.storage.postgres``); any other is a SQLite file."""
+        if database_url(path if path is not None else default_path()) is not None:
+            from engine.storage.postgres import postgres_class  # psycopg only when asked for
+
+            return cast(Self, object.__new__(postgres_class(cast(type[Journal], cls))))
+        return object.__new__(cls)
 
     def __init__(
         self,
@@ -162,21 +185,31 @@ class Journal:
             if self._closed:
                 raise SopError(f"journal {self.path} is closed")
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(
-                    str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
-                )
+                db = self._connect()
                 try:
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.execute(f"PRAGMA synchronous={self._sync}")
-                    migrate(db, self.path)
+                    self._prepare(db)
                 except BaseException:
                     db.close()
                     raise
-            except (OSError, sqlite3.Error) as exc:
+            except Exception as exc:
+                if not isinstance(exc, (OSError, *self._ERRORS)):
+                    raise
                 raise SopError(f"cannot open journal {self.path}: {exc}") from exc
             self._conn = db
             return db
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new autocommit connection (the journal's own, and the heartbeat's)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Settings and migrations, once, on the journal's own connection."""
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._sync}")
+        migrate(db, self.path)
 
     def close(self) -> None:
         with self._lock:
@@ -215,7 +248,8 @@ class Journal:
         names a run whose lease it gives up."""
         with self._lock:
             db = self._db
-            db.execute("BEGIN IMMEDIATE")
+            for statement in self._BEGIN:
+                db.execute(statement)
             committed: list[str] = []
             try:
                 self._read_head()
@@ -245,13 +279,14 @@ class Journal:
                 if released is not None:
                     db.execute("DELETE FROM leases WHERE run_id=? AND token=?", (release, released))
                 db.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('head', ?)",
+                    "INSERT INTO meta(key, value) VALUES ('head', ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                     (f"{self._head[0]}:{self._head[1]}",),
                 )
             except BaseException as exc:
                 db.execute("ROLLBACK")
                 self._head_known = False
-                if isinstance(exc, sqlite3.Error):
+                if isinstance(exc, self._ERRORS):
                     raise SopError(f"journal {self.path}: {exc}") from exc
                 raise
             db.execute("COMMIT")
@@ -526,9 +561,7 @@ class Journal:
         this, on a connection of its own so it never waits for the runner's lock."""
         with self._lease_lock:
             if self._lease_db is None:
-                self._lease_db = sqlite3.connect(
-                    str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
-                )
+                self._lease_db = self._connect()
             db = self._lease_db
             expires = time.time() + self._ttl
             for run_id, token in list(self._leases.items()):
@@ -558,7 +591,7 @@ class Journal:
                     self._db.execute(
                         "DELETE FROM leases WHERE run_id=? AND token=?", (run_id, token)
                     )
-                except sqlite3.Error as exc:
+                except self._ERRORS as exc:
                     raise SopError(f"journal {self.path}: {exc}") from exc
             self._forget_lease(run_id)
 
@@ -767,7 +800,7 @@ class Journal:
         return _run_row(row) if row else None
 
     def runs(self, limit: int | None = None) -> list[RunRow]:
-        sql = _SELECT_RUNS + " ORDER BY started DESC, rowid DESC"
+        sql = _SELECT_RUNS + f" ORDER BY started DESC, {self._INSERTION_ORDER} DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
@@ -791,7 +824,7 @@ class Journal:
         with self._lock:
             self.flush()
             rows = self._db.execute(
-                _SELECT_RUNS + f" WHERE sop=? AND {IDEMPOTENCY_KEY_SQL} IN ({marks})",
+                _SELECT_RUNS + f" WHERE sop=? AND {self._IDEMPOTENCY_KEY_SQL} IN ({marks})",
                 (sop, *keys),
             ).fetchall()
         return [_run_row(row) for row in rows]
