@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from engine.storage.journal import Journal
+from tests.storage.conftest import execute
 from tests.support.cli import pythonpath, sop_cli
 
 HANDLERS = """\
@@ -148,7 +149,7 @@ def test_two_resumes_at_once_run_the_crashed_run_once(tmp_path: Path, actions: i
         assert db.execute("SELECT * FROM leases").fetchall() == []  # released by the run's end
 
 
-def _journal_with_run(path: Path, run_id: str = "r1") -> Journal:
+def _journal_with_run(path: str, run_id: str = "r1") -> Journal:
     journal = Journal(path)
     journal.start_run(
         run_id,
@@ -164,14 +165,16 @@ def _journal_with_run(path: Path, run_id: str = "r1") -> Journal:
     return journal
 
 
-def _set_lease(path: Path, run_id: str, pid: int, host: str, expires_in: float) -> None:
+def _set_lease(location: str, run_id: str, pid: int, host: str, expires_in: float) -> None:
+    """Another process's lease, written behind the journal's back (either backend)."""
     now = time.time()
-    with sqlite3.connect(path) as db:
-        db.execute(
-            "INSERT OR REPLACE INTO leases(run_id, token, pid, host, since, expires_at)"
-            " VALUES (?,?,?,?,?,?)",
-            (run_id, "someone-elses-token", pid, host, now - 5, now + expires_in),
-        )
+    execute(
+        location,
+        "INSERT INTO leases(run_id, token, pid, host, since, expires_at) VALUES (?,?,?,?,?,?)"
+        " ON CONFLICT(run_id) DO UPDATE SET token=excluded.token, pid=excluded.pid,"
+        " host=excluded.host, since=excluded.since, expires_at=excluded.expires_at",
+        (run_id, "someone-elses-token", pid, host, now - 5, now + expires_in),
+    )
 
 
 def _dead_pid() -> int:
@@ -180,8 +183,8 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_a_dead_owner_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "j.db"
+def test_a_dead_owner_on_this_host_is_taken_over_at_once(location: str) -> None:
+    path = location
     with _journal_with_run(path) as journal:
         pid = _dead_pid()
         _set_lease(path, "r1", pid, socket.gethostname(), expires_in=3600)
@@ -191,10 +194,10 @@ def test_a_dead_owner_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None
         assert mine is not None and mine.pid == os.getpid()
 
 
-def test_a_live_owner_is_respected_and_named(tmp_path: Path) -> None:
+def test_a_live_owner_is_respected_and_named(location: str) -> None:
     from engine.storage.lease import LeaseHeld
 
-    path = tmp_path / "j.db"
+    path = location
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with _journal_with_run(path) as journal:
@@ -208,10 +211,10 @@ def test_a_live_owner_is_respected_and_named(tmp_path: Path) -> None:
         sleeper.wait()
 
 
-def test_another_hosts_lease_is_taken_over_only_after_it_expired(tmp_path: Path) -> None:
+def test_another_hosts_lease_is_taken_over_only_after_it_expired(location: str) -> None:
     from engine.storage.lease import LeaseHeld
 
-    path = tmp_path / "j.db"
+    path = location
     with _journal_with_run(path) as journal:
         _set_lease(path, "r1", 4242, "elsewhere", expires_in=60)
         with pytest.raises(LeaseHeld, match="owned by pid 4242@elsewhere since "):
@@ -222,12 +225,12 @@ def test_another_hosts_lease_is_taken_over_only_after_it_expired(tmp_path: Path)
 
 
 def test_the_heartbeat_renews_and_a_lost_lease_stops_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    location: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from engine.storage.lease import LeaseLost
 
     monkeypatch.setenv("SOP_LEASE_SECONDS", "0.3")
-    path = tmp_path / "j.db"
+    path = location
     with _journal_with_run(path) as journal:
         journal.acquire_lease("r1")
         first = journal.lease("r1")
