@@ -45,7 +45,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self, cast
+from typing import TYPE_CHECKING, Any
 
 from engine.canonical import body, canonical, safe, strict
 from engine.errors import SopError
@@ -59,12 +59,15 @@ from engine.storage.base import RunRow as RunRow
 from engine.storage.base import StartedRun as StartedRun
 from engine.storage.checkpointer import Checkpointer
 from engine.storage.lease import Heartbeat, Lease, LeaseHeld, LeaseLost
-from engine.storage.location import database_url
+from engine.storage.location import database_url, shown
 from engine.storage.location import default_path as default_path
 from engine.storage.migrations import IDEMPOTENCY_KEY_SQL, migrate
 from engine.storage.migrations import IDEMPOTENCY_PARAM as IDEMPOTENCY_PARAM
 from engine.storage.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from engine.storage.verify import GENESIS, row_hash
+
+if TYPE_CHECKING:
+    from engine.storage.postgres import PostgresDialect
 
 _INSERT = "INSERT INTO events(seq, run_id, ts, type, action_id, data, prev_hash, hash) VALUES "
 _INSERT_MANY: dict[int, str] = {}
@@ -107,10 +110,11 @@ def params_match(started: StartedRun, params: Mapping[str, Any]) -> bool:
 
 
 class Journal:
-    """One SQLite journal file; safe to share between the runner and a handler thread.
+    """One journal (a SQLite file, or a PostgreSQL database named by a ``postgresql://``
+    URL); safe to share between the runner and a handler thread.
 
-    The class attributes below are the few places the SQL differs between backends
-    (``engine.storage.postgres`` overrides them); everything else is shared.
+    The attributes set from the backend below are the few places the SQL differs
+    (``engine.storage.postgres``); everything else is the same code on both.
     """
 
     #: the statements that open a write transaction holding the journal's write lock
@@ -121,15 +125,8 @@ class Journal:
     _INSERTION_ORDER = "rowid"
     #: the expression of a run's idempotency key parameter (indexed)
     _IDEMPOTENCY_KEY_SQL = IDEMPOTENCY_KEY_SQL
-
-    def __new__(cls, path: str | Path | None = None, *args: Any, **kwargs: Any) -> Self:
-        """A ``postgresql://`` location makes this a PostgreSQL journal (the same class on
-        ``engine.storage.postgres``); any other is a SQLite file."""
-        if database_url(path if path is not None else default_path()) is not None:
-            from engine.storage.postgres import postgres_class  # psycopg only when asked for
-
-            return cast(Self, object.__new__(postgres_class(cast(type[Journal], cls))))
-        return object.__new__(cls)
+    #: the PostgreSQL dialect (None: SQLite)
+    _pg: PostgresDialect | None = None
 
     def __init__(
         self,
@@ -146,6 +143,18 @@ class Journal:
         checkpoints (``engine.storage.checkpointer``; default ``EVERY``).
         """
         self.path = Path(path) if path is not None else default_path()
+        url = database_url(self.path)
+        if url is not None:  # psycopg is imported only when a URL asks for it
+            from engine.storage.postgres import PostgresDialect
+
+            self._pg = pg = PostgresDialect(url)
+            self._BEGIN, self._ERRORS = pg.begin, pg.errors
+            self._INSERTION_ORDER, self._IDEMPOTENCY_KEY_SQL = (
+                pg.insertion_order,
+                pg.idempotency_key_sql,
+            )
+            self.path = Path(shown(url))
+            checkpoint_every = 2**62  # no WAL file to checkpoint
         sync = os.environ.get("SOP_JOURNAL_SYNC", "NORMAL").upper()
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise SopError(f"SOP_JOURNAL_SYNC={sync!r}: expected NORMAL or FULL")
@@ -153,7 +162,9 @@ class Journal:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
-        if not lazy or self.path.exists():  # else opened (and created) at first use: ``_db``
+        if not lazy or (
+            url is None and self.path.exists()
+        ):  # else opened (and created) at first use: ``_db``
             self._open()
         self._deferred: list[tuple[str, str, str | None, str]] = []
         #: ``runs`` rows of started runs, each with the index of its ``run_started`` event in
@@ -200,6 +211,8 @@ class Journal:
 
     def _connect(self) -> sqlite3.Connection:
         """A new autocommit connection (the journal's own, and the heartbeat's)."""
+        if self._pg is not None:
+            return self._pg.connect()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         return sqlite3.connect(
             str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
@@ -207,6 +220,9 @@ class Journal:
 
     def _prepare(self, db: sqlite3.Connection) -> None:
         """Settings and migrations, once, on the journal's own connection."""
+        if self._pg is not None:
+            self._pg.prepare(db, str(self.path))
+            return
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._sync}")
         migrate(db, self.path)
@@ -318,8 +334,8 @@ class Journal:
                 self._read_head()
             try:
                 seq = self._insert_rows(self._db, events)
-            except sqlite3.IntegrityError as exc:
-                if "events.seq" not in str(exc):
+            except self._ERRORS as exc:
+                if not self._seq_taken(exc):
                     raise SopError(f"journal {self.path}: {exc}") from exc
                 self._head_known = False
                 continue
@@ -343,13 +359,24 @@ class Journal:
             digest = row_hash(prev, seq, run_id, ts, type_, action_id, text)
             rows.extend((seq, run_id, ts, type_, action_id, text, prev, digest))
             prev = digest
-        sql = _INSERT_MANY.get(len(events))
-        if sql is None:
-            sql = _INSERT + ",".join(["(?,?,?,?,?,?,?,?)"] * len(events))
-            _INSERT_MANY[len(events)] = sql
-        db.execute(sql, rows)
+        db.execute(self._insert_sql(len(events)), rows)
         self._head = (seq, prev)
         return seq
+
+    def _insert_sql(self, count: int) -> str:
+        """The INSERT of ``count`` event rows (8 placeholders each)."""
+        if self._pg is not None:
+            return self._pg.insert_sql(count)
+        sql = _INSERT_MANY.get(count)
+        if sql is None:
+            sql = _INSERT_MANY[count] = _INSERT + ",".join(["(?,?,?,?,?,?,?,?)"] * count)
+        return sql
+
+    def _seq_taken(self, exc: Exception) -> bool:
+        """Whether an INSERT failed because another writer took our first seq."""
+        if self._pg is not None:
+            return self._pg.seq_taken(exc)
+        return isinstance(exc, sqlite3.IntegrityError) and "events.seq" in str(exc)
 
     def _append(
         self,

@@ -1,18 +1,16 @@
-"""The PostgreSQL journal: the SQLite ``Journal``'s semantics on a shared database.
+"""The PostgreSQL dialect of the journal: the SQLite ``Journal``'s semantics on a shared database.
 
 Selected by a ``postgresql://`` URL as the journal location (``SOP_JOURNAL`` or
-``--journal``; ``engine.storage.location.database_url`` tells it from a file, and
-``Journal(location)`` becomes a ``PostgresJournal``). Everything that gives the journal
-its meaning is ``Journal``'s own code, run on a psycopg 3 connection: the same events,
-hash chain (``engine.storage.verify``), anchor, verify, records, confirmations, leases
-and cancel requests. What differs is here and in ``engine.storage.pg_migrations``:
+``--journal``; ``engine.storage.location.database_url`` tells it from a file). The
+``Journal`` then runs its own code (the same events, hash chain, anchor, verify,
+records, confirmations, leases, cancel requests) on a psycopg 3 connection through
+this dialect, which holds what differs (and ``engine.storage.pg_migrations`` the schema):
 
-- every write is one transaction that first takes a transaction-scoped advisory lock
+- every write transaction first takes a transaction-scoped advisory lock
   (``pg_advisory_xact_lock``): what ``BEGIN IMMEDIATE`` is to SQLite, so the chain head
   read inside it is the head, and a lease is read, judged and replaced atomically (a
   dead holder's lease is taken over by the conditional UPDATE on the token read);
-- the per-action hot path is such a transaction too (SQLite's relies on the file's
-  single writer), and it also moves the chain head anchor;
+- the per-action hot path stays one autocommitted INSERT (``insert_sql``);
 - durability is the server's (``synchronous_commit``), not ``SOP_JOURNAL_SYNC``.
 """
 
@@ -20,17 +18,13 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from pathlib import Path
 from typing import Any, cast
 
 import psycopg
 
-from engine.storage.journal import Journal
-from engine.storage.location import database_url, default_path, shown
 from engine.storage.pg_migrations import IDEMPOTENCY_KEY_SQL, LOCK_KEY, migrate
 
-#: commits between SQLite WAL checkpoints: never, there is no WAL file here
-_NO_CHECKPOINTS = 2**62
+_INSERTS: dict[int, str] = {}
 
 
 @functools.lru_cache(maxsize=512)
@@ -54,53 +48,50 @@ class _Connection:
         self._conn.close()
 
 
-class PostgresJournal(Journal):
-    """One journal in a PostgreSQL database; see the module docstring."""
+class PostgresDialect:
+    """What the journal does differently on PostgreSQL (see the module docstring)."""
 
-    _BEGIN = ("BEGIN", f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
-    _ERRORS = (psycopg.Error,)
-    _INSERTION_ORDER = "n"
-    _IDEMPOTENCY_KEY_SQL = IDEMPOTENCY_KEY_SQL
+    begin = ("BEGIN", f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+    errors: tuple[type[Exception], ...] = (psycopg.Error,)
+    insertion_order = "n"  # runs.n: BIGSERIAL, SQLite's rowid
+    idempotency_key_sql = IDEMPOTENCY_KEY_SQL
 
-    def __init__(
-        self,
-        path: str | Path | None = None,
-        *,
-        lazy: bool = False,
-        checkpoint_every: int | None = None,
-    ) -> None:
-        url = database_url(path if path is not None else default_path())
-        if url is None:
-            raise ValueError(f"{path}: not a postgresql:// URL")
-        super().__init__(url, lazy=True, checkpoint_every=_NO_CHECKPOINTS)
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.path = Path(shown(url))
-        if not lazy:
-            self._open()
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
+        """A new autocommit connection; typed as the SQLite one it stands in for."""
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=30)
         return cast(sqlite3.Connection, _Connection(conn))
 
-    def _prepare(self, db: sqlite3.Connection) -> None:
-        migrate(db, str(self.path))
+    @staticmethod
+    def prepare(db: sqlite3.Connection, where: str) -> None:
+        migrate(db, where)
 
-    def _commit_events(self, events: list[tuple[str, str, str | None, str]]) -> int:
-        """The hot path: deferred events plus one more, in one locked transaction."""
-        assert events[:-1] == self._deferred
-        with self._tx(events[-1]):
-            return self._head[0]
+    @staticmethod
+    def insert_sql(count: int) -> str:
+        """Event rows inserted once the statement holds the write lock.
 
+        The per-action hot path is this one autocommitted statement (one round trip, one
+        commit), as in SQLite: it appends after the cached head and, if another writer
+        moved the head, fails on the primary key and is retried (``seq_taken``). The lock
+        keeps it from slipping between a locked transaction's head read and its insert;
+        taken again inside such a transaction it is a no-op.
+        """
+        found = _INSERTS.get(count)
+        if found is None:
+            values = ",".join(["(?::bigint,?,?,?,?,?,?,?)"] * count)
+            found = _INSERTS[count] = (
+                f"WITH write_lock AS (SELECT pg_advisory_xact_lock({LOCK_KEY}))"
+                " INSERT INTO events(seq, run_id, ts, type, action_id, data, prev_hash, hash)"
+                f" SELECT v.* FROM write_lock, (VALUES {values}) AS v"
+            )
+        return found
 
-_CLASSES: dict[type[Journal], type[Journal]] = {Journal: PostgresJournal}
-
-
-def postgres_class(cls: type[Journal]) -> type[Journal]:
-    """``cls`` (``Journal`` or a subclass such as the CLI's observing one) on PostgreSQL:
-    ``cls``'s own methods first, then ``PostgresJournal``'s, then ``Journal``'s."""
-    if issubclass(cls, PostgresJournal):
-        return cls
-    found = _CLASSES.get(cls)
-    if found is None:
-        found = _CLASSES[cls] = type(f"Postgres{cls.__name__}", (cls, PostgresJournal), {})
-    return found
+    @staticmethod
+    def seq_taken(exc: Exception) -> bool:
+        """Whether an INSERT failed because another writer took our first seq."""
+        return (
+            isinstance(exc, psycopg.errors.UniqueViolation)
+            and exc.diag.constraint_name == "events_pkey"
+        )
