@@ -62,13 +62,13 @@ def _project(tmp_path: Path, actions: int) -> Path:
     return tmp_path
 
 
-def _env(project: Path, **extra: str) -> dict[str, str]:
+def _env(project: Path, journal: str = "", **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "SOP_CRASH_AFTER"}
     env.update(
         LEASE_EFFECTS=str(project / "effects.txt"),
         LEASE_MARKER=str(project / "marker"),
         PYTHONPATH=pythonpath(project),
-        SOP_JOURNAL=str(project / "journal.db"),
+        SOP_JOURNAL=journal or str(project / "journal.db"),
     )
     env.update(extra)
     return env
@@ -79,7 +79,7 @@ def _effects(project: Path) -> list[int]:
     return [int(line.split()[0]) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _crashed_run(project: Path) -> str:
+def _crashed_run(project: Path, journal: str = "") -> str:
     line = _sop_text(3).splitlines().index("- MUST append effect 1") + 1
     crashed = sop_cli(
         "run",
@@ -87,28 +87,36 @@ def _crashed_run(project: Path) -> str:
         "--handlers",
         "lease_handlers",
         cwd=project,
-        env=_env(project, SOP_CRASH_AFTER=f"action_finished:step1:action:L{line}"),
+        env=_env(project, journal, SOP_CRASH_AFTER=f"action_finished:step1:action:L{line}"),
     )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-    listed = sop_cli("runs", "--json", cwd=project, env=_env(project))
+    listed = sop_cli("runs", "--json", cwd=project, env=_env(project, journal))
     (run,) = json.loads(listed.stdout)
     assert run["status"] == "interrupted"  # its process is gone
     return str(run["run_id"])
 
 
 @pytest.mark.parametrize("actions", [3, 300])
-def test_two_resumes_at_once_run_the_crashed_run_once(tmp_path: Path, actions: int) -> None:
+def test_two_resumes_at_once_run_the_crashed_run_once(
+    tmp_path: Path, actions: int, location: str
+) -> None:
+    """On both backends (``location``): a crashed run, resumed by two processes at once."""
     project = _project(tmp_path, actions)
-    run_id = _crashed_run(project)
+    where = location if "postgres" in location else str(project / "journal.db")
+    run_id = _crashed_run(project, where)
     assert _effects(project) == [1]
     crashed_pid = json.loads(
-        sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project)).stdout
+        sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project, where)).stdout
     )["events"][0]["data"]["pid"]
 
     command = [sys.executable, "-m", "engine", "resume", run_id]
     procs = [
         subprocess.Popen(
-            command, cwd=project, env=_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            command,
+            cwd=project,
+            env=_env(project, where),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(2)
     ]
@@ -139,14 +147,13 @@ def test_two_resumes_at_once_run_the_crashed_run_once(tmp_path: Path, actions: i
     counts = Counter(_effects(project))
     assert sorted(counts) == list(range(1, actions + 1))
     assert set(counts.values()) == {1}, [n for n, c in counts.items() if c > 1]
-    inspect = sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project))
+    inspect = sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project, where))
     events = json.loads(inspect.stdout)["events"]
     (resumed,) = [e for e in events if e["type"] == "run_resumed"]
     assert resumed["data"]["took_over"].startswith(f"pid {crashed_pid}@")  # the killed run's
-    with Journal(project / "journal.db") as journal:
+    with Journal(where) as journal:
         assert journal.verify() == []
-    with sqlite3.connect(project / "journal.db") as db:
-        assert db.execute("SELECT * FROM leases").fetchall() == []  # released by the run's end
+    assert execute(where, "SELECT * FROM leases") == []  # released by the run's end
 
 
 def _journal_with_run(path: str, run_id: str = "r1") -> Journal:
