@@ -1,7 +1,9 @@
 """The durable run journal: an append-only, hash-chained event log in SQLite.
 
-The SQLite backend of ``engine.storage.base.Store``; its schema and migrations are in
-``engine.storage.migrations``, its default location in ``engine.storage.location``.
+The backend of ``engine.storage.base.Store``: on SQLite (schema and migrations in
+``engine.storage.migrations``, default location in ``engine.storage.location``), or on
+PostgreSQL when the location is a ``postgresql://`` URL (``engine.storage.postgres``:
+the same code, a few statements and the connection differ).
 
 Every event is committed before the runner's next side effect, so a run killed at
 any point can be resumed from what the journal says happened. Each event's hash
