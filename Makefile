@@ -58,7 +58,14 @@ APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 /usr/bin/dot:
 	$(APT) update -q && $(APT) install -y -q graphviz
 
-test: $(STAMP) $(MERMAID) /usr/bin/chromium /usr/bin/dot lint
+# The PostgreSQL journal's tests start a throwaway cluster (tests/support/postgres.py)
+# from Debian's postgresql; its initdb lives under the server's major version.
+PG_INITDB := $(or $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb)),/usr/lib/postgresql/initdb)
+
+$(PG_INITDB):
+	$(APT) update -q && $(APT) install -y -q postgresql
+
+test: $(STAMP) $(MERMAID) /usr/bin/chromium /usr/bin/dot $(PG_INITDB) lint
 	$(PY) -m pytest -q
 
 soak: $(STAMP)

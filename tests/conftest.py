@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from handlers.sandbox import Sandbox
+from tests.support.postgres import Postgres
 
 # The journal key that seals redacted parameters (engine.execution.seal): one per test
 # session, never the user's own ~/.config/sop-engine/journal.key. Subprocesses inherit it.
@@ -41,3 +42,11 @@ def sandbox(stripe_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retry backoff of 10 ms instead of the default, so retry tests stay fast."""
     monkeypatch.setenv("SOP_RETRY_BASE_SECONDS", "0.01")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL cluster for the session (tests/support/postgres.py); each
+    test takes a fresh database from it with ``database()``."""
+    with Postgres() as cluster:
+        yield cluster

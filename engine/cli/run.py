@@ -42,6 +42,7 @@ from engine.errors import PlanRefused, SopError, UsageError
 from engine.execution.cause import summary
 from engine.execution.runner import RESULT_SCHEMA, RunResult, RunStatus, recorded_result
 from engine.storage.journal import Journal, RunRow, default_path
+from engine.storage.location import exists
 from engine.storage.run_status import INTERRUPTED, current, current_status
 from engine.storage.runids import resolve_run_id
 
@@ -56,7 +57,7 @@ def _journal_path(args: argparse.Namespace) -> Path:
 def _existing_journal(args: argparse.Namespace) -> Journal | None:
     """Read-only commands never create a journal file."""
     path = _journal_path(args)
-    return Journal(path) if path.is_file() else None
+    return Journal(path) if exists(path) else None
 
 
 def recorded_run(args: argparse.Namespace) -> tuple[Journal, RunRow]:

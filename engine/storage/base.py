@@ -1,9 +1,9 @@
 """What the engine asks of a journal: the ``Store`` protocol and the records it returns.
 
 The runner, resume, confirmation, ``sop runs``/``inspect`` and ``sop journal verify``
-depend on this protocol, not on SQLite, so a second backend (PostgreSQL, issue #13)
-implements it without touching them. ``engine.storage.journal.Journal`` is the SQLite
-backend. The contract a backend keeps (the exactly-once properties):
+depend on this protocol, not on SQLite. ``engine.storage.journal.Journal`` implements
+it on SQLite and, given a ``postgresql://`` URL, on PostgreSQL (``engine.storage.postgres``).
+The contract a backend keeps (the exactly-once properties):
 
 - ``append``/``append_text`` commit the event before returning (``defer=True``: with
   the next commit, which the runner makes before the next side effect);

@@ -1,7 +1,9 @@
 """The durable run journal: an append-only, hash-chained event log in SQLite.
 
-The SQLite backend of ``engine.storage.base.Store``; its schema and migrations are in
-``engine.storage.migrations``, its default location in ``engine.storage.location``.
+The backend of ``engine.storage.base.Store``: on SQLite (schema and migrations in
+``engine.storage.migrations``, default location in ``engine.storage.location``), or on
+PostgreSQL when the location is a ``postgresql://`` URL (``engine.storage.postgres``:
+the same code, a few statements and the connection differ).
 
 Every event is committed before the runner's next side effect, so a run killed at
 any point can be resumed from what the journal says happened. Each event's hash
@@ -45,7 +47,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.canonical import body, canonical, safe, strict
 from engine.errors import SopError
@@ -59,11 +61,15 @@ from engine.storage.base import RunRow as RunRow
 from engine.storage.base import StartedRun as StartedRun
 from engine.storage.checkpointer import Checkpointer
 from engine.storage.lease import Heartbeat, Lease, LeaseHeld, LeaseLost
+from engine.storage.location import database_url, shown
 from engine.storage.location import default_path as default_path
 from engine.storage.migrations import IDEMPOTENCY_KEY_SQL, migrate
 from engine.storage.migrations import IDEMPOTENCY_PARAM as IDEMPOTENCY_PARAM
 from engine.storage.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from engine.storage.verify import GENESIS, row_hash
+
+if TYPE_CHECKING:
+    from engine.storage.postgres import PostgresDialect
 
 _INSERT = "INSERT INTO events(seq, run_id, ts, type, action_id, data, prev_hash, hash) VALUES "
 _INSERT_MANY: dict[int, str] = {}
@@ -106,7 +112,23 @@ def params_match(started: StartedRun, params: Mapping[str, Any]) -> bool:
 
 
 class Journal:
-    """One SQLite journal file; safe to share between the runner and a handler thread."""
+    """One journal (a SQLite file, or a PostgreSQL database named by a ``postgresql://``
+    URL); safe to share between the runner and a handler thread.
+
+    The attributes set from the backend below are the few places the SQL differs
+    (``engine.storage.postgres``); everything else is the same code on both.
+    """
+
+    #: the statements that open a write transaction holding the journal's write lock
+    _BEGIN: tuple[str, ...] = ("BEGIN IMMEDIATE",)
+    #: the errors of the database driver (turned into SopError)
+    _ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+    #: the tie-breaker after ``started`` in ``runs()``: insertion order
+    _INSERTION_ORDER = "rowid"
+    #: the expression of a run's idempotency key parameter (indexed)
+    _IDEMPOTENCY_KEY_SQL = IDEMPOTENCY_KEY_SQL
+    #: the PostgreSQL dialect (None: SQLite)
+    _pg: PostgresDialect | None = None
 
     def __init__(
         self,
@@ -123,6 +145,18 @@ class Journal:
         checkpoints (``engine.storage.checkpointer``; default ``EVERY``).
         """
         self.path = Path(path) if path is not None else default_path()
+        url = database_url(self.path)
+        if url is not None:  # psycopg is imported only when a URL asks for it
+            from engine.storage.postgres import PostgresDialect
+
+            self._pg = pg = PostgresDialect(url)
+            self._BEGIN, self._ERRORS = pg.begin, pg.errors
+            self._INSERTION_ORDER, self._IDEMPOTENCY_KEY_SQL = (
+                pg.insertion_order,
+                pg.idempotency_key_sql,
+            )
+            self.path = Path(shown(url))
+            checkpoint_every = 2**62  # no WAL file to checkpoint
         sync = os.environ.get("SOP_JOURNAL_SYNC", "NORMAL").upper()
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise SopError(f"SOP_JOURNAL_SYNC={sync!r}: expected NORMAL or FULL")
@@ -130,7 +164,9 @@ class Journal:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
-        if not lazy or self.path.exists():  # else opened (and created) at first use: ``_db``
+        if not lazy or (
+            url is None and self.path.exists()
+        ):  # else opened (and created) at first use: ``_db``
             self._open()
         self._deferred: list[tuple[str, str, str | None, str]] = []
         #: ``runs`` rows of started runs, each with the index of its ``run_started`` event in
@@ -163,21 +199,36 @@ class Journal:
             if self._closed:
                 raise SopError(f"journal {self.path} is closed")
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(
-                    str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
-                )
+                db = self._connect()
                 try:
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.execute(f"PRAGMA synchronous={self._sync}")
-                    migrate(db, self.path)
+                    self._prepare(db)
                 except BaseException:
                     db.close()
                     raise
-            except (OSError, sqlite3.Error) as exc:
+            except Exception as exc:
+                if not isinstance(exc, (OSError, *self._ERRORS)):
+                    raise
                 raise SopError(f"cannot open journal {self.path}: {exc}") from exc
             self._conn = db
             return db
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new autocommit connection (the journal's own, and the heartbeat's)."""
+        if self._pg is not None:
+            return self._pg.connect()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Settings and migrations, once, on the journal's own connection."""
+        if self._pg is not None:
+            self._pg.prepare(db, str(self.path))
+            return
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._sync}")
+        migrate(db, self.path)
 
     def close(self) -> None:
         with self._lock:
@@ -216,7 +267,8 @@ class Journal:
         names a run whose lease it gives up."""
         with self._lock:
             db = self._db
-            db.execute("BEGIN IMMEDIATE")
+            for statement in self._BEGIN:
+                db.execute(statement)
             committed: list[str] = []
             try:
                 self._read_head()
@@ -246,13 +298,14 @@ class Journal:
                 if released is not None:
                     db.execute("DELETE FROM leases WHERE run_id=? AND token=?", (release, released))
                 db.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('head', ?)",
+                    "INSERT INTO meta(key, value) VALUES ('head', ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                     (f"{self._head[0]}:{self._head[1]}",),
                 )
             except BaseException as exc:
                 db.execute("ROLLBACK")
                 self._head_known = False
-                if isinstance(exc, sqlite3.Error):
+                if isinstance(exc, self._ERRORS):
                     raise SopError(f"journal {self.path}: {exc}") from exc
                 raise
             db.execute("COMMIT")
@@ -284,8 +337,8 @@ class Journal:
                 self._read_head()
             try:
                 seq = self._insert_rows(self._db, events)
-            except sqlite3.IntegrityError as exc:
-                if "events.seq" not in str(exc):
+            except self._ERRORS as exc:
+                if not self._seq_taken(exc):
                     raise SopError(f"journal {self.path}: {exc}") from exc
                 self._head_known = False
                 continue
@@ -309,13 +362,24 @@ class Journal:
             digest = row_hash(prev, seq, run_id, ts, type_, action_id, text)
             rows.extend((seq, run_id, ts, type_, action_id, text, prev, digest))
             prev = digest
-        sql = _INSERT_MANY.get(len(events))
-        if sql is None:
-            sql = _INSERT + ",".join(["(?,?,?,?,?,?,?,?)"] * len(events))
-            _INSERT_MANY[len(events)] = sql
-        db.execute(sql, rows)
+        db.execute(self._insert_sql(len(events)), rows)
         self._head = (seq, prev)
         return seq
+
+    def _insert_sql(self, count: int) -> str:
+        """The INSERT of ``count`` event rows (8 placeholders each)."""
+        if self._pg is not None:
+            return self._pg.insert_sql(count)
+        sql = _INSERT_MANY.get(count)
+        if sql is None:
+            sql = _INSERT_MANY[count] = _INSERT + ",".join(["(?,?,?,?,?,?,?,?)"] * count)
+        return sql
+
+    def _seq_taken(self, exc: Exception) -> bool:
+        """Whether an INSERT failed because another writer took our first seq."""
+        if self._pg is not None:
+            return self._pg.seq_taken(exc)
+        return isinstance(exc, sqlite3.IntegrityError) and "events.seq" in str(exc)
 
     def _append(
         self,
@@ -531,9 +595,7 @@ class Journal:
         this, on a connection of its own so it never waits for the runner's lock."""
         with self._lease_lock:
             if self._lease_db is None:
-                self._lease_db = sqlite3.connect(
-                    str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
-                )
+                self._lease_db = self._connect()
             db = self._lease_db
             expires = time.time() + self._ttl
             for run_id, token in list(self._leases.items()):
@@ -563,7 +625,7 @@ class Journal:
                     self._db.execute(
                         "DELETE FROM leases WHERE run_id=? AND token=?", (run_id, token)
                     )
-                except sqlite3.Error as exc:
+                except self._ERRORS as exc:
                     raise SopError(f"journal {self.path}: {exc}") from exc
             self._forget_lease(run_id)
 
@@ -779,7 +841,7 @@ class Journal:
         return _run_row(row) if row else None
 
     def runs(self, limit: int | None = None) -> list[RunRow]:
-        sql = _SELECT_RUNS + " ORDER BY started DESC, rowid DESC"
+        sql = _SELECT_RUNS + f" ORDER BY started DESC, {self._INSERTION_ORDER} DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
@@ -803,7 +865,7 @@ class Journal:
         with self._lock:
             self.flush()
             rows = self._db.execute(
-                _SELECT_RUNS + f" WHERE sop=? AND {IDEMPOTENCY_KEY_SQL} IN ({marks})",
+                _SELECT_RUNS + f" WHERE sop=? AND {self._IDEMPOTENCY_KEY_SQL} IN ({marks})",
                 (sop, *keys),
             ).fetchall()
         return [_run_row(row) for row in rows]

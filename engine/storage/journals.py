@@ -23,7 +23,7 @@ from pathlib import Path
 
 from engine.storage.base import Store
 from engine.storage.journal import Journal
-from engine.storage.location import default_path
+from engine.storage.location import database_url, default_path
 
 #: Idle journals kept open (each holds a connection and its file descriptors).
 IDLE_LIMIT = 8
@@ -47,14 +47,14 @@ class _Entry:
     stale: bool = False  # replaced in the registry: closed when its last user leaves
 
 
-def _lazy_journal(path: Path) -> Store:
+def _lazy_journal(path: str | Path) -> Store:
     return Journal(path, lazy=True)
 
 
 class Journals:
     """Open journals by path, shared by the threads of this process."""
 
-    def __init__(self, opener: Callable[[Path], Store] | None = None) -> None:
+    def __init__(self, opener: Callable[[str | Path], Store] | None = None) -> None:
         self._opener = opener if opener is not None else _lazy_journal
         self._lock = threading.Lock()
         #: by absolute path, least recently used first
@@ -65,7 +65,9 @@ class Journals:
     def acquire(self, path: str | Path | None = None) -> Store:
         """The journal at ``path`` (default: ``location.default_path()``), checked out
         until ``release``. Opening is lazy: nothing is created until it is written."""
-        key = os.path.abspath(path if path is not None else default_path())
+        where = path if path is not None else default_path()
+        url = database_url(where)
+        key = url if url is not None else os.path.abspath(where)
         file_id = _file_id(key)
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the parent's connections are not
@@ -77,7 +79,7 @@ class Journals:
                 self._retire(key, entry)
                 entry = None
             if entry is None:
-                entry = _Entry(self._opener(Path(key)), file_id)
+                entry = _Entry(self._opener(key if url is not None else Path(key)), file_id)
                 self._entries[key] = entry
             self._entries.move_to_end(key)
             entry.users += 1
@@ -86,9 +88,7 @@ class Journals:
     def release(self, store: Store) -> None:
         """Give back a journal from ``acquire``; it stays open for the next caller."""
         with self._lock:
-            entry = self._entries.get(str(store.path))
-            if entry is None or entry.store is not store:
-                entry = next(e for e in self._stale if e.store is store)
+            entry = next(e for e in (*self._entries.values(), *self._stale) if e.store is store)
             entry.users -= 1
             if entry.users == 0 and entry.stale:
                 self._stale.remove(entry)

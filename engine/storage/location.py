@@ -7,11 +7,15 @@ and from the root share one journal (and `sop resume` finds the run). Outside a
 project it is ``sop-engine/journal.db`` in the user's data directory
 (``$XDG_DATA_HOME``, default ``~/.local/share``), never a stray ``.sop/`` wherever
 the command happened to run.
+
+A ``postgresql://`` (or ``postgres://``) URL there selects the PostgreSQL backend
+instead (``database_url``): the one place that tells a URL from a file.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 #: The journal's path under a project root.
@@ -52,3 +56,26 @@ def default_path(start: Path | None = None) -> Path:
     if root is not None:
         return root / PROJECT_JOURNAL
     return data_dir() / "sop-engine" / "journal.db"
+
+
+#: ``postgresql://...``, also as ``Path`` spells it once it has merged the two slashes
+_URL = re.compile(r"^(postgres(?:ql)?):/+(.*)$", re.DOTALL)
+
+
+def database_url(location: str | Path | None) -> str | None:
+    """The PostgreSQL URL ``location`` names (None: a file, the SQLite journal)."""
+    if location is None:
+        return None
+    found = _URL.match(str(location))
+    return f"{found[1]}://{found[2]}" if found else None
+
+
+def shown(url: str) -> str:
+    """``url`` without its password, for messages."""
+    return re.sub(r"^(\w+://[^/:@]*):[^/@]*@", r"\1:***@", url)
+
+
+def exists(location: str | Path) -> bool:
+    """Whether a journal is there to read: a database URL always is (its tables are made
+    at first open), a file when it exists (read-only commands never create one)."""
+    return database_url(location) is not None or Path(location).is_file()

@@ -1,4 +1,6 @@
-"""The journal: real SQLite, WAL, hash chain that detects edits and deletions, redaction."""
+"""The journal: hash chain that detects edits and deletions, redaction; SQLite's WAL.
+
+Tests taking ``location`` run on both backends (tests/storage/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from engine.storage.journal import Journal
+from tests.storage.conftest import execute
 from tests.support.cli import sop_cli
 
 
-def _journal(tmp_path: Path) -> Journal:
-    journal = Journal(tmp_path / "j.db")
+def _journal(location: str | Path) -> Journal:
+    journal = Journal(location)
     journal.start_run(
         "r1",
         sop="demo",
@@ -32,7 +35,7 @@ def _journal(tmp_path: Path) -> Journal:
 
 
 def test_wal_mode_and_run_row(tmp_path: Path) -> None:
-    journal = _journal(tmp_path)
+    journal = _journal(tmp_path / "j.db")
     mode = sqlite3.connect(tmp_path / "j.db").execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     row = journal.run("r1")
@@ -49,7 +52,7 @@ def test_wal_mode_and_run_row(tmp_path: Path) -> None:
 
 
 def test_records_are_redacted_everywhere(tmp_path: Path) -> None:
-    journal = _journal(tmp_path)
+    journal = _journal(tmp_path / "j.db")
     assert journal.records("r1")[0]["data"] == {"card": "424242******4242"}
     raw = (tmp_path / "j.db").read_bytes() + (tmp_path / "j.db-wal").read_bytes()
     assert b"4242424242424242" not in raw and b"4242 4242 4242 4242" not in raw
@@ -62,52 +65,44 @@ def test_default_path_from_environment(tmp_path: Path, monkeypatch: pytest.Monke
     assert (tmp_path / "x" / "env.db").is_file()
 
 
-def test_edit_detected(tmp_path: Path) -> None:
-    _journal(tmp_path).close()
-    db = sqlite3.connect(tmp_path / "j.db")
-    db.execute("""UPDATE events SET data='{"result":{"status":"failed"}}' WHERE seq=3""")
-    db.commit()
-    problems = Journal(tmp_path / "j.db").verify()
+def test_edit_detected(location: str) -> None:
+    _journal(location).close()
+    execute(location, """UPDATE events SET data='{"result":{"status":"failed"}}' WHERE seq=3""")
+    problems = Journal(location).verify()
     assert problems and problems[0].startswith("seq 3: hash does not match")
 
 
-def test_deleted_row_detected(tmp_path: Path) -> None:
-    _journal(tmp_path).close()
-    db = sqlite3.connect(tmp_path / "j.db")
-    db.execute("DELETE FROM events WHERE seq=2")
-    db.commit()
-    problems = Journal(tmp_path / "j.db").verify()
+def test_deleted_row_detected(location: str) -> None:
+    _journal(location).close()
+    execute(location, "DELETE FROM events WHERE seq=2")
+    problems = Journal(location).verify()
     assert problems and problems[0].startswith("seq 2: missing")
 
 
-def test_deleted_tail_detected(tmp_path: Path) -> None:
-    _journal(tmp_path).close()
-    db = sqlite3.connect(tmp_path / "j.db")
-    db.execute("DELETE FROM events WHERE seq=4")
-    db.commit()
-    problems = Journal(tmp_path / "j.db").verify()
+def test_deleted_tail_detected(location: str) -> None:
+    _journal(location).close()
+    execute(location, "DELETE FROM events WHERE seq=4")
+    problems = Journal(location).verify()
     assert problems and "deleted from the end" in problems[0]
 
 
-def test_rehashed_edit_still_breaks_the_chain(tmp_path: Path) -> None:
+def test_rehashed_edit_still_breaks_the_chain(location: str) -> None:
     """An editor who recomputes the edited row's own hash breaks the next row's prev_hash."""
     from engine.storage.verify import row_hash as _row_hash
 
-    _journal(tmp_path).close()
-    db = sqlite3.connect(tmp_path / "j.db")
-    seq, run_id, ts, type_, action_id, prev = db.execute(
-        "SELECT seq, run_id, ts, type, action_id, prev_hash FROM events WHERE seq=2"
-    ).fetchone()
+    _journal(location).close()
+    ((seq, run_id, ts, type_, action_id, prev),) = execute(
+        location, "SELECT seq, run_id, ts, type, action_id, prev_hash FROM events WHERE seq=2"
+    )
     data = '{"idempotency_key":"forged"}'
     digest = _row_hash(prev, seq, run_id, ts, type_, action_id, data)
-    db.execute("UPDATE events SET data=?, hash=? WHERE seq=2", (data, digest))
-    db.commit()
-    problems = Journal(tmp_path / "j.db").verify()
+    execute(location, "UPDATE events SET data=?, hash=? WHERE seq=2", (data, digest))
+    problems = Journal(location).verify()
     assert problems and problems[0].startswith("seq 3: prev_hash does not match")
 
 
-def test_confirmation_single_use(tmp_path: Path) -> None:
-    journal = _journal(tmp_path)
+def test_confirmation_single_use(location: str) -> None:
+    journal = _journal(location)
     journal.add_confirmation(
         "r1", "a2", token_hash="t" * 64, operation_hash="o" * 64, expires_at=1e12, data={}
     )
@@ -119,19 +114,18 @@ def test_confirmation_single_use(tmp_path: Path) -> None:
     assert journal.verify() == []
 
 
-def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return sop_cli(*args, "--journal", str(tmp_path / "j.db"), cwd=tmp_path, timeout=60)
+def _cli(tmp_path: Path, *args: str, journal: str = "") -> subprocess.CompletedProcess[str]:
+    where = journal or str(tmp_path / "j.db")
+    return sop_cli(*args, "--journal", where, cwd=tmp_path, timeout=60)
 
 
-def test_cli_journal_verify(tmp_path: Path) -> None:
-    _journal(tmp_path).close()
-    ok = _cli(tmp_path, "journal", "verify")
+def test_cli_journal_verify(tmp_path: Path, location: str) -> None:
+    _journal(location).close()
+    ok = _cli(tmp_path, "journal", "verify", journal=location)
     assert ok.returncode == 0, ok.stderr
     assert "intact" in ok.stdout
-    db = sqlite3.connect(tmp_path / "j.db")
-    db.execute("UPDATE events SET type='action_skipped' WHERE seq=3")
-    db.commit()
-    bad = _cli(tmp_path, "journal", "verify")
+    execute(location, "UPDATE events SET type='action_skipped' WHERE seq=3")
+    bad = _cli(tmp_path, "journal", "verify", journal=location)
     assert bad.returncode == 1
     assert "broken: seq 3:" in bad.stderr and "Traceback" not in bad.stderr
 
@@ -142,10 +136,10 @@ def test_cli_journal_verify_missing_file(tmp_path: Path) -> None:
     assert not (tmp_path / "j.db").exists()
 
 
-def test_two_writers_keep_one_chain(tmp_path: Path) -> None:
+def test_two_writers_keep_one_chain(location: str) -> None:
     """Two connections appending at once (two `sop run`s on one journal): no fork, no gap."""
-    first = Journal(tmp_path / "shared.db")
-    second = Journal(tmp_path / "shared.db")
+    first = Journal(location)
+    second = Journal(location)
     for journal, run_id in ((first, "a"), (second, "b")):
         journal.start_run(
             run_id, sop="s", sop_path=None, version=None, content_hash=None, params={}, handlers=[]
@@ -178,17 +172,16 @@ def _started(journal: Journal, run_id: str) -> None:
     )
 
 
-def test_run_row_lands_with_the_runs_first_commit(tmp_path: Path) -> None:
+def test_run_row_lands_with_the_runs_first_commit(location: str) -> None:
     """start_run costs no commit of its own: the row and run_started ride with the first
     action_started, so both are on disk before any handler runs."""
-    journal = Journal(tmp_path / "j.db")
+    journal = Journal(location)
     _started(journal, "r1")
     journal.append("r1", "plan", data={"skipped": []}, defer=True)
-    other = sqlite3.connect(tmp_path / "j.db")
-    assert other.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+    assert execute(location, "SELECT count(*) FROM runs")[0][0] == 0
     journal.append("r1", "action_started", "a1", raw={"idempotency_key": "k"})
-    first_seq, status = other.execute("SELECT first_seq, status FROM runs").fetchone()
-    types = other.execute("SELECT seq, type FROM events ORDER BY seq").fetchall()
+    ((first_seq, status),) = execute(location, "SELECT first_seq, status FROM runs")
+    types = execute(location, "SELECT seq, type FROM events ORDER BY seq")
     assert status == "running"
     assert [t for _, t in types] == ["run_started", "plan", "action_started"]
     assert first_seq == types[0][0]
@@ -196,13 +189,13 @@ def test_run_row_lands_with_the_runs_first_commit(tmp_path: Path) -> None:
     assert journal.verify() == []
 
 
-def test_started_run_is_visible_to_its_own_journal_and_kept_at_close(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j.db")
+def test_started_run_is_visible_to_its_own_journal_and_kept_at_close(location: str) -> None:
+    journal = Journal(location)
     _started(journal, "r1")
     assert [r.run_id for r in journal.runs()] == ["r1"]  # reading commits what is queued
     _started(journal, "r2")
     journal.close()
-    with Journal(tmp_path / "j.db") as again:
+    with Journal(location) as again:
         assert {r.run_id for r in again.runs()} == {"r1", "r2"}
         assert again.run("r2") is not None and again.verify() == []
 
@@ -243,11 +236,11 @@ def test_no_checkpoint_below_the_thresholds(tmp_path: Path) -> None:
     journal.close()
 
 
-def test_a_run_id_started_twice_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_run_id_started_twice_is_a_clear_error(location: str) -> None:
     """Refused when queued, so nothing is left behind to break the journal's next commit."""
     from engine.errors import SopError
 
-    journal = Journal(tmp_path / "j.db")
+    journal = Journal(location)
     _started(journal, "r1")
     with pytest.raises(SopError, match="run r1 already exists"):
         _started(journal, "r1")  # still queued
@@ -256,7 +249,7 @@ def test_a_run_id_started_twice_is_a_clear_error(tmp_path: Path) -> None:
         _started(journal, "r1")  # committed
     journal.append_text("r1", "action_finished", "a1", "{}")
     journal.close()
-    with Journal(tmp_path / "j.db") as again:
+    with Journal(location) as again:
         assert [e.type for e in again.events("r1")] == [
             "run_started",
             "action_started",

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from engine.storage.journal import Journal
+from tests.storage.conftest import execute
 from tests.support.cli import pythonpath, sop_cli
 
 HANDLERS = """\
@@ -61,13 +62,13 @@ def _project(tmp_path: Path, actions: int) -> Path:
     return tmp_path
 
 
-def _env(project: Path, **extra: str) -> dict[str, str]:
+def _env(project: Path, journal: str = "", **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "SOP_CRASH_AFTER"}
     env.update(
         LEASE_EFFECTS=str(project / "effects.txt"),
         LEASE_MARKER=str(project / "marker"),
         PYTHONPATH=pythonpath(project),
-        SOP_JOURNAL=str(project / "journal.db"),
+        SOP_JOURNAL=journal or str(project / "journal.db"),
     )
     env.update(extra)
     return env
@@ -78,7 +79,7 @@ def _effects(project: Path) -> list[int]:
     return [int(line.split()[0]) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _crashed_run(project: Path) -> str:
+def _crashed_run(project: Path, journal: str = "") -> str:
     line = _sop_text(3).splitlines().index("- MUST append effect 1") + 1
     crashed = sop_cli(
         "run",
@@ -86,28 +87,36 @@ def _crashed_run(project: Path) -> str:
         "--handlers",
         "lease_handlers",
         cwd=project,
-        env=_env(project, SOP_CRASH_AFTER=f"action_finished:step1:action:L{line}"),
+        env=_env(project, journal, SOP_CRASH_AFTER=f"action_finished:step1:action:L{line}"),
     )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-    listed = sop_cli("runs", "--json", cwd=project, env=_env(project))
+    listed = sop_cli("runs", "--json", cwd=project, env=_env(project, journal))
     (run,) = json.loads(listed.stdout)
     assert run["status"] == "interrupted"  # its process is gone
     return str(run["run_id"])
 
 
 @pytest.mark.parametrize("actions", [3, 300])
-def test_two_resumes_at_once_run_the_crashed_run_once(tmp_path: Path, actions: int) -> None:
+def test_two_resumes_at_once_run_the_crashed_run_once(
+    tmp_path: Path, actions: int, location: str
+) -> None:
+    """On both backends (``location``): a crashed run, resumed by two processes at once."""
     project = _project(tmp_path, actions)
-    run_id = _crashed_run(project)
+    where = location if "postgres" in location else str(project / "journal.db")
+    run_id = _crashed_run(project, where)
     assert _effects(project) == [1]
     crashed_pid = json.loads(
-        sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project)).stdout
+        sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project, where)).stdout
     )["events"][0]["data"]["pid"]
 
     command = [sys.executable, "-m", "engine", "resume", run_id]
     procs = [
         subprocess.Popen(
-            command, cwd=project, env=_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            command,
+            cwd=project,
+            env=_env(project, where),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(2)
     ]
@@ -138,17 +147,16 @@ def test_two_resumes_at_once_run_the_crashed_run_once(tmp_path: Path, actions: i
     counts = Counter(_effects(project))
     assert sorted(counts) == list(range(1, actions + 1))
     assert set(counts.values()) == {1}, [n for n, c in counts.items() if c > 1]
-    inspect = sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project))
+    inspect = sop_cli("inspect", run_id, "--json", cwd=project, env=_env(project, where))
     events = json.loads(inspect.stdout)["events"]
     (resumed,) = [e for e in events if e["type"] == "run_resumed"]
     assert resumed["data"]["took_over"].startswith(f"pid {crashed_pid}@")  # the killed run's
-    with Journal(project / "journal.db") as journal:
+    with Journal(where) as journal:
         assert journal.verify() == []
-    with sqlite3.connect(project / "journal.db") as db:
-        assert db.execute("SELECT * FROM leases").fetchall() == []  # released by the run's end
+    assert execute(where, "SELECT * FROM leases") == []  # released by the run's end
 
 
-def _journal_with_run(path: Path, run_id: str = "r1") -> Journal:
+def _journal_with_run(path: str, run_id: str = "r1") -> Journal:
     journal = Journal(path)
     journal.start_run(
         run_id,
@@ -164,14 +172,16 @@ def _journal_with_run(path: Path, run_id: str = "r1") -> Journal:
     return journal
 
 
-def _set_lease(path: Path, run_id: str, pid: int, host: str, expires_in: float) -> None:
+def _set_lease(location: str, run_id: str, pid: int, host: str, expires_in: float) -> None:
+    """Another process's lease, written behind the journal's back (either backend)."""
     now = time.time()
-    with sqlite3.connect(path) as db:
-        db.execute(
-            "INSERT OR REPLACE INTO leases(run_id, token, pid, host, since, expires_at)"
-            " VALUES (?,?,?,?,?,?)",
-            (run_id, "someone-elses-token", pid, host, now - 5, now + expires_in),
-        )
+    execute(
+        location,
+        "INSERT INTO leases(run_id, token, pid, host, since, expires_at) VALUES (?,?,?,?,?,?)"
+        " ON CONFLICT(run_id) DO UPDATE SET token=excluded.token, pid=excluded.pid,"
+        " host=excluded.host, since=excluded.since, expires_at=excluded.expires_at",
+        (run_id, "someone-elses-token", pid, host, now - 5, now + expires_in),
+    )
 
 
 def _dead_pid() -> int:
@@ -180,8 +190,8 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_a_dead_owner_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "j.db"
+def test_a_dead_owner_on_this_host_is_taken_over_at_once(location: str) -> None:
+    path = location
     with _journal_with_run(path) as journal:
         pid = _dead_pid()
         _set_lease(path, "r1", pid, socket.gethostname(), expires_in=3600)
@@ -191,10 +201,10 @@ def test_a_dead_owner_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None
         assert mine is not None and mine.pid == os.getpid()
 
 
-def test_a_live_owner_is_respected_and_named(tmp_path: Path) -> None:
+def test_a_live_owner_is_respected_and_named(location: str) -> None:
     from engine.storage.lease import LeaseHeld
 
-    path = tmp_path / "j.db"
+    path = location
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with _journal_with_run(path) as journal:
@@ -208,10 +218,10 @@ def test_a_live_owner_is_respected_and_named(tmp_path: Path) -> None:
         sleeper.wait()
 
 
-def test_another_hosts_lease_is_taken_over_only_after_it_expired(tmp_path: Path) -> None:
+def test_another_hosts_lease_is_taken_over_only_after_it_expired(location: str) -> None:
     from engine.storage.lease import LeaseHeld
 
-    path = tmp_path / "j.db"
+    path = location
     with _journal_with_run(path) as journal:
         _set_lease(path, "r1", 4242, "elsewhere", expires_in=60)
         with pytest.raises(LeaseHeld, match="owned by pid 4242@elsewhere since "):
@@ -222,12 +232,12 @@ def test_another_hosts_lease_is_taken_over_only_after_it_expired(tmp_path: Path)
 
 
 def test_the_heartbeat_renews_and_a_lost_lease_stops_the_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    location: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from engine.storage.lease import LeaseLost
 
     monkeypatch.setenv("SOP_LEASE_SECONDS", "0.3")
-    path = tmp_path / "j.db"
+    path = location
     with _journal_with_run(path) as journal:
         journal.acquire_lease("r1")
         first = journal.lease("r1")

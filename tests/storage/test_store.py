@@ -208,7 +208,9 @@ class Forwarding:
         return self._note("verify").verify(run_id=run_id, head=head)
 
 
-def test_a_paused_run_and_its_resume_go_through_the_protocol_only(tmp_path: Path) -> None:
+def test_a_paused_run_and_its_resume_go_through_the_protocol_only(
+    tmp_path: Path, location: str
+) -> None:
     (tmp_path / "refund-demo.sop.md").write_text(SOP, encoding="utf-8")
     registry = engine.Registry()
     refunds: list[int] = []
@@ -223,7 +225,7 @@ def test_a_paused_run_and_its_resume_go_through_the_protocol_only(tmp_path: Path
         refunds.append(ctx.params["amount"])
         ctx.record("refund", {"amount": ctx.params["amount"]})
 
-    forwarding = Forwarding(Journal(tmp_path / "journal.db"))
+    forwarding = Forwarding(Journal(location))
     store: Store = forwarding  # mypy checks it is a Store
     sop = str(tmp_path / "refund-demo.sop.md")
     paused = engine.run(sop, {"amount": 15000}, registry=registry, journal=store)
