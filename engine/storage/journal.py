@@ -184,7 +184,7 @@ class Journal:
         self._lease_db: sqlite3.Connection | None = None  # the heartbeat's own connection
         self._lease_lock = threading.Lock()
         # run id -> (last seq cancel_request scanned, PRAGMA data_version then)
-        self._cancel_scan: dict[str, tuple[int, int]] = {}
+        self._cancel_scan: dict[str, tuple[int, int | None]] = {}
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -735,11 +735,14 @@ class Journal:
         since the previous call (a primary-key range; ``events`` has no run_id index).
         """
         with self._lock:
-            # data_version moves only when another connection commits: nothing new from
-            # anyone else means no request (one pragma, not a query, per action)
-            version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            # SQLite's data_version moves only when another connection commits: nothing
+            # new from anyone else means no request (one pragma, not a query, per action).
+            # PostgreSQL has no such counter: it scans the new events each time.
+            version = None
+            if self._pg is None:
+                version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
             scanned = self._cancel_scan.get(run_id)
-            if scanned is not None and scanned[1] == version:
+            if version is not None and scanned is not None and scanned[1] == version:
                 return None
             if scanned is None:
                 row = self._db.execute(
