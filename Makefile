@@ -65,7 +65,10 @@ PG_INITDB := $(or $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb)),/usr
 $(PG_INITDB):
 	$(APT) update -q && $(APT) install -y -q postgresql
 
+# compileall: the tests start `sop` as a subprocess hundreds of times; with
+# PYTHONDONTWRITEBYTECODE set (as on this machine) each would compile the engine again.
 test: $(STAMP) $(MERMAID) /usr/bin/chromium /usr/bin/dot $(PG_INITDB) lint
+	$(PY) -m compileall -q engine handlers
 	$(PY) -m pytest -q
 
 soak: $(STAMP)
