@@ -396,7 +396,7 @@ def _describer(journal: Journal, run_id: str, result: RunResult | None) -> Descr
 
 def _follow(args: argparse.Namespace, journal: Journal, row: RunRow) -> int:
     """``inspect --follow``: print the timeline as it grows until the run stops; its exit code."""
-    from engine.storage.lease import may_take_over
+    from engine.storage.lease import holder_alive
 
     if not args.interval > 0:
         raise UsageError(f"--interval {args.interval}: expected a number of seconds > 0")
@@ -418,8 +418,7 @@ def _follow(args: argparse.Namespace, journal: Journal, row: RunRow) -> int:
         if current.status != RunStatus.RUNNING.value:
             print(f"run {row.run_id}: {current.status}")
             return EXIT_FAILED
-        lease = journal.lease(row.run_id)
-        if lease is None or may_take_over(lease, time.time()):  # its owner is gone...
+        if not holder_alive(journal.lease(row.run_id), time.time()):  # its owner is gone...
             again = journal.run(row.run_id)
             if again is None or again.status != RunStatus.RUNNING.value:
                 continue  # ...or it just ended (status and lease change in one commit)
