@@ -72,7 +72,8 @@ from engine.language.params import schema_for, validate
 from engine.language.parser import parse
 from engine.language.suggest import did_you_mean
 from engine.model import ActionKind, Sop
-from engine.storage.journal import Journal, default_path
+from engine.storage.journal import Journal
+from engine.storage.location import chosen, database_url, shown
 from engine.storage.run_status import INTERRUPTED, current
 
 if TYPE_CHECKING:
@@ -513,7 +514,7 @@ class SopService:
         with self._journal() as journal:
             row = journal.run(run_id)
             if row is None:
-                raise UsageError(f"unknown run {run_id!r} (journal {journal.path})")
+                raise UsageError(f"unknown run {run_id!r} (journal {journal.location})")
             (row,) = current(journal, [row])  # running with its process gone: interrupted
             recorded = recorded_result(journal, run_id)
             children = [child.to_dict() for child in journal.children(run_id)]
@@ -542,9 +543,11 @@ class SopService:
 
         return Journal(self.journal)
 
-    def journal_path(self) -> Path:
-
-        return (Path(self.journal) if self.journal else default_path()).resolve()
+    def journal_path(self) -> str:
+        """The journal as a command given from any folder names it (a URL without its password)."""
+        where = chosen(self.journal)
+        url = database_url(where)
+        return shown(url) if url is not None else str(Path(where).resolve())
 
     def resume_command(self, run_id: str, token: str = "TOKEN") -> str:
         """The command a person runs to confirm ``run_id`` (any working directory)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from engine.errors import UsageError
 from engine.model import Sop
@@ -19,11 +18,12 @@ def _statuses(args: argparse.Namespace, sop: Sop) -> dict[str, str] | None:
     if run_id is None:
         return None
     from engine.execution.run_graph import action_statuses
-    from engine.storage.journal import Journal, default_path
+    from engine.storage.journal import Journal
+    from engine.storage.location import chosen, exists
     from engine.storage.runids import resolve_run_id
 
-    path = Path(args.journal) if getattr(args, "journal", None) else default_path()
-    if not path.is_file():
+    path = chosen(getattr(args, "journal", None))
+    if not exists(path):
         raise UsageError(f"--run {run_id}: unknown run (no journal at {path})")
     with Journal(path) as journal:
         try:
@@ -32,7 +32,7 @@ def _statuses(args: argparse.Namespace, sop: Sop) -> dict[str, str] | None:
             raise UsageError(f"--run {run_id}: {exc}") from None
         row = journal.run(run_id)
         if row is None:
-            raise UsageError(f"--run {run_id}: unknown run (journal {journal.path})")
+            raise UsageError(f"--run {run_id}: unknown run (journal {journal.location})")
         if row.sop != sop.name:
             raise UsageError(
                 f"--run {run_id}: a run of '{row.sop}', not of '{sop.name}'"

@@ -41,8 +41,8 @@ from engine.cli.timeline import (
 from engine.errors import PlanRefused, SopError, UsageError
 from engine.execution.cause import summary
 from engine.execution.runner import RESULT_SCHEMA, RunResult, RunStatus, recorded_result
-from engine.storage.journal import Journal, RunRow, default_path
-from engine.storage.location import exists
+from engine.storage.journal import Journal, RunRow
+from engine.storage.location import chosen, exists
 from engine.storage.run_status import INTERRUPTED, current, current_status
 from engine.storage.runids import resolve_run_id
 
@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     from engine.binding.registry import Registry
 
 
-def _journal_path(args: argparse.Namespace) -> Path:
-    return Path(args.journal) if getattr(args, "journal", None) else default_path()
+def _journal_path(args: argparse.Namespace) -> str | Path:
+    return chosen(getattr(args, "journal", None))
 
 
 def _existing_journal(args: argparse.Namespace) -> Journal | None:
@@ -536,9 +536,9 @@ def cmd_journal(args: argparse.Namespace) -> int:
     with journal:
         problems = journal.verify(head=getattr(args, "head", None))
     if not problems:
-        print(f"journal {journal.path}: intact")
+        print(f"journal {journal.location}: intact")
         return EXIT_OK
-    print(f"journal {journal.path}: broken: {problems[0]}", file=sys.stderr)
+    print(f"journal {journal.location}: broken: {problems[0]}", file=sys.stderr)
     for problem in problems[1:]:
         print(f"  {problem}", file=sys.stderr)
     return EXIT_FAILED

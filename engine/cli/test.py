@@ -9,7 +9,6 @@ with one word; "deselected" counts the others), ``-x`` stops at the first failur
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from engine.cli.common import EXIT_FAILED, EXIT_OK
 from engine.errors import LintRefused, PlanRefused
@@ -19,13 +18,14 @@ def cmd_test(args: argparse.Namespace) -> int:
     from engine.binding.packs import load_handlers
     from engine.language.catalog import entries, load
     from engine.language.example_symbols import example_diagnostics
-    from engine.storage.journal import Journal, default_path
+    from engine.storage.journal import Journal
+    from engine.storage.location import chosen
     from engine.testing.examples import environment, run_examples
 
     names = list(args.names) or [e.name for e in entries()]
     sops = [load(name) for name in names]  # UsageError (exit 2) for an unknown name, before running
     registry = load_handlers(args.handlers, sops=[sop.name for sop in sops])
-    journal_path = Path(args.journal) if getattr(args, "journal", None) else default_path()
+    journal_path = chosen(getattr(args, "journal", None))
     select: str | None = getattr(args, "select", None)
     exitfirst = bool(getattr(args, "exitfirst", False))
     passed = failed = selected = documented = 0

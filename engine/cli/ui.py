@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.cli.common import EXIT_OK
 from engine.errors import UsageError
-from engine.storage.journal import default_path
+from engine.storage.location import chosen, database_url, shown
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -29,15 +29,18 @@ def cmd_ui(args: argparse.Namespace) -> int:
     secret = os.environ.get("SOP_UI_SECRET") or new_secret()
     if len(secret) < 12:
         raise UsageError("SOP_UI_SECRET: the login secret must be at least 12 characters")
-    journal = os.path.abspath(args.journal) if args.journal else str(default_path())
-    app = create_app(Settings(journal=Path(journal), secret=secret, handlers=args.handlers))
+    where = chosen(args.journal)
+    url = database_url(where)
+    journal = where if url is not None else Path(where).resolve()
+    app = create_app(Settings(journal=journal, secret=secret, handlers=args.handlers))
     if args.host not in LOOPBACK:
         print(
             f"sop ui: warning: binding {args.host} exposes the page beyond this machine",
             file=sys.stderr,
         )
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"sop ui: http://{host}:{args.port}/  (journal {journal})")
+    named = shown(url) if url is not None else journal
+    print(f"sop ui: http://{host}:{args.port}/  (journal {named})")
     print(f"sop ui: login secret: {secret}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK

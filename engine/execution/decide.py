@@ -81,7 +81,7 @@ def _with_journal(journal: Store | None, act: Callable[[Store], _T]) -> _T:
 
 def _known(jr: Store, run_id: str) -> None:
     if jr.run(run_id) is None:
-        raise UsageError(f"unknown run '{run_id}' (journal {jr.path})")
+        raise UsageError(f"unknown run '{run_id}' (journal {jr.location})")
 
 
 def _cancel(jr: Store, run_id: str, by: str | None, reason: str | None) -> RunResult | None:

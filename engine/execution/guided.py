@@ -54,7 +54,7 @@ def report(
     try:
         row = jr.run(run_id)
         if row is None:
-            raise UsageError(f"unknown run '{run_id}' (journal {jr.path})")
+            raise UsageError(f"unknown run '{run_id}' (journal {jr.location})")
         if row.status != RunStatus.WAITING.value:
             raise SopError(f"run {run_id} is {row.status}, not waiting for a performer's reports")
         jr.acquire_lease(run_id)

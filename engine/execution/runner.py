@@ -347,7 +347,7 @@ def resume(
     jr = journal if journal is not None else JOURNALS.acquire()
     try:
         if jr.run(run_id) is None:
-            raise UsageError(f"unknown run '{run_id}' (journal {jr.path})")
+            raise UsageError(f"unknown run '{run_id}' (journal {jr.location})")
         previous = jr.acquire_lease(run_id)
         try:
             return _resume_owned(run_id, confirm, params, previous, registry, jr, services, by)

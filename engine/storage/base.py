@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -106,8 +105,8 @@ class StartedRun:
 class Store(Protocol):
     """A durable run journal (see the module docstring for the contract)."""
 
-    #: where it lives (shown in messages; a file for SQLite)
-    path: Path
+    #: where it lives, as messages name it (a file, or a URL without its password)
+    location: str
 
     def close(self) -> None: ...
 

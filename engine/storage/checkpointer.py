@@ -26,7 +26,8 @@ EVERY = 256
 class Checkpointer:
     """Counts a journal's commits and checkpoints its WAL in a thread of its own."""
 
-    def __init__(self, path: Path, synchronous: str, every: int | None = None) -> None:
+    def __init__(self, path: Path | None, synchronous: str, every: int | None = None) -> None:
+        """``path`` None: a database with no WAL file of ours (PostgreSQL), never checkpointed."""
         self._path = path
         self._synchronous = synchronous
         self._every = EVERY if every is None else every
@@ -38,7 +39,7 @@ class Checkpointer:
     def committed(self) -> None:
         """Called by the writer after each commit (under the journal's lock)."""
         self._count += 1
-        if self._count < self._every:
+        if self._count < self._every or self._path is None:
             return
         self._count = 0
         if self._thread is None:  # short-lived journals never start one

@@ -61,7 +61,7 @@ from engine.storage.base import RunRow as RunRow
 from engine.storage.base import StartedRun as StartedRun
 from engine.storage.checkpointer import Checkpointer
 from engine.storage.lease import Heartbeat, Lease, LeaseHeld, LeaseLost
-from engine.storage.location import database_url, shown
+from engine.storage.location import chosen, database_url, shown
 from engine.storage.location import default_path as default_path
 from engine.storage.migrations import IDEMPOTENCY_KEY_SQL, migrate
 from engine.storage.migrations import IDEMPOTENCY_PARAM as IDEMPOTENCY_PARAM
@@ -144,8 +144,12 @@ class Journal:
         leaves no journal behind. ``checkpoint_every``: commits between background WAL
         checkpoints (``engine.storage.checkpointer``; default ``EVERY``).
         """
-        self.path = Path(path) if path is not None else default_path()
-        url = database_url(self.path)
+        where = chosen(path)
+        url = database_url(where)
+        #: the SQLite file (None on PostgreSQL)
+        self.path: Path | None = None if url is not None else Path(where)
+        #: where it lives, as messages name it: the file, or the URL without its password
+        self.location = shown(url) if url is not None else str(where)
         if url is not None:  # psycopg is imported only when a URL asks for it
             from engine.storage.postgres import PostgresDialect
 
@@ -155,8 +159,6 @@ class Journal:
                 pg.insertion_order,
                 pg.idempotency_key_sql,
             )
-            self.path = Path(shown(url))
-            checkpoint_every = 2**62  # no WAL file to checkpoint
         sync = os.environ.get("SOP_JOURNAL_SYNC", "NORMAL").upper()
         if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise SopError(f"SOP_JOURNAL_SYNC={sync!r}: expected NORMAL or FULL")
@@ -165,7 +167,7 @@ class Journal:
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         if not lazy or (
-            url is None and self.path.exists()
+            self.path is not None and self.path.exists()
         ):  # else opened (and created) at first use: ``_db``
             self._open()
         self._deferred: list[tuple[str, str, str | None, str]] = []
@@ -197,7 +199,7 @@ class Journal:
             if self._conn is not None:
                 return self._conn
             if self._closed:
-                raise SopError(f"journal {self.path} is closed")
+                raise SopError(f"journal {self.location} is closed")
             try:
                 db = self._connect()
                 try:
@@ -208,13 +210,14 @@ class Journal:
             except Exception as exc:
                 if not isinstance(exc, (OSError, *self._ERRORS)):
                     raise
-                raise SopError(f"cannot open journal {self.path}: {exc}") from exc
+                raise SopError(f"cannot open journal {self.location}: {exc}") from exc
             self._conn = db
             return db
 
     def _connect(self) -> sqlite3.Connection:
         """A new autocommit connection (the journal's own, and the heartbeat's)."""
-        if self._pg is not None:
+        if self.path is None:
+            assert self._pg is not None
             return self._pg.connect()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         return sqlite3.connect(
@@ -223,8 +226,9 @@ class Journal:
 
     def _prepare(self, db: sqlite3.Connection) -> None:
         """Settings and migrations, once, on the journal's own connection."""
-        if self._pg is not None:
-            self._pg.prepare(db, str(self.path))
+        if self.path is None:
+            assert self._pg is not None
+            self._pg.prepare(db, self.location)
             return
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._sync}")
@@ -306,7 +310,7 @@ class Journal:
                 db.execute("ROLLBACK")
                 self._head_known = False
                 if isinstance(exc, self._ERRORS):
-                    raise SopError(f"journal {self.path}: {exc}") from exc
+                    raise SopError(f"journal {self.location}: {exc}") from exc
                 raise
             db.execute("COMMIT")
             self._checkpoints.committed()
@@ -339,13 +343,13 @@ class Journal:
                 seq = self._insert_rows(self._db, events)
             except self._ERRORS as exc:
                 if not self._seq_taken(exc):
-                    raise SopError(f"journal {self.path}: {exc}") from exc
+                    raise SopError(f"journal {self.location}: {exc}") from exc
                 self._head_known = False
                 continue
             self._deferred.clear()
             self._checkpoints.committed()
             return seq
-        raise SopError(f"journal {self.path}: could not append (chain head keeps moving)")
+        raise SopError(f"journal {self.location}: could not append (chain head keeps moving)")
 
     # -- writing --------------------------------------------------------------------
 
@@ -531,7 +535,7 @@ class Journal:
                 self._db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone()
             )
             if taken:
-                raise SopError(f"journal {self.path}: run {run_id} already exists")
+                raise SopError(f"journal {self.location}: run {run_id} already exists")
             token = leases.new_token()
             self._leases[run_id] = token
             self._uncommitted.add(run_id)
@@ -626,7 +630,7 @@ class Journal:
                         "DELETE FROM leases WHERE run_id=? AND token=?", (run_id, token)
                     )
                 except self._ERRORS as exc:
-                    raise SopError(f"journal {self.path}: {exc}") from exc
+                    raise SopError(f"journal {self.location}: {exc}") from exc
             self._forget_lease(run_id)
 
     def lease(self, run_id: str) -> Lease | None:
@@ -791,7 +795,7 @@ class Journal:
             or (row[5] is not None) != (token_hash in facts.used)
         ):
             raise SopError(
-                f"journal {self.path}: the confirmation of run {run_id} does not match its"
+                f"journal {self.location}: the confirmation of run {run_id} does not match its"
                 " chained events (the confirmations table was edited; see `sop journal verify`)"
             )
         return Confirmation(token_hash, run_id, str(pending[0]), pending[1], pending[2], row[5])
@@ -824,7 +828,7 @@ class Journal:
         if found is None:
             first = problems[0] if problems else "its run_started event is missing"
             raise SopError(
-                f"journal {self.path}: run {run_id} fails verification ({first}); refusing to"
+                f"journal {self.location}: run {run_id} fails verification ({first}); refusing to"
                 " act on it (`sop journal verify` lists every problem)"
             )
         return found

@@ -94,7 +94,7 @@ class Journals:
                 self._stale.remove(entry)
                 self._close(entry)
             elif entry.users == 0:
-                entry.file_id = _file_id(str(store.path))  # created by this use, perhaps
+                entry.file_id = _file_id(store.location)  # created by this use, perhaps
                 self._trim()
 
     @contextmanager

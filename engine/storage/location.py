@@ -47,27 +47,34 @@ def data_dir() -> Path:
     return Path.home() / ".local" / "share"
 
 
-def default_path(start: Path | None = None) -> Path:
-    """``SOP_JOURNAL`` if set, else the project's journal, else the user's."""
+def chosen(given: str | Path | None = None, start: Path | None = None) -> str | Path:
+    """The journal ``given`` names, else ``default_path``: a database URL stays the string it
+    was written as (``Path`` would fold ``postgresql:///db`` into ``postgresql:/db``)."""
+    if given is None or given == "":
+        return default_path(start)
+    return str(given) if database_url(given) is not None else Path(given)
+
+
+def default_path(start: Path | None = None) -> str | Path:
+    """``SOP_JOURNAL`` if set (a URL as written), else the project's journal, else the user's."""
     env = os.environ.get("SOP_JOURNAL")
     if env:
-        return Path(env)
+        return env if database_url(env) is not None else Path(env)
     root = project_root(start)
     if root is not None:
         return root / PROJECT_JOURNAL
     return data_dir() / "sop-engine" / "journal.db"
 
 
-#: ``postgresql://...``, also as ``Path`` spells it once it has merged the two slashes
-_URL = re.compile(r"^(postgres(?:ql)?):/+(.*)$", re.DOTALL)
+#: ``postgresql://...`` (``postgresql:///db``: the local socket)
+_URL = re.compile(r"^(postgres(?:ql)?)://(.*)$", re.DOTALL)
 
 
 def database_url(location: str | Path | None) -> str | None:
     """The PostgreSQL URL ``location`` names (None: a file, the SQLite journal)."""
-    if location is None:
+    if not isinstance(location, str):  # a Path is always a file
         return None
-    found = _URL.match(str(location))
-    return f"{found[1]}://{found[2]}" if found else None
+    return location if _URL.match(location) else None
 
 
 def shown(url: str) -> str:

@@ -19,7 +19,7 @@ def resolve_run_id(store: Store, text: str) -> str:
     """The full id of the one run whose id is ``text`` or starts with it; UsageError else."""
     if store.run(text) is not None:
         return text
-    where = f"journal {store.path}"
+    where = f"journal {store.location}"
     if len(text) < MIN_PREFIX:
         raise UsageError(
             f"unknown run '{text}' ({where}; a run id prefix needs {MIN_PREFIX}+ characters)"

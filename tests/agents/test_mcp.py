@@ -833,3 +833,20 @@ def test_one_bad_file_does_not_hide_the_others(
     )  # shallowest wins
     assert rows["junk"]["serving"] == "none" and "binary" in rows["junk"]["lint_errors"][0]
     assert any("junk.sop.md" in line and "not served" in line for line in lines)
+
+
+def test_commands_name_a_postgresql_journal_by_its_url_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.agents.mcp_server import SopService
+
+    monkeypatch.chdir(tmp_path)
+    url = "postgresql://sop:s3cret@db.internal:5432/journal"
+    command = SopService(journal=url, log=lambda _: None).resume_command("r1", "T")
+    assert (
+        command
+        == "sop resume r1 --confirm T --journal postgresql://sop:***@db.internal:5432/journal"
+    )
+    socket = "postgresql:///journal?host=/run/postgresql"
+    assert SopService(journal=socket, log=lambda _: None).journal_path() == socket
+    assert SopService(journal="j.db", log=lambda _: None).journal_path() == str(tmp_path / "j.db")

@@ -193,3 +193,18 @@ def test_the_api_refuses_without_creating_a_journal(
     assert _journals(tmp_path) == []
     assert engine.run("note-taker", {"note": "x"}, registry=registry).ok
     assert _journals(tmp_path) == [project / ".sop" / "journal.db"]
+
+
+def test_a_database_url_stays_the_string_it_was_written_as(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from engine.storage.location import chosen, database_url
+
+    socket = "postgresql:///payments?host=/run/postgresql"
+    assert chosen(socket) == socket and database_url(socket) == socket
+    assert chosen("j.db") == Path("j.db") and database_url(Path("j.db")) is None
+    assert database_url("postgresql:/payments") is None  # one slash: a file name, not a URL
+    monkeypatch.setenv("SOP_JOURNAL", socket)
+    assert default_path() == chosen() == socket
+    monkeypatch.setenv("SOP_JOURNAL", str(tmp_path / "j.db"))
+    assert default_path() == tmp_path / "j.db"

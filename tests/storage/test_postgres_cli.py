@@ -78,3 +78,57 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path, postgres_cluster: P
     assert proc.returncode != 0
     assert proc.stderr.startswith("sop: error: cannot open journal postgresql:")
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_the_socket_form_of_the_url_reaches_the_local_server(
+    postgres_cluster: Postgres, tmp_path: Path
+) -> None:
+    """``postgresql:///db?host=/socket/dir`` (no host: the local socket) stays a URL everywhere;
+    as a ``Path`` it used to fold into ``postgresql:/db`` and name a host called ``db``."""
+    name = postgres_cluster.database().rsplit("/", 1)[1]
+    url = postgres_cluster.socket_url(name)
+    (tmp_path / "sops").mkdir()
+    (tmp_path / "sops" / "note.sop.md").write_text(_NOTE)
+    (tmp_path / "note_handlers.py").write_text(_NOTE_HANDLERS)
+    env = {"SOP_JOURNAL": url}
+    ran = sop_cli("run", "note", "-p", "text=hi", "--handlers", "note_handlers", "--json",
+                  cwd=tmp_path, env=env)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    run_id = json.loads(ran.stdout)["run_id"]
+    assert execute(postgres_cluster.url(name), "SELECT run_id FROM runs") == [(run_id,)]
+    listed = sop_cli("runs", "--json", "--journal", url, cwd=tmp_path)
+    assert [row["run_id"] for row in json.loads(listed.stdout)] == [run_id], listed.stderr
+    verify = sop_cli("journal", "verify", cwd=tmp_path, env=env)
+    assert verify.returncode == 0 and "journal postgresql:///" in verify.stdout, verify.stderr
+    assert not any(p.name.startswith("postgres") for p in tmp_path.rglob("*"))  # no stray file
+
+
+_NOTE = """\
+# Note
+
+## Overview
+
+Keeps a note.
+
+## Parameters
+
+### Required
+
+- **text** (string): The note
+
+## Steps
+
+### 1. Keep
+
+**Actions**:
+- You MUST keep the note
+"""
+
+_NOTE_HANDLERS = """\
+from engine import RunContext, action
+
+
+@action("keep the note")
+def keep(ctx: RunContext) -> None:
+    ctx.state["kept"] = True
+"""

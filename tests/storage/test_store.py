@@ -49,7 +49,7 @@ class Forwarding:
 
     def __init__(self, inner: Journal) -> None:
         self._inner = inner
-        self.path = inner.path
+        self.location = inner.location
         self.calls: Counter[str] = Counter()
 
     def _note(self, name: str) -> Journal:

@@ -100,6 +100,10 @@ class Postgres:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def socket_url(self, database: str) -> str:
+        """``database`` through the cluster's Unix socket: the ``postgresql:///`` form."""
+        return f"postgresql:///{database}?host={self._dir}&port={self.port}&user=postgres"
+
     def database(self) -> str:
         """A new empty database; its URL."""
         name = f"t{os.getpid()}_{next(self._names)}"

@@ -60,7 +60,7 @@ def issue(ctx):
 @dataclass
 class Demo:
     root: Path
-    journal: Path
+    journal: str | Path  # a file, or a postgresql:// URL
     env: dict[str, str]
 
     def paused_run(self, amount: int = 15000) -> str:

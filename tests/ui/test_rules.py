@@ -4,6 +4,7 @@ the logged-in person."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -11,6 +12,7 @@ from starlette.testclient import TestClient
 
 from engine.storage.journal import Journal
 from engine.ui.app import Settings, create_app
+from tests.support.postgres import Postgres
 from tests.ui.conftest import Demo
 
 SECRET = "correct-horse-battery"
@@ -107,3 +109,24 @@ def test_inbox_hides_the_token_and_decisions_are_journaled(demo: Demo, client: T
     again = client.post(f"/runs/{approve_id}/approve", data={"csrf": csrf})
     assert again.status_code == 409 and "already succeeded" in again.text
     assert demo.refunds() == [approve_id]
+
+
+def test_the_page_serves_and_decides_runs_on_a_postgresql_journal(
+    demo: Demo, postgres_cluster: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo = dataclasses.replace(demo, journal=postgres_cluster.database())
+    monkeypatch.chdir(demo.root)
+    monkeypatch.syspath_prepend(str(demo.root))
+    monkeypatch.setenv("DEMO_DIR", str(demo.root))
+    client = TestClient(create_app(Settings(journal=demo.journal, secret=SECRET)))
+    run_id = demo.paused_run()
+    assert _login(client) == 303
+    inbox = client.get("/inbox")
+    assert run_id in inbox.text
+    done = client.post(f"/runs/{run_id}/approve", data={"csrf": _csrf(inbox.text), "reason": "ok"})
+    assert done.status_code == 200 and "approved by alice" in done.text
+    assert demo.refunds() == [run_id]
+    with Journal(demo.journal) as jr:
+        assert jr.run(run_id).status == "succeeded"  # type: ignore[union-attr]
+        assert jr.verify() == []
+    assert not (demo.root / "postgresql:").exists()
