@@ -143,3 +143,20 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
     assert _cycle(graph) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def _shared_helper(target: str) -> bool:
+    """Tests share code only through tests/support (and pytest's conftest fixtures)."""
+    parts = target.split(".")
+    return parts[0] != "tests" or len(parts) < 2 or parts[1] == "support" or "conftest" in parts
+
+
+def test_tests_share_helpers_only_through_tests_support() -> None:
+    offenders = [
+        f"{name} imports {target}"
+        for name, path in _modules("tests").items()
+        if "node_modules" not in path.parts
+        for target in sorted(_imports(name, path))
+        if not _shared_helper(target) or target == "bench" or target.startswith("bench.")
+    ]
+    assert offenders == []

@@ -17,26 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.binding.packs import load_handlers
-from engine.execution.context import Services
-from handlers.payments import charges as payments
 from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
+from tests.support.payments import new_customer
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = "4242 4242 4242 4242"
 SECRETS = (CARD, CARD.replace(" ", ""), "4242-4242-4242-4242", "cvv 123")
-
-
-def _customer() -> str:
-    registry = load_handlers(["handlers.payments"], project_dir=ROOT)
-    services = Services(None, registry.services())
-
-    class _Ctx:
-        sop = None
-
-    services.bind(_Ctx())  # type: ignore[arg-type]
-    return payments.make_customer(services, "cus_REDACT")
 
 
 def _leaks(blob: bytes | str) -> list[str]:
@@ -47,7 +34,7 @@ def _leaks(blob: bytes | str) -> list[str]:
 def test_card_number_and_cvv_never_reach_logs_journal_outbox_or_output(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    customer = _customer()
+    customer = new_customer("cus_REDACT")
     journal = tmp_path / "journal.db"
     outbox = tmp_path / "outbox"
     env: dict[str, Any] = {**os.environ, **sandbox.env(), "SOP_OUTBOX": str(outbox)}
@@ -160,7 +147,7 @@ def test_cvc_in_every_syntax_never_reaches_journal_outbox_output_or_stripe(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """Issue 9, defect 7: ``description={"cvc": "987", ...}`` used to be stored as is."""
-    customer = _customer()
+    customer = new_customer("cus_REDACT")
     journal = tmp_path / "journal.db"
     outbox = tmp_path / "outbox"
     env = {**sandbox.env(), "SOP_OUTBOX": str(outbox)}

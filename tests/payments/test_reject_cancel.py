@@ -12,24 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.binding.packs import load_handlers
-from engine.execution.context import Services
-from handlers.payments import charges as payments
 from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
+from tests.support.payments import new_customer
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _customer() -> str:
-    registry = load_handlers(["handlers.payments"], project_dir=ROOT)
-    services = Services(None, registry.services())
-
-    class _Ctx:
-        sop = None
-
-    services.bind(_Ctx())  # type: ignore[arg-type]
-    return payments.make_customer(services, "cus_TEST")
 
 
 def _refunds(sandbox: Sandbox) -> list[dict[str, Any]]:
@@ -45,7 +32,7 @@ def test_a_rejected_refund_never_reaches_stripe(sandbox: Sandbox, tmp_path: Path
     def sop(*args: str) -> Any:
         return sop_cli(*args, "--journal", journal, cwd=ROOT, env=env)
 
-    customer = _customer()
+    customer = new_customer()
     charge = sop("run", "payment-processing", "-p", "operation=charge", "-p",
                  f"customer_id={customer}", "-p", "amount=20000", "--json")  # fmt: skip
     assert charge.returncode == 0, charge.stderr
@@ -88,7 +75,7 @@ def test_confirm_journals_the_os_user_and_cancel_refuses_a_finished_run(
     def sop(*args: str) -> Any:
         return sop_cli(*args, "--journal", journal, cwd=ROOT, env=env)
 
-    customer = _customer()
+    customer = new_customer()
     charge = sop("run", "payment-processing", "-p", "operation=charge", "-p",
                  f"customer_id={customer}", "-p", "amount=20000", "--json")  # fmt: skip
     pi = json.loads(charge.stdout)["output"]["transaction_id"]

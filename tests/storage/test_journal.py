@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from engine.storage.journal import Journal
-from tests.storage.conftest import execute
 from tests.support.cli import sop_cli
+from tests.support.journal_sql import execute
 
 
 def _journal(location: str | Path) -> Journal:

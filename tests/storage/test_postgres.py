@@ -11,7 +11,7 @@ from engine.storage.journal import Journal
 from engine.storage.journals import Journals
 from engine.storage.location import database_url, exists, shown
 from engine.storage.pg_migrations import SCHEMA_VERSION
-from tests.storage.conftest import execute
+from tests.support.journal_sql import execute
 from tests.support.postgres import Postgres
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from handlers.sandbox import Sandbox
-from tests.payments.test_reject_cancel import _customer
-from tests.storage.conftest import execute
 from tests.support.cli import sop_cli
+from tests.support.journal_sql import execute
+from tests.support.payments import new_customer
 from tests.support.postgres import Postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def test_seed_charge_runs_and_verifies_on_postgresql(
 ) -> None:
     url = postgres_cluster.database()
     env = {**sandbox.env(), "SOP_OUTBOX": str(tmp_path / "outbox")}
-    customer = _customer()
+    customer = new_customer()
 
     charge = sop_cli("run", "payment-processing", "-p", "operation=charge", "-p",
                      f"customer_id={customer}", "-p", "amount=20000", "--json",

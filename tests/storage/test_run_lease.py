@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from engine.storage.journal import Journal
-from tests.storage.conftest import execute
 from tests.support.cli import pythonpath, sop_cli
+from tests.support.journal_sql import execute
 
 HANDLERS = """\
 import os
