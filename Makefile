@@ -65,9 +65,13 @@ PG_INITDB := $(or $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb)),/usr
 $(PG_INITDB):
 	$(APT) update -q && $(APT) install -y -q postgresql
 
+# The workers' tests (tests/distributed) start a throwaway redis-server (tests/support/redis.py).
+/usr/bin/redis-server:
+	$(APT) update -q && $(APT) install -y -q redis-server
+
 # compileall: the tests start `sop` as a subprocess hundreds of times; with
 # PYTHONDONTWRITEBYTECODE set (as on this machine) each would compile the engine again.
-test: $(STAMP) $(MERMAID) /usr/bin/chromium /usr/bin/dot $(PG_INITDB) lint
+test: $(STAMP) $(MERMAID) /usr/bin/chromium /usr/bin/dot $(PG_INITDB) /usr/bin/redis-server lint
 	$(PY) -m compileall -q engine handlers
 	$(PY) -m pytest -q
 
