@@ -145,6 +145,21 @@ def workers(location: str | Path) -> list[WorkerRow]:
     return [WorkerRow(r[0], r[1], int(r[2]), list(json.loads(r[3])), *(r[4:])) for r in rows]
 
 
+def queue_depth(queue: str, *, timeout: float = 1.0) -> int:
+    """How many tasks wait in ``queue`` (Redis: the list's length); raises when unreachable."""
+    import redis
+
+    from engine.distributed.settings import broker_url
+
+    client = redis.Redis.from_url(
+        broker_url(), socket_connect_timeout=timeout, socket_timeout=timeout
+    )
+    try:
+        return int(client.llen(queue))  # kombu's Redis transport: a list named after the queue
+    finally:
+        client.close()
+
+
 @dataclass(frozen=True)
 class Health:
     """What ``sop runs`` / ``sop ui`` show about the queue and the workers."""
@@ -204,8 +219,6 @@ def health(location: str | Path, queue: str = DEFAULT_QUEUE) -> Health | None:
     depth: int | None = None
     broker_error: str | None = None
     try:
-        from engine.distributed.queue import depth as queue_depth
-
         depth = queue_depth(queue)
     except Exception as exc:  # redis missing or down
         broker_error = type(exc).__name__

@@ -1,4 +1,4 @@
-"""Enqueue "execute run RUN_ID" on the broker, and read the queue's depth.
+"""Enqueue "execute run RUN_ID" on the broker.
 
 The message carries the run id only: the worker reads everything else (parameters,
 SOP, handlers) from the journal, so it never acts on values that differ from it.
@@ -25,16 +25,3 @@ def enqueue(run_id: str, queue: str) -> None:
         ) from exc
     finally:
         app.close()
-
-
-def depth(queue: str, *, timeout: float = 1.0) -> int:
-    """How many tasks wait in ``queue`` (Redis: the list's length); raises when unreachable."""
-    import redis
-
-    client = redis.Redis.from_url(
-        broker_url(), socket_connect_timeout=timeout, socket_timeout=timeout
-    )
-    try:
-        return int(client.llen(queue))  # kombu's Redis transport: a list named after the queue
-    finally:
-        client.close()
