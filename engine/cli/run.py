@@ -405,6 +405,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         emit_json([_run_dict(row, args) for row in rows])
         return EXIT_OK
+    _health(args)
     if not rows:
         print(f"no runs (journal {_journal_path(args)})")
         return EXIT_OK
@@ -420,6 +421,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"interrupted: {row.run_id} (its process is gone); continue it with:")
             print(f"  {_continue_command(row.run_id, args)}")
     return EXIT_OK
+
+
+def _health(args: argparse.Namespace) -> None:
+    """The queue's depth and the workers' heartbeats, when ``SOP_BROKER`` is set."""
+    from engine.distributed.settings import broker_configured
+
+    if not broker_configured():  # no broker, no line, no cost
+        return
+    from engine.distributed.health import health
+
+    found = health(_journal_path(args))
+    if found is not None:
+        for line in found.lines():
+            print(line)
 
 
 def _run_dict(row: RunRow, args: argparse.Namespace) -> dict[str, object]:

@@ -100,4 +100,14 @@ def execute(run_id: str) -> str:
                 beat.finished()
         took = time.monotonic() - started
         LOG.info("run %s: %s in %.2fs", run_id, result.status.value, took)
+        if result.pending and result.pending.get("token"):
+            # as `sop mcp` does: the token goes to the operator's log, never to a caller
+            LOG.info(
+                "run %s: paused: %s; confirm with: sop resume %s --confirm %s (or approve it in"
+                " sop ui)",
+                run_id,
+                redact_text(str(result.pending.get("message") or "confirmation required")),
+                run_id,
+                result.pending["token"],
+            )
         return result.status.value
