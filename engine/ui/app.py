@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from engine.errors import SopError, UsageError
 from engine.storage.journal import Journal
+from engine.storage.location import exists
 from engine.ui import views
 from engine.ui.auth import COOKIE, Session, Sessions, csrf_ok
 
@@ -65,7 +66,7 @@ def create_app(settings: Settings) -> Starlette:
         return response
 
     def journal() -> Journal | None:
-        return Journal(settings.journal) if settings.journal.is_file() else None
+        return Journal(settings.journal) if exists(settings.journal) else None
 
     def logged_in(handler: Callable[[Request, Session], Awaitable[Response]]) -> Page:
         async def guarded(request: Request) -> Response:
@@ -112,7 +113,11 @@ def create_app(settings: Settings) -> Starlette:
         def read() -> dict[str, Any]:
             jr = journal()
             try:
-                return {"sops": views.sops(), "runs": views.runs(jr, sop, status)}
+                return {
+                    "sops": views.sops(),
+                    "runs": views.runs(jr, sop, status),
+                    "health": views.health(settings.journal),
+                }
             finally:
                 if jr is not None:
                     jr.close()
@@ -187,7 +192,7 @@ def create_app(settings: Settings) -> Starlette:
 
 
 def _inbox(settings: Settings) -> list[views.Waiting]:
-    if not settings.journal.is_file():
+    if not exists(settings.journal):
         return []
     with Journal(settings.journal) as jr:
         return views.inbox(jr)
@@ -201,7 +206,7 @@ def _decide(settings: Settings, run_id: str, verdict: str, person: str, reason: 
 
     if verdict not in ("approve", "reject"):
         raise UsageError(f"unknown decision '{verdict}'")
-    if not settings.journal.is_file():
+    if not exists(settings.journal):
         raise UsageError(f"unknown run '{run_id}' (no journal at {settings.journal})")
     with Journal(settings.journal) as jr:
         if jr.run(run_id) is None:
