@@ -1,7 +1,7 @@
 """Workers benchmark: throughput of I/O-bound runs on 1 worker against 3, in one run.
 
 Each run of a small SOP has four MUST lines whose handlers wait on I/O (a fixed sleep,
-``SOP_BENCH_IO_SECONDS``, default 0.1 s: a call to a slow API). N runs (default 24) are
+``SOP_BENCH_IO_SECONDS``, default 0.25 s: a payment API's answer). N runs (default 24) are
 submitted with ``engine.submit`` to ``sop worker`` processes (real subprocesses, one
 thread each) over a throwaway redis-server, the journal on a throwaway PostgreSQL
 cluster; the clock runs from the first submit until the journal says the last run
@@ -60,7 +60,7 @@ import time
 
 import engine
 
-WAIT = float(os.environ.get("SOP_BENCH_IO_SECONDS", "0.1"))
+WAIT = float(os.environ.get("SOP_BENCH_IO_SECONDS", "0.25"))
 
 
 def _wait(ctx):
@@ -121,7 +121,7 @@ def main() -> int:
         one = _round(cluster, redis, project, 1, runs)
         three = _round(cluster, redis, project, 3, runs)
     ratio = one / three
-    print(f"{runs} runs, 4 x {os.environ.get('SOP_BENCH_IO_SECONDS', '0.1')} s of I/O each")
+    print(f"{runs} runs, 4 x {os.environ.get('SOP_BENCH_IO_SECONDS', '0.25')} s of I/O each")
     print(f"1 worker: {one:.2f} s ({runs / one:.2f} runs/s)")
     print(f"3 workers: {three:.2f} s ({runs / three:.2f} runs/s)")
     print(

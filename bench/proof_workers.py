@@ -12,6 +12,7 @@ Run: .venv/bin/python bench/proof_workers.py [N]   (default 300; the README's fi
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,16 @@ def _wait_finished(journal: Journal, ids: set[str], count: int, timeout: float) 
         if len(done) >= count or time.monotonic() > deadline:
             return done
         time.sleep(0.2)
+
+
+def _wait_in_flight(worker: Worker, timeout: float = 120) -> None:
+    """Until ``worker`` has taken a run it has not finished (its log says so)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = worker.log()
+        if log.count(": taken (") > len(re.findall(r"run \w+: \w+ in [\d.]+s", log)):
+            return
+        time.sleep(0.01)
 
 
 def _lost_events(journal: Journal, run_id: str) -> int:
@@ -77,8 +88,11 @@ def main() -> int:
             print(f"submitted {n} charge runs in {time.perf_counter() - began:.1f} s")
             _wait_finished(journal, ids, n // 3, 600)
             victim = fleet[0]
+            _wait_in_flight(victim)
             victim.kill()  # SIGKILL mid-way: its runs in flight are re-delivered
-            print(f"SIGKILLed worker w0 (pid {victim.proc.pid}) at ~{n // 3} finished")
+            print(
+                f"SIGKILLed worker w0 (pid {victim.proc.pid}) with a run in flight, {n // 3}+ finished"
+            )
             fleet.append(Worker(env, "--concurrency", str(CONCURRENCY), name="w3"))
             done = _wait_finished(journal, ids, n, 1800)
             statuses = Counter(r.status for r in journal.runs() if r.run_id in ids)

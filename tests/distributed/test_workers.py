@@ -78,6 +78,7 @@ def test_a_submitted_run_is_executed_by_a_worker(
         followed = _follow(env, run_id)  # another process, reading the shared journal
         assert followed.returncode == 0, followed.stdout + followed.stderr
         assert "run finished" in followed.stdout
+        assert "queued for a worker (queue 'sop')" in followed.stdout
         log = worker.wait_for(f"run {run_id}: succeeded")
         assert f"run {run_id}: taken (payment-processing, was queued)" in log
         runs = sop_cli("runs", cwd=ROOT, env=env)
