@@ -90,9 +90,7 @@ def main() -> int:
             victim = fleet[0]
             _wait_in_flight(victim)
             victim.kill()  # SIGKILL mid-way: its runs in flight are re-delivered
-            print(
-                f"SIGKILLed worker w0 (pid {victim.proc.pid}) with a run in flight, {n // 3}+ finished"
-            )
+            print(f"SIGKILLed w0 (pid {victim.proc.pid}) with a run in flight, {n // 3}+ finished")
             fleet.append(Worker(env, "--concurrency", str(CONCURRENCY), name="w3"))
             done = _wait_finished(journal, ids, n, 1800)
             statuses = Counter(r.status for r in journal.runs() if r.run_id in ids)
