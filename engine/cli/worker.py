@@ -33,7 +33,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from engine.distributed.app import make_app
     from engine.distributed.execute import CONFIG
     from engine.distributed.health import Heartbeat
-    from engine.distributed.settings import DEFAULT_QUEUE, broker_url, shown_broker
+    from engine.distributed.settings import (
+        DEFAULT_QUEUE,
+        broker_url,
+        journal_location,
+        shown_broker,
+    )
     from engine.storage.lease import host
 
     if args.concurrency < 1:
@@ -60,7 +65,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         args.concurrency,
         ", ".join(queues),
         shown_broker(broker_url()),
-        journal.path,
+        journal_location(journal),
     )
     worker = app.Worker(
         hostname=name,

@@ -37,7 +37,7 @@ STATUSES = (
 )
 
 
-def health(location: Path) -> Health | None:
+def health(location: str | Path) -> Health | None:
     """The queue and the workers (``engine.distributed.health``); None without SOP_BROKER."""
     from engine.distributed.settings import broker_configured
 

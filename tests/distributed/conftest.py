@@ -30,11 +30,3 @@ def broker(redis_server: Redis) -> Iterator[str]:
 @pytest.fixture
 def pg_journal(postgres_cluster: Postgres) -> str:
     return postgres_cluster.database()
-
-
-def queue_length(url: str, queue: str = "sop") -> int:
-    client = redis_client.Redis.from_url(url)
-    try:
-        return int(client.llen(queue))
-    finally:
-        client.close()

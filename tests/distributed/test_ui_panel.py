@@ -43,7 +43,7 @@ def test_the_panel_and_an_approval_handed_to_a_worker(
 ) -> None:
     env = worker_env(pg_journal, broker, {**sandbox.env(), "SOP_OUTBOX": str(tmp_path / "o")})
     monkeypatch.setenv("SOP_BROKER", broker)
-    client = TestClient(create_app(Settings(journal=Path(pg_journal), secret=SECRET)))
+    client = TestClient(create_app(Settings(journal=pg_journal, secret=SECRET)))
     page = client.get("/login")
     client.post("/login", data={"name": "bob", "secret": SECRET, "csrf": _csrf(page.text)})
     customer = new_customer(sandbox)

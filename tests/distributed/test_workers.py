@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from handlers.sandbox import Sandbox
-from tests.distributed.conftest import queue_length
 from tests.support.cli import sop_cli
+from tests.support.redis import queue_length
 from tests.support.standing_proof import new_customer
 from tests.support.workers import ROOT, Worker, worker_env
 

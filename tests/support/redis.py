@@ -91,3 +91,14 @@ class Redis:
                     self._proc.wait()
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def queue_length(url: str, queue: str = "sop") -> int:
+    """How many tasks wait in ``queue`` on the broker at ``url``."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.llen(queue))
+    finally:
+        client.close()
