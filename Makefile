@@ -86,7 +86,7 @@ $(BENCH_STAMP):
 	$(BENCH_VENV)/bin/python -m pip install -q 'dbos>=3,<4'
 	touch $(BENCH_STAMP)
 
-bench: $(STAMP) $(BENCH_STAMP)
+bench: $(STAMP) $(BENCH_STAMP) /usr/bin/redis-server
 	SOP_BENCH_PYTHON=$(BENCH_VENV)/bin/python $(PY) bench/report.py
 
 clean:
