@@ -69,7 +69,14 @@ def test_a_submitted_run_is_executed_by_a_worker(
 ) -> None:
     env = _env(pg_journal, broker, sandbox, tmp_path)
     customer = new_customer(sandbox)
-    run_id = _submit(env, "operation=charge", f"customer_id={customer}", "amount=2500")
+    key = f"submit-once-{customer}"
+    charge = (
+        "operation=charge",
+        f"customer_id={customer}",
+        "amount=2500",
+        f"idempotency_key={key}",
+    )
+    run_id = _submit(env, *charge)
     assert queue_length(broker) == 1  # enqueued; no worker yet
     listed = sop_cli("runs", "--json", cwd=ROOT, env=env)
     assert [(r["run_id"], r["status"]) for r in json.loads(listed.stdout)] == [(run_id, "queued")]
@@ -89,6 +96,11 @@ def test_a_submitted_run_is_executed_by_a_worker(
     inspected = _inspect(env, run_id)
     assert inspected["run"]["status"] == "succeeded"
     assert inspected["result"]["output"]["status"] == "succeeded"
+    argv = [arg for param in charge for arg in ("-p", param)]
+    again = sop_cli("run", "payment-processing", "--submit", "--json", *argv, cwd=ROOT, env=env)
+    assert again.returncode == 0, again.stderr  # the same key and parameters: that run
+    assert json.loads(again.stdout) == {"run_id": run_id, "status": "succeeded", "queue": "sop"}
+    assert queue_length(broker) == 0
     types = [event["type"] for event in inspected["events"]]
     assert types[:4] == ["run_started", "plan", "run_submitted", "run_resumed"]
     assert len(_intents(sandbox, customer)) == 1
