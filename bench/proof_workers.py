@@ -95,6 +95,11 @@ def main() -> int:
             done = _wait_finished(journal, ids, n, 1800)
             statuses = Counter(r.status for r in journal.runs() if r.run_id in ids)
             lost = sum(_lost_events(journal, rid) for rid in ids)
+            retaken = sum(  # a run the killed worker had begun, resumed by another
+                1
+                for rid in ids
+                if sum(1 for e in journal.events(rid) if e.type == "run_resumed") > 1
+            )
             problems = journal.verify()
         for worker in fleet:
             worker.stop()
@@ -116,9 +121,12 @@ def main() -> int:
             text=True,
             timeout=300,
         )
-    taken_over = sum(w.log().count("was interrupted") for w in fleet)
+    killed_log = fleet[0].log()
+    in_flight = killed_log.count(": taken (") - len(
+        re.findall(r"run \w+: \w+ in [\d.]+s", killed_log)
+    )
     print(f"finished: {len(done)} of {n} succeeded ({dict(statuses)})")
-    print(f"runs taken over from the killed worker: {taken_over}")
+    print(f"runs in flight on the killed worker: {in_flight}; resumed by another: {retaken}")
     print(f"PaymentIntents: {len(intents)} for {len(done)} runs;"
           f" duplicates: {len(intents) - len(done)}")  # fmt: skip
     resent = sum(1 for c in by_key.values() if c > 1)
