@@ -250,3 +250,23 @@ def test_runs_shows_no_health_line_without_a_broker_and_says_when_it_is_down(
     del env["SOP_BROKER"]
     quiet = sop_cli("runs", cwd=ROOT, env=env, drop=("SOP_BROKER",))
     assert "queue" not in quiet.stdout and "workers" not in quiet.stdout
+
+
+def test_a_broker_down_at_submit_is_one_line_and_the_run_resumes_here(
+    sandbox: Sandbox, pg_journal: str, tmp_path: Path
+) -> None:
+    env = _env(pg_journal, "redis://127.0.0.1:1/0", sandbox, tmp_path)
+    customer = new_customer(sandbox)
+    argv = ["run", "payment-processing", "--submit", "-p", "operation=charge",
+            "-p", f"customer_id={customer}", "-p", "amount=700"]  # fmt: skip
+    proc = sop_cli(*argv, cwd=ROOT, env=env)
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    found = re.search(r"unreachable .*run (\w+) is journaled \(queued\) but not enqueued; run it"
+                      r" here with: sop resume (\w+)", proc.stderr)  # fmt: skip
+    assert found is not None and found[1] == found[2], proc.stderr
+    assert _intents(sandbox, customer) == []  # nothing ran
+    resumed = sop_cli("resume", found[1], "-q", cwd=ROOT, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(_intents(sandbox, customer)) == 1
+    _verify(env)
