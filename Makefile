@@ -65,9 +65,13 @@ PG_INITDB := $(or $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb)),/usr
 $(PG_INITDB):
 	$(APT) update -q && $(APT) install -y -q postgresql
 
+# The workers' tests (tests/distributed) start a throwaway redis-server (tests/support/redis.py).
+/usr/bin/redis-server:
+	$(APT) update -q && $(APT) install -y -q redis-server
+
 # compileall: the tests start `sop` as a subprocess hundreds of times; with
 # PYTHONDONTWRITEBYTECODE set (as on this machine) each would compile the engine again.
-test: $(STAMP) $(MERMAID) /usr/bin/chromium /usr/bin/dot $(PG_INITDB) lint
+test: $(STAMP) $(MERMAID) /usr/bin/chromium /usr/bin/dot $(PG_INITDB) /usr/bin/redis-server lint
 	$(PY) -m compileall -q engine handlers
 	$(PY) -m pytest -q
 
@@ -82,7 +86,7 @@ $(BENCH_STAMP):
 	$(BENCH_VENV)/bin/python -m pip install -q 'dbos>=3,<4'
 	touch $(BENCH_STAMP)
 
-bench: $(STAMP) $(BENCH_STAMP)
+bench: $(STAMP) $(BENCH_STAMP) /usr/bin/redis-server
 	SOP_BENCH_PYTHON=$(BENCH_VENV)/bin/python $(PY) bench/report.py
 
 clean:

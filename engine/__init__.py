@@ -25,8 +25,9 @@ from engine.model import Action, ActionKind, Diagnostic, Level, Severity, Sop
 if TYPE_CHECKING:
     from engine.binding.planner import Plan, plan
     from engine.binding.registry import Registry, action, check
+    from engine.distributed.submit import submit
     from engine.execution.context import RunContext
-    from engine.execution.decide import cancel, reject
+    from engine.execution.decide import cancel, confirm, reject
     from engine.execution.guided import report
     from engine.execution.runner import RunResult, resume, run
     from engine.language.catalog import load
@@ -47,6 +48,8 @@ _LAZY: dict[str, str] = {
     "RunResult": "engine.execution.runner",
     "reject": "engine.execution.decide",
     "cancel": "engine.execution.decide",
+    "confirm": "engine.execution.decide",
+    "submit": "engine.distributed.submit",
 }
 
 __all__ = [
@@ -72,6 +75,7 @@ __all__ = [
     "action",
     "cancel",
     "check",
+    "confirm",
     "load",
     "parse",
     "plan",
@@ -79,6 +83,7 @@ __all__ = [
     "report",
     "resume",
     "run",
+    "submit",
 ]
 
 

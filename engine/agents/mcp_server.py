@@ -65,7 +65,8 @@ from engine.errors import (
     SopError,
     UsageError,
 )
-from engine.execution.runner import recorded_result, resume, run
+from engine.execution.decide import confirm as confirm_paused
+from engine.execution.runner import recorded_result, run
 from engine.language.catalog import SUFFIX, search_dirs
 from engine.language.lint import errors as lint_errors
 from engine.language.params import schema_for, validate
@@ -499,9 +500,9 @@ class SopService:
             )
 
         with self._journal() as journal:
-            result = resume(
+            result = confirm_paused(  # a submitted run goes on on a worker
                 run_id,
-                confirm=str(args["token"]),
+                str(args["token"]),
                 registry=self._registry(),
                 journal=journal,
                 by="agent (MCP confirm_run)",  # journaled: not a person at a terminal

@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "export": "engine.cli.handoff:cmd_export",
     "rule": "engine.cli.handoff:cmd_rule",
     "report": "engine.cli.run:cmd_report",
+    "worker": "engine.cli.worker:cmd_worker",
 }
 
 
@@ -52,6 +53,9 @@ _EXTRAS = {
     "mcp": "mcp",
     "starlette": "ui",
     "uvicorn": "ui",
+    "celery": "workers",
+    "kombu": "workers",
+    "redis": "workers",
 }
 
 
@@ -256,6 +260,15 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
             )
             _person(p, "confirms")
             _progress(p)
+            p.add_argument(
+                "--submit",
+                action="store_true",
+                help="journal the run and enqueue it for `sop worker` (SOP_BROKER); print its"
+                " id at once",
+            )
+            p.add_argument(
+                "--queue", metavar="Q", help="--submit: the workers' queue (default: sop)"
+            )
     p = add("resume", "resume a paused or interrupted run")
     p.add_argument("run_id", metavar="RUN_ID", help=_RUN_ID_HELP)
     _params(p)  # the exact values of parameters redaction altered in the journal
@@ -277,6 +290,18 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
     p.add_argument("--reason", metavar="TEXT", help="why (journaled)")
     _person(p, "cancels")
     json_flag(p)
+    p = add("worker", "execute submitted runs: a Celery worker (broker: SOP_BROKER)")
+    p.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="runs at once (default 1)"
+    )
+    p.add_argument(
+        "--queue",
+        metavar="Q",
+        action="append",
+        default=[],
+        help="queue to take runs from (repeatable; default: sop)",
+    )
+    p.add_argument("--name", metavar="NAME", help="this worker's name (default: sop@HOST-PID)")
     p = add("ui", "a local web page for operators: SOPs, runs, approvals")
     p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

@@ -48,6 +48,7 @@ from engine.storage.runids import resolve_run_id
 
 if TYPE_CHECKING:
     from engine.binding.registry import Registry
+    from engine.model import Sop
 
 
 def _journal_path(args: argparse.Namespace) -> str | Path:
@@ -82,6 +83,8 @@ def _exit_code(result: RunResult) -> int:
         return EXIT_PAUSED
     if result.status is RunStatus.UNKNOWN:
         return EXIT_UNKNOWN
+    if result.status is RunStatus.QUEUED:  # confirmed; a worker continues it
+        return EXIT_OK
     return EXIT_FAILED
 
 
@@ -146,6 +149,10 @@ def render(result: RunResult, args: argparse.Namespace | None = None) -> str:
         from engine.cli.guided import task_lines
 
         lines += task_lines(result, args)
+    if result.status is RunStatus.QUEUED:
+        lines.append(
+            f"queued: a worker continues it; follow it with: sop inspect {result.run_id} --follow"
+        )
     if result.status is RunStatus.UNKNOWN:
         lines.append(
             "outcome unknown: the side effect may have happened (the request was sent, no "
@@ -211,6 +218,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     sop = load(args.name)
     params = parse_params(args, sop)
     registry = load_handlers(args.handlers, sops=(sop.name,))
+    if args.submit:
+        return _submit(args, sop, params, registry)
+    if args.queue:
+        raise UsageError("--queue: only with --submit")
     display = display_for(sop, quiet=args.quiet)
     # a refused run creates no journal (lazy)
     with ObservedJournal(_journal_path(args), display, lazy=True) as journal:
@@ -232,8 +243,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _walked(result, args, registry, journal)
 
 
+def _submit(args: argparse.Namespace, sop: Sop, params: dict[str, Any], registry: Registry) -> int:
+    """``sop run NAME --submit``: the run's id (and queue) at once; a worker runs it."""
+    from engine.distributed.settings import DEFAULT_QUEUE
+    from engine.distributed.submit import submit
+    from engine.storage.journal import Journal
+
+    if args.confirm:
+        raise UsageError("--submit starts a new run; confirm a paused one with sop resume")
+    queue = args.queue or DEFAULT_QUEUE
+    with Journal(_journal_path(args), lazy=True) as journal:
+        try:
+            run_id = submit(
+                sop,
+                params,
+                registry=registry,
+                journal=journal,
+                queue=queue,
+                handlers=list(args.handlers),
+                performer=args.performer,
+            )
+        except PlanRefused as exc:
+            return _refused(sop.name, exc)
+        row = journal.run(run_id)
+        status = current_status(journal, row) if row is not None else "queued"
+    if args.json:
+        emit_json({"run_id": run_id, "status": status, "queue": queue})
+    else:
+        print(run_id)
+    if not args.quiet:
+        print(
+            f"sop: run {run_id} {status} (queue '{queue}'); follow it with:"
+            f" sop inspect {run_id} --follow",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     from engine.binding.packs import load_handlers
+    from engine.execution.decide import confirm
     from engine.execution.runner import resume, sop_for_resume
 
     found, _ = recorded_run(args)  # the run id, a prefix resolved
@@ -251,14 +300,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     display = display_for(sop, quiet=args.quiet)
     with ObservedJournal(_journal_path(args), display) as journal:
         try:
-            result = resume(
-                args.run_id,
-                confirm=args.confirm,
-                params=params,
-                registry=registry,
-                journal=journal,
-                by=args.as_,
-            )
+            if args.confirm is not None:  # a submitted run goes on on a worker
+                result = confirm(
+                    args.run_id,
+                    args.confirm,
+                    params=params,
+                    registry=registry,
+                    journal=journal,
+                    by=args.as_,
+                )
+            else:
+                result = resume(
+                    args.run_id, params=params, registry=registry, journal=journal, by=args.as_
+                )
         except PlanRefused as exc:
             return _refused(started.sop, exc)
         finally:
@@ -351,6 +405,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         emit_json([_run_dict(row, args) for row in rows])
         return EXIT_OK
+    _health(args)
     if not rows:
         print(f"no runs (journal {_journal_path(args)})")
         return EXIT_OK
@@ -366,6 +421,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"interrupted: {row.run_id} (its process is gone); continue it with:")
             print(f"  {_continue_command(row.run_id, args)}")
     return EXIT_OK
+
+
+def _health(args: argparse.Namespace) -> None:
+    """The queue's depth and the workers' heartbeats, when ``SOP_BROKER`` is set."""
+    from engine.distributed.settings import broker_configured
+
+    if not broker_configured():  # no broker, no line, no cost
+        return
+    from engine.distributed.health import health
+
+    found = health(_journal_path(args))
+    if found is not None:
+        for line in found.lines():
+            print(line)
 
 
 def _run_dict(row: RunRow, args: argparse.Namespace) -> dict[str, object]:
@@ -415,6 +484,9 @@ def _follow(args: argparse.Namespace, journal: Journal, row: RunRow) -> int:
         shown = len(events)
         if current.status in STOPPED_EXIT:
             return STOPPED_EXIT[current.status]
+        if current.status == RunStatus.QUEUED.value:  # submitted: a worker has not taken it yet
+            time.sleep(args.interval)
+            continue
         if current.status != RunStatus.RUNNING.value:
             print(f"run {row.run_id}: {current.status}")
             return EXIT_FAILED

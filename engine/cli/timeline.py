@@ -116,6 +116,9 @@ def event_lines(event: Event, start: float, describe: Describer) -> list[str]:
         assert isinstance(inner, dict)
         what = f" ({inner['event']})" if inner.get("event") else ""
         return [f"{at}  record   {data.get('kind')}{what}: see 'records'"]
+    if event.type == "run_submitted":  # engine.distributed: for a worker
+        how = f"confirmed by {data['by']}, " if data.get("by") else ""
+        return [f"{at}  {how}queued for a worker (queue '{data.get('queue', '-')}')"]
     if event.type == "confirmation_used":
         return [f"{at}  confirmation token accepted"]
     if event.type == "action_started":

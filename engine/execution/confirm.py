@@ -127,3 +127,16 @@ def spend(
     if not journal.use_confirmation(found.token_hash, data):
         raise SopError("confirmation token already used")
     return found
+
+
+def confirmed(journal: Store, run_id: str, token_hash: str | None) -> bool:
+    """Whether the pending confirmation ``token_hash`` of ``run_id`` was spent by a person's
+    go-ahead (not a rejection): the run may then go on without the token."""
+    if token_hash is None:
+        return False
+    return any(
+        event.type == "confirmation_used"
+        and event.data.get("token_hash") == token_hash
+        and event.data.get("decision") == "confirmed"
+        for event in journal.events(run_id)
+    )

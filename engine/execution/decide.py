@@ -11,6 +11,9 @@ a ``cancel_requested`` event, and that process stops before its next action
 
 Approve: the go-ahead of a person logged into ``sop ui``, spent by the pending
 confirmation's hash so the person never handles the token (engine.execution.confirm).
+
+Confirm (a token or an approval): a run submitted to the workers is continued by one of
+them (``engine.distributed.continuation``), any other in this process.
 """
 
 from __future__ import annotations
@@ -60,13 +63,47 @@ def approve(
     services: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Confirm a paused run for a person authorised by login (``sop ui``), then finish it."""
-    return resume(
+    return confirm(
         run_id,
-        confirm=confirmation.Approval(by, reason),
+        confirmation.Approval(by, reason),
         registry=registry,
         journal=journal,
         services=services,
     )
+
+
+def confirm(
+    run_id: str,
+    token: str | confirmation.Approval,
+    *,
+    by: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    registry: Any = None,
+    journal: Store | None = None,
+    services: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """The one place a paused run's confirmation is decided: a run submitted to the
+    workers goes on there (``engine.distributed.continuation``: the result says
+    ``queued``); any other run finishes here, in this process."""
+    from engine.distributed.submit import submitted
+
+    def act(jr: Store) -> RunResult:
+        queue = submitted(jr, run_id) if jr.run(run_id) is not None else None
+        if queue is not None:
+            from engine.distributed.continuation import confirm_submitted
+
+            return confirm_submitted(jr, run_id, queue, token, by)
+        return resume(
+            run_id,
+            confirm=token,
+            params=params,
+            registry=registry,
+            journal=jr,
+            services=services,
+            by=by,
+        )
+
+    return _with_journal(journal, act)
 
 
 def _with_journal(journal: Store | None, act: Callable[[Store], _T]) -> _T:

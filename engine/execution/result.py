@@ -33,6 +33,7 @@ class RunStatus(enum.Enum):
     WAITING = "waiting"  # for the agent's or person's reports on a step's tasks
     BLOCKED = "blocked"  # the SOP said "block transaction" for a failure: over, exit 1
     INTERRUPTED = "interrupted"  # running, but its process is gone: `sop resume RUN_ID`
+    QUEUED = "queued"  # submitted, waiting for a worker (engine.distributed)
 
 
 #: statuses a run never leaves: resume refuses them

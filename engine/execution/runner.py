@@ -82,6 +82,10 @@ def _plan(
     return planned
 
 
+#: the checks every run passes before a side effect (``engine.submit`` uses them too)
+checked_plan = _plan
+
+
 def run(
     sop: Sop | str,
     params: Mapping[str, Any],
@@ -390,7 +394,10 @@ def _resume_owned(
             " shows what it did)"
         )
     confirmed = False
-    if replay.pending_action is not None:
+    if replay.pending_action is not None and confirm is None:
+        # confirmed already: a submitted run's continuation, or a crash after confirming
+        confirmed = confirmation.confirmed(jr, run_id, replay.pending_token_hash)
+    if replay.pending_action is not None and not confirmed:
         if confirm is None:
             raise SopError(
                 f"run {run_id} is waiting for confirmation; resume it with --confirm TOKEN"
@@ -491,6 +498,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "action_timeout_default",
+    "checked_plan",
     "child_run",
     "recorded_result",
     "resume",

@@ -121,6 +121,7 @@ class Journal:
 
     #: the statements that open a write transaction holding the journal's write lock
     _BEGIN: tuple[str, ...] = ("BEGIN IMMEDIATE",)
+    _READ_BEGIN = "BEGIN"  # a WAL read transaction: one snapshot (verify)
     #: the errors of the database driver (turned into SopError)
     _ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
     #: the tie-breaker after ``started`` in ``runs()``: insertion order
@@ -155,6 +156,7 @@ class Journal:
 
             self._pg = pg = PostgresDialect(url)
             self._BEGIN, self._ERRORS = pg.begin, pg.errors
+            self._READ_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
             self._INSERTION_ORDER, self._IDEMPOTENCY_KEY_SQL = (
                 pg.insertion_order,
                 pg.idempotency_key_sql,
@@ -918,6 +920,17 @@ class Journal:
             ]
         return [row for row in (self.run(i) for i in ids) if row is not None]
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Reads that see one state of the database: another process's commit between two
+        of them (events, then the head anchor) would look like tampering."""
+        self.flush()
+        self._db.execute(self._READ_BEGIN)
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
     def verify(self, *, run_id: str | None = None, head: str | None = None) -> list[str]:
         """Every problem found, first one first; empty when the journal is intact.
 
@@ -929,8 +942,7 @@ class Journal:
         """
         db = self._db
         args: tuple[str, ...]
-        with self._lock:
-            self.flush()
+        with self._lock, self._snapshot():
             columns = "SELECT seq, run_id, ts, type, action_id, data, prev_hash, hash FROM events"
             where, args = "", ()
             if run_id is None:

@@ -84,6 +84,23 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        2,
+        (  # each `sop worker`'s heartbeat (engine.distributed.health); not evidence, not chained
+            """CREATE TABLE workers (
+                name TEXT PRIMARY KEY,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                queues TEXT NOT NULL,
+                concurrency INTEGER NOT NULL,
+                started DOUBLE PRECISION NOT NULL,
+                seen DOUBLE PRECISION NOT NULL,
+                busy INTEGER NOT NULL DEFAULT 0,
+                done INTEGER NOT NULL DEFAULT 0,
+                stopped DOUBLE PRECISION
+            )""",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

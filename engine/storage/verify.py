@@ -27,6 +27,7 @@ _STATUS_OF = {
     "action_pending": "paused",
     "run_paused": "paused",
     "run_waiting": "waiting",  # for a performer's reports (engine.execution.performer)
+    "run_submitted": "queued",  # for a worker (engine.distributed)
 }
 
 

@@ -113,7 +113,11 @@ def create_app(settings: Settings) -> Starlette:
         def read() -> dict[str, Any]:
             jr = journal()
             try:
-                return {"sops": views.sops(), "runs": views.runs(jr, sop, status)}
+                return {
+                    "sops": views.sops(),
+                    "runs": views.runs(jr, sop, status),
+                    "health": views.health(settings.journal),
+                }
             finally:
                 if jr is not None:
                     jr.close()

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import SopError, UsageError
 from engine.execution.replay import read_replay
@@ -20,8 +21,31 @@ from engine.storage.base import Event, RunRow, Store
 from engine.storage.run_status import current
 from engine.ui.graph import Drawn, draw
 
+if TYPE_CHECKING:
+    from engine.distributed.health import Health
+
 _HIDDEN = frozenset({"token", "token_hash", "traceback"})
-STATUSES = ("running", "paused", "unknown", "succeeded", "failed", "rejected", "cancelled")
+STATUSES = (
+    "queued",
+    "running",
+    "paused",
+    "unknown",
+    "succeeded",
+    "failed",
+    "rejected",
+    "cancelled",
+)
+
+
+def health(location: str | Path) -> Health | None:
+    """The queue and the workers (``engine.distributed.health``); None without SOP_BROKER."""
+    from engine.distributed.settings import broker_configured
+
+    if not broker_configured():
+        return None
+    from engine.distributed.health import health as read
+
+    return read(location)
 
 
 def sops() -> list[CatalogEntry]:
