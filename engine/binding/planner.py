@@ -251,7 +251,8 @@ def _bindings(
     They depend only on the SOP's text, the registry's handlers, ``performer`` and which
     branches the parameters select (each branch's reason), so the registry keeps them
     under those until its next registration: planning the same SOP again, as every run
-    does, binds nothing again. Bindings are immutable, so runs can share them.
+    does, binds nothing again. Plans share them: a Binding is frozen, and its captures
+    are only read (a handler gets them as keyword arguments, a copy).
     """
     branches = doc.derived(("branch lines",), lambda: _branch_lines(doc))
     off: dict[tuple[int | None, str | None], str | None] = {
