@@ -141,19 +141,19 @@ def binding_dict(binding: Binding, sop: Sop) -> dict[str, Any]:
 def missing_environment(sop: Sop, environ: Mapping[str, str] | None = None) -> list[str]:
     """Variables named by "<NAME> environment variable configured/set" that are not set."""
     env = os.environ if environ is None else environ
-    missing: list[str] = []
-    for line in sop.prerequisites:
-        found = _ENV_PREREQ.match(clean(line))
-        if found and not env.get(found.group(1)):
-            missing.append(found.group(1))
-    return missing
+    names = sop.derived(("environment prerequisites",), lambda: _environment_names(sop))
+    return [name for name in names if not env.get(name)]
 
 
-def _branch_reason(action: Action, sop: Sop, params: Mapping[str, Any]) -> str | None:
-    """None when the line is on the path the parameters select, else why it is not."""
-    if action.branch is None or action.step is None:
-        return None
-    branch = _find_branch(sop, action.step, action.branch)
+def _environment_names(sop: Sop) -> tuple[str, ...]:
+    """The variables the SOP's prerequisites name, in order (read once per SOP)."""
+    found = (_ENV_PREREQ.match(clean(line)) for line in sop.prerequisites)
+    return tuple(match.group(1) for match in found if match)
+
+
+def _branch_off(sop: Sop, step: int, label: str, params: Mapping[str, Any]) -> str | None:
+    """None when the parameters select the branch ``label`` of ``step``, else why not."""
+    branch = _find_branch(sop, step, label)
     if branch is None or branch.param is None or branch.value is None:
         return None  # an unresolved branch cannot be decided: keep the line (fail closed)
     given = params.get(branch.param)
@@ -170,6 +170,12 @@ def _find_branch(sop: Sop, step_number: int, label: str) -> Branch | None:
                 if branch.label == label or f"For {branch.label}" == label:
                     return branch
     return None
+
+
+def _branch_lines(sop: Sop) -> tuple[tuple[int, str], ...]:
+    """Each (step, branch label) some line of the SOP sits under, once."""
+    found = {(a.step, a.branch) for a in sop.all_actions() if a.step is not None and a.branch}
+    return tuple(sorted((step, label) for step, label in found if label is not None))
 
 
 def bind_line(
@@ -242,12 +248,23 @@ def _bindings(
 ) -> tuple[Binding, ...]:
     """Every line in execution order, bound or with the reason it is off the path.
 
-    No cache here: the registry memoizes each line's binding (until its next
-    registration), which is what makes planning the same SOP again cheap.
+    They depend only on the SOP's text, the registry's handlers, ``performer`` and which
+    branches the parameters select (each branch's reason), so the registry keeps them
+    under those until its next registration: planning the same SOP again, as every run
+    does, binds nothing again. Plans share them: a Binding is frozen, and its captures
+    are only read (a handler gets them as keyword arguments, a copy).
     """
-    return tuple(
-        bind_line(action, doc, registry, _branch_reason(action, doc, params), performer)
-        for action in doc.all_actions()
+    branches = doc.derived(("branch lines",), lambda: _branch_lines(doc))
+    off: dict[tuple[int | None, str | None], str | None] = {
+        (step, label): _branch_off(doc, step, label, params) for step, label in branches
+    }
+    key = ("bindings", doc.name, doc.path, doc.content_hash, performer, tuple(off.values()))
+    return registry.remember(
+        key,
+        lambda: tuple(
+            bind_line(action, doc, registry, off.get((action.step, action.branch)), performer)
+            for action in doc.all_actions()
+        ),
     )
 
 

@@ -3,7 +3,8 @@
 A line is ``clean``ed once; literal patterns are one dictionary hit on its folded
 text, and the patterned handlers its key words and word count select
 (``engine.binding.index``) are each asked with their regex (``engine.binding.patterns``).
-What a line binds to is memoized per registry until the next registration.
+What a line binds to is memoized per registry until the next registration, and so
+is what the planner derives from a whole SOP's lines (``remember``).
 Registration is linear: parse the pattern, file it in the index; nothing is compiled.
 
 Ranking, independent of registration (import) order: the narrowest scope wins
@@ -16,8 +17,8 @@ such ties at load time.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar, cast
 
 from engine.binding.handler import HandlerDef, Match
 from engine.binding.index import Entry, Table
@@ -27,6 +28,7 @@ from engine.errors import BindingError
 from engine.model import Action, ActionKind
 
 F = TypeVar("F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 _MISSING: Any = object()
 # what a line finds: every (entry, captures) candidate, in candidate order
 _Found = tuple[tuple[Entry, dict[str, Any]], ...]
@@ -49,6 +51,8 @@ class Registry:
 
     #: lines memoized per registry (an SOP has hundreds), then the memo starts over
     memo_limit = 32_768
+    #: derived values (``remember``) kept per registry, then that memo starts over
+    remember_limit = 256
 
     def __init__(self) -> None:
         self._action = Table()  # ACTION and GUARD lines
@@ -58,6 +62,8 @@ class Registry:
         self._fixtures: dict[str, Callable[..., Any]] = {}
         # what _search found per line: valid until the next registration
         self._memo: dict[_MemoKey, _Found] = {}
+        # what callers derived from this registry's bindings (``remember``): the same lifetime
+        self._remembered: dict[Hashable, Any] = {}
 
     # -- registration -------------------------------------------------------------
     def action(
@@ -137,6 +143,7 @@ class Registry:
         handler = HandlerDef(pattern, table_kind, func, name, file, line, sop, step, timeout)
         (self._check if check else self._action).add(Entry(handler, parsed, len(self._handlers)))
         self._memo.clear()  # a new handler can change any line's binding
+        self._remembered.clear()
         self._handlers.append(handler)
         return handler
 
@@ -170,6 +177,20 @@ class Registry:
     def generation(self) -> int:
         """Grows with every registration (handlers are only ever added): a cache key."""
         return len(self._handlers)
+
+    def remember(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """``compute()``, kept under ``key`` until the next registration: for a value that
+        depends only on ``key`` and this registry's handlers (the planner keeps an SOP's
+        bindings here, so planning it again is a lookup). Nothing is kept when it raises."""
+        try:
+            return cast(_T, self._remembered[key])
+        except KeyError:
+            pass
+        value = compute()
+        if len(self._remembered) >= self.remember_limit:
+            self._remembered.clear()
+        self._remembered[key] = value
+        return value
 
     def services(self) -> dict[str, Callable[..., Any]]:
         return dict(self._services)

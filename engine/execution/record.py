@@ -127,6 +127,9 @@ class Recorder:
         the state/output keys changed since the last action, and the traceback; redacted."""
         deltas = self.deltas.take()
         data: dict[str, Any] = {name: redacted(values) for name, values in deltas.items()}
+        state = deltas.get("state")
+        # what redaction altered (resume cannot restore it); untouched: stored as it was
+        inexact = altered_keys(state) if state is not None and data["state"] is not state else None
         outcome: dict[str, Any] = {
             "attempts": result.attempts,
             "duration_ms": round(result.duration_ms, 3),
@@ -136,7 +139,6 @@ class Recorder:
         if result.cause:
             outcome["cause"] = redact(result.cause)
         data["result"] = outcome
-        inexact = altered_keys(deltas["state"]) if "state" in deltas else None
         if inexact:  # resume cannot restore these (see runner.resume)
             data["redacted_state"] = inexact
         if result.traceback:

@@ -207,8 +207,8 @@ class StepRunner:
         if error is not None:
             result.cause = causes.describe(error)
             result.traceback = causes.traceback_text(error)
-        effects, warnings = recovery_effects.Effects(), []
-        if status is ActionStatus.FAILED and error is not None:
+        blocked, warnings = None, []
+        if status is ActionStatus.FAILED and error is not None:  # the SOP's recovery, if any
             effects = recovery_effects.for_failure(
                 error,
                 self.sop,
@@ -219,10 +219,11 @@ class StepRunner:
                 params=self.params,
             )
             warnings = recovery_effects.apply(effects, self.recorder.journal, self.services)
+            blocked = effects.blocked
         if status is not ActionStatus.PENDING:
             self.recorder.finished(result)
         self.current = None
-        return Outcome(result, message, pause, effects.blocked, tuple(warnings))
+        return Outcome(result, message, pause, blocked, tuple(warnings))
 
     def _answered(self, exc: BaseException, step: Step | None) -> bool:
         """A failure that settles an unknown outcome: the other side answered and the SOP

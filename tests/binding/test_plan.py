@@ -164,3 +164,46 @@ def test_seed_sop_plans_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     )
     assert not result.ok and len(result.unbound) > 10
     assert result.params["currency"] == "usd"
+
+
+def test_planning_again_shares_the_bindings_until_a_registration(sop: Sop) -> None:
+    """Every run plans its SOP: the registry keeps a plan's bindings, for that branch
+    selection, until a handler is registered (which can change any line's binding)."""
+    reg = _full_registry()
+    first = plan(sop, {"operation": "charge", "amount": 5}, registry=reg)
+    again = plan(sop, {"operation": "charge", "amount": 7}, registry=reg)
+    assert again.bindings is first.bindings
+    assert again.params["amount"] == 7  # the parameters are the caller's, every time
+
+    @reg.action("send a postcard")
+    def postcard(ctx: Any) -> None: ...
+
+    after = plan(sop, {"operation": "charge", "amount": 5}, registry=reg)
+    by_line = {b.action.line: b for b in after.bindings}
+    assert by_line[29].status == "bound" and by_line[29].match is not None
+    assert by_line[29].match.handler.func is postcard
+
+
+def test_another_branch_selection_is_planned_on_its_own(sop: Sop) -> None:
+    reg = _full_registry()
+    charge = plan(sop, {"operation": "charge", "amount": 5}, registry=reg)
+    refund = plan(sop, {"operation": "refund", "amount": 5}, registry=reg)
+    assert {b.action.line: b.status for b in charge.bindings}[32] == "bound"
+    by_line = {b.action.line: b for b in refund.bindings}
+    assert by_line[32].status == "off_path"
+    assert by_line[32].reason == "branch 'For Charges' not selected (operation=refund)"
+    assert by_line[35].status == "bound"
+    again = plan(sop, {"operation": "charge", "amount": 5}, registry=reg)
+    assert again.bindings is charge.bindings
+
+
+def test_environment_prerequisite_is_read_at_each_plan(
+    sop: Sop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prerequisite's variable name is read from the SOP once; its value every time."""
+    assert plan(sop, {"operation": "charge", "amount": 5}, registry=Registry())
+    monkeypatch.delenv("MINI_TOKEN")
+    with pytest.raises(UsageError, match="MINI_TOKEN"):
+        plan(sop, {"operation": "charge", "amount": 5}, registry=Registry())
+    monkeypatch.setenv("MINI_TOKEN", "again")
+    assert plan(sop, {"operation": "charge", "amount": 5}, registry=Registry())

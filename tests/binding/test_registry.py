@@ -869,3 +869,30 @@ def test_packs_loaded_in_either_order_bind_identically(tmp_path: Path) -> None:
     assert "refunds refund pi_1 pack_a.refund_word {'pi': 'pi_1'}" in first
     assert "MUST refund pi_latest pack_b.refund_latest {}" in first
     assert bind("pack_b", "pack_a") == first
+
+
+def test_remembered_values_last_until_the_next_registration() -> None:
+    """``remember`` keeps what a caller derived from the bindings (the planner's plans)
+    exactly as long as the bindings it came from; a failure is not remembered."""
+    reg = Registry()
+    computed: list[str] = []
+
+    def derive() -> str:
+        computed.append("x")
+        return _winner(reg, "refund pi_1") or "unbound"
+
+    assert reg.remember("k", derive) == "unbound"
+    assert reg.remember("k", derive) == "unbound" and len(computed) == 1
+    _named(reg, "refund {pi}", "refund")
+    assert reg.remember("k", derive) == "refund" and len(computed) == 2
+
+    def broken() -> str:
+        raise BindingError("tie")
+
+    for _ in range(2):
+        with pytest.raises(BindingError):
+            reg.remember("t", broken)
+    reg.remember_limit = 2
+    for key in ("a", "b", "c"):
+        reg.remember(key, derive)
+    assert reg.remember("k", derive) == "refund" and len(computed) == 6  # started over

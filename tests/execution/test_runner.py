@@ -648,3 +648,38 @@ def test_unknown_run(journal: Journal) -> None:
 
     with pytest.raises(UsageError, match="unknown run 'nope'"):
         resume("nope", journal=journal)
+
+
+def test_resume_after_a_registration_rebinds_and_acts_once(
+    sop: Sop, pack: Pack, journal: Journal
+) -> None:
+    """The plan's bindings are kept by the registry between runs; a handler registered
+    while a run was interrupted is bound when it resumes, and what finished before the
+    crash is not run again (the in-flight action reruns with the same key)."""
+    crash = [True]
+
+    def call_api(ctx: Any) -> None:
+        if crash and crash.pop():
+            raise KeyboardInterrupt  # like a kill: the run stops mid-action
+
+    pack.overrides.update(call_api=call_api)
+    with pytest.raises(KeyboardInterrupt):
+        _charge(sop, pack, journal)
+    (row,) = journal.runs()
+    assert _by_text(_charge(sop, pack, journal), "check the fraud score").status is (
+        ActionStatus.SKIPPED  # unbound: a MAY line without a handler
+    )
+    del pack.calls[:]
+    pack.bind("check the fraud score", "fraud")
+    done = resume(row.run_id, registry=pack.registry, journal=journal)
+    assert done.ok, done.errors
+    # the new handler is bound; what finished before the crash is not run again
+    assert pack.names() == ["fraud", "call_api", "receipt"]
+    assert _by_text(done, "check the fraud score").status is ActionStatus.PASSED
+    key = next(c[2] for c in pack.calls if c[0] == "call_api")
+    started = [
+        e
+        for e in journal.events(row.run_id)
+        if e.type == "action_started" and e.data["idempotency_key"] == key
+    ]
+    assert len(started) == 2  # the in-flight call_api: before the crash, and once again
