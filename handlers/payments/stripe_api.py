@@ -39,9 +39,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -50,6 +52,7 @@ from engine.errors import OutcomeUnknown, SopFailure, UsageError
 from engine.model import Sop
 
 if TYPE_CHECKING:
+    import requests
     import stripe
 
     from engine import RunContext
@@ -105,10 +108,15 @@ def sop_timeout(sop: Sop | None) -> float | None:
     """Seconds from the SOP's "set appropriate timeout (N seconds)" line, if it has one.
 
     The line is matched with the same registry machinery that binds it, so the
-    number the author wrote is the number the HTTP client uses.
+    number the author wrote is the number the HTTP client uses. Read once per SOP
+    (kept with the immutable Sop, ~0.2 ms a run otherwise).
     """
     if sop is None:
         return None
+    return sop.derived(("payments", "stripe-timeout"), lambda: _timeout_line(sop))
+
+
+def _timeout_line(sop: Sop) -> float | None:
     probe = Registry()
     probe.action(TIMEOUT_PATTERN)(lambda ctx, seconds: None)
     for line in sop.all_actions():
@@ -119,9 +127,20 @@ def sop_timeout(sop: Sop | None) -> float | None:
 
 
 def make_client(
-    api_key: str, *, api_base: str | None = None, timeout: float | None = None
+    api_key: str,
+    *,
+    api_base: str | None = None,
+    timeout: float | None = None,
+    session: requests.Session | None = None,
 ) -> stripe.StripeClient:
-    """A StripeClient that never retries on its own (the runner does, per the SOP)."""
+    """A StripeClient that never retries on its own (the runner does, per the SOP).
+
+    It has one HTTP session (``session``, else a new one) for every thread that uses it:
+    the SDK's ``RequestsClient`` otherwise opens a session per thread, and each run
+    walks in a thread of its own, so a client kept between runs would still open a new
+    connection on every run.
+    """
+    import requests
     import stripe  # lazy: only a payment run pays the ~0.3 s import of the SDK
 
     addresses: dict[str, str] = {}
@@ -132,7 +151,9 @@ def make_client(
         api_key,
         base_addresses=addresses,  # type: ignore[arg-type]
         max_network_retries=0,
-        http_client=stripe.RequestsClient(timeout=timeout or SDK_DEFAULT_TIMEOUT),
+        http_client=stripe.RequestsClient(
+            timeout=timeout or SDK_DEFAULT_TIMEOUT, session=session or requests.Session()
+        ),
     )
 
 
@@ -148,6 +169,8 @@ class StripeGateway:
     timeout: float
     compat: bool = False
     api_base: str | None = None
+    #: The HTTP session ``client`` sends through, when the gateway made it (``close``).
+    session: requests.Session | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_env(
@@ -159,11 +182,18 @@ class StripeGateway:
             raise UsageError(
                 f"{ENV_KEY} environment variable is not set (prerequisite of the payment SOPs)"
             )
+        import requests
+
         base = env.get(ENV_BASE) or None
         seconds = timeout or SDK_DEFAULT_TIMEOUT
-        return cls(
-            make_client(key, api_base=base, timeout=seconds), seconds, _is_loopback(base), base
-        )
+        session = requests.Session()
+        client = make_client(key, api_base=base, timeout=seconds, session=session)
+        return cls(client, seconds, _is_loopback(base), base, session)
+
+    def close(self) -> None:
+        """Close the connections this gateway's session keeps open."""
+        if self.session is not None:
+            self.session.close()
 
     # -- reads (no idempotency key: GET is naturally idempotent) ----------------------------
 
@@ -426,7 +456,51 @@ def translate_errors(*, write: bool = False) -> Iterator[None]:
         raise map_stripe_error(exc, write=write) from exc
 
 
+class Gateways:
+    """One gateway per configuration (key, base address, timeout) for the life of the process.
+
+    Runs share it, so the connection to Stripe stays open between them (HTTP keep-alive),
+    as a plain SDK script's long-lived client does. A gateway per run paid for a new
+    client, session and TCP connection (TLS too, against Stripe) on every charge. A
+    kept connection that the server closed meanwhile is replaced by urllib3 before it is
+    used; a write that still fails on it is ``OutcomeUnknown`` and retried with the same
+    idempotency key, like any other lost answer. Keyed by process too: a forked child
+    never uses its parent's sockets. At most ``LIMIT`` configurations are kept (tests
+    start a sandbox per module); the oldest one's connections are closed.
+    """
+
+    LIMIT = 8
+
+    def __init__(self) -> None:
+        self._made: OrderedDict[tuple[object, ...], StripeGateway] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self, timeout: float | None = None, env: Mapping[str, str] | None = None
+    ) -> StripeGateway:
+        """The gateway the environment configures (the same object while it is unchanged)."""
+        env = os.environ if env is None else env
+        config = (os.getpid(), env.get(ENV_KEY), env.get(ENV_BASE), timeout)
+        with self._lock:
+            found = self._made.get(config)
+            if found is not None:
+                self._made.move_to_end(config)
+                return found
+        made = StripeGateway.from_env(timeout, env)  # outside the lock: imports the SDK
+        with self._lock:
+            kept = self._made.setdefault(config, made)
+            while len(self._made) > self.LIMIT:
+                self._made.popitem(last=False)[1].close()
+        if kept is not made:  # another run made it meanwhile
+            made.close()
+        return kept
+
+
+#: The pack's gateways (process lifetime, like the registered service below).
+GATEWAYS = Gateways()
+
+
 @default_registry.service(SERVICE)
 def stripe_service(ctx: RunContext) -> StripeGateway:
-    """Per-run gateway; the timeout is the number in the running SOP's timeout line."""
-    return StripeGateway.from_env(sop_timeout(getattr(ctx, "sop", None)))
+    """The shared gateway; its timeout is the number in the running SOP's timeout line."""
+    return GATEWAYS.get(sop_timeout(getattr(ctx, "sop", None)))

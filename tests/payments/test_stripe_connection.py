@@ -1,0 +1,113 @@
+"""Runs in one process share one Stripe gateway, and so one kept-alive connection.
+
+The sandbox numbers the TCP connection each request arrives on, so these tests see
+what a plain SDK script gets from its long-lived client: the second charge reuses the
+first one's connection instead of opening its own (a new client, session and, against
+Stripe, TLS handshake per run). A connection the server closed between runs is
+replaced, not failed on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.binding.packs import load_handlers
+from engine.binding.registry import Registry
+from engine.errors import UsageError
+from engine.execution.runner import RunResult, RunStatus, run
+from engine.storage.journal import Journal
+from handlers.payments.stripe_api import Gateways
+from handlers.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+SOP = "payment-processing"
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return load_handlers(["handlers.payments"], project_dir=ROOT)
+
+
+@pytest.fixture
+def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Journal]:
+    monkeypatch.setenv("SOP_OUTBOX", str(tmp_path / "outbox"))
+    with Journal(tmp_path / "journal.db") as jr:
+        yield jr
+
+
+def _customer(sandbox: Sandbox) -> str:
+    client = sandbox.client()
+    customer = client.v1.customers.create({"name": "Conn", "email": "conn@example.invalid"})
+    pm = client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
+    client.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": pm.id}})
+    return str(customer.id)
+
+
+def _charge(journal: Journal, registry: Registry, customer: str) -> RunResult:
+    params = {"operation": "charge", "customer_id": customer, "amount": 700}
+    result = run(SOP, params, registry=registry, journal=journal)
+    assert result.status is RunStatus.SUCCEEDED, result.errors
+    return result
+
+
+def _connections(requests: list[dict[str, Any]]) -> list[int]:
+    return [r["connection"] for r in requests if r["path"].startswith("/v1/")]
+
+
+def test_two_charges_in_one_process_use_one_connection(
+    sandbox: Sandbox, journal: Journal, registry: Registry
+) -> None:
+    customer = _customer(sandbox)
+    before = len(sandbox.requests())
+    _charge(journal, registry, customer)
+    first = _connections(sandbox.requests()[before:])
+    _charge(journal, registry, customer)
+    both = _connections(sandbox.requests()[before:])
+    assert len(first) == 4 and len(both) == 8  # customer, payment method, charges, intent
+    assert len(set(both)) == 1, f"each run opened its own connection: {both}"
+
+
+def test_a_connection_closed_between_runs_is_replaced(
+    journal: Journal, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox restarts on the same address between two runs: the kept connection
+    is dead, and the second run opens a new one without a failed attempt."""
+    with Sandbox() as first:
+        for name, value in first.env().items():
+            monkeypatch.setenv(name, value)
+        _charge(journal, registry, _customer(first))
+        port = first.port or int(first.url.rsplit(":", 1)[1])
+    with Sandbox(port) as second:
+        assert second.url == first.url
+        result = _charge(journal, registry, _customer(second))
+        assert all(a.attempts <= 1 for a in result.actions), result.actions
+        assert len(_connections(second.requests())) == 4 + 3  # the run's 4, set-up's 3
+
+
+def test_gateways_are_kept_per_configuration() -> None:
+    gateways = Gateways()
+    sandbox_a = {"STRIPE_API_KEY": "sk_test_a", "STRIPE_API_BASE": "http://127.0.0.1:1"}
+    sandbox_b = {"STRIPE_API_KEY": "sk_test_a", "STRIPE_API_BASE": "http://127.0.0.1:2"}
+    gw = gateways.get(30.0, sandbox_a)
+    assert gateways.get(30.0, dict(sandbox_a)) is gw
+    assert gateways.get(5.0, sandbox_a) is not gw and gateways.get(5.0, sandbox_a).timeout == 5.0
+    assert gateways.get(30.0, sandbox_b).api_base == "http://127.0.0.1:2"
+    assert gateways.get(30.0, {**sandbox_a, "STRIPE_API_KEY": "sk_test_b"}) is not gw
+    with pytest.raises(UsageError, match="STRIPE_API_KEY"):
+        gateways.get(30.0, {})
+
+
+def test_gateways_keep_a_bounded_number_of_configurations() -> None:
+    gateways = Gateways()
+    made = [
+        gateways.get(30.0, {"STRIPE_API_KEY": "sk_test_a", "STRIPE_API_BASE": f"http://h{i}"})
+        for i in range(Gateways.LIMIT + 2)
+    ]
+    again = gateways.get(30.0, {"STRIPE_API_KEY": "sk_test_a", "STRIPE_API_BASE": "http://h0"})
+    assert again is not made[0]  # the oldest was dropped (and its connections closed)
+    last = f"http://h{Gateways.LIMIT + 1}"
+    assert gateways.get(30.0, {"STRIPE_API_KEY": "sk_test_a", "STRIPE_API_BASE": last}) is made[-1]
