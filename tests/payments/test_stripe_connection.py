@@ -9,6 +9,7 @@ replaced, not failed on.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,35 @@ def test_a_connection_closed_between_runs_is_replaced(
         result = _charge(journal, registry, _customer(second))
         assert all(a.attempts <= 1 for a in result.actions), result.actions
         assert len(_connections(second.requests())) == 4 + 3  # the run's 4, set-up's 3
+
+
+def test_concurrent_charges_share_the_gateway_safely(
+    sandbox: Sandbox, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs in several threads at once (an MCP host's calls) send through one session:
+    each charge succeeds with its own PaymentIntent, made once."""
+    monkeypatch.setenv("SOP_OUTBOX", str(tmp_path / "outbox"))
+    customers = [_customer(sandbox) for _ in range(6)]
+    results: dict[str, RunResult] = {}
+    failures: list[BaseException] = []
+
+    def charge(index: int, customer: str) -> None:
+        try:
+            with Journal(tmp_path / f"journal-{index}.db") as jr:
+                results[customer] = _charge(jr, registry, customer)
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=charge, args=item) for item in enumerate(customers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    intents = [r["path"] for r in sandbox.requests() if r["method"] == "POST"]
+    assert intents.count("/v1/payment_intents") == len(customers)
+    made = {r.output["transaction_id"] for r in results.values()}
+    assert len(made) == len(customers) and set(results) == set(customers)
 
 
 def test_gateways_are_kept_per_configuration() -> None:
