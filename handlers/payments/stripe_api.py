@@ -1,11 +1,13 @@
-"""The Stripe client as a per-run service, and Stripe errors as SOP conditions.
+"""The Stripe client as a service shared by the runs of a process, and Stripe errors
+as SOP conditions.
 
 One place knows how to talk to Stripe: the key comes from ``STRIPE_API_KEY``, the
 base address from ``STRIPE_API_BASE`` (the local sandbox in tests and the demo),
 the timeout from the SOP's own "set appropriate timeout (N seconds)" line, and the
 SDK's own retries are off (``max_network_retries=0``) because retries belong to
 the runner, which follows the SOP's Error Recovery table and re-sends the same
-idempotency key on every attempt.
+idempotency key on every attempt. Runs with the same configuration share one
+gateway and its open connection (``Gateways``).
 
 ``map_stripe_error`` turns an SDK exception into a ``SopFailure`` whose condition
 is the name of an Error Recovery row ("Card declined", "Rate limited", ...), so the
