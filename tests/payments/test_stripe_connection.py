@@ -21,7 +21,7 @@ from engine.binding.registry import Registry
 from engine.errors import UsageError
 from engine.execution.runner import RunResult, RunStatus, run
 from engine.storage.journal import Journal
-from handlers.payments.stripe_api import Gateways
+from handlers.payments.stripe_api import Gateways, body_of, items_of
 from handlers.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,3 +141,18 @@ def test_gateways_keep_a_bounded_number_of_configurations() -> None:
     assert again is not made[0]  # the oldest was dropped (and its connections closed)
     last = f"http://h{Gateways.LIMIT + 1}"
     assert gateways.get(30.0, {"STRIPE_API_KEY": "sk_test_a", "STRIPE_API_BASE": last}) is made[-1]
+
+
+def test_the_gateway_returns_what_stripe_sent(sandbox: Sandbox) -> None:
+    """Objects are read from the SDK's parsed body, the same dicts ``to_dict()`` rebuilds
+    (an item inside a list has no response of its own and is converted)."""
+    client = sandbox.client()
+    customer_id = _customer(sandbox)
+    customer = client.v1.customers.retrieve(customer_id)
+    listed = client.v1.payment_methods.list({"customer": customer_id, "type": "card"})
+    assert body_of(customer) == customer.to_dict() and body_of(customer)["id"] == customer_id
+    assert items_of(listed) == [pm.to_dict() for pm in listed.data] and len(listed.data) == 1
+    assert body_of(listed.data[0]) == listed.data[0].to_dict()
+    gateway = Gateways().get(30.0)
+    assert gateway.get_customer(customer_id) == customer.to_dict()
+    assert gateway.card_payment_methods(customer_id) == [pm.to_dict() for pm in listed.data]
