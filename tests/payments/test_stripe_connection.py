@@ -23,6 +23,7 @@ from engine.execution.runner import RunResult, RunStatus, run
 from engine.storage.journal import Journal
 from handlers.payments.stripe_api import Gateways, body_of, items_of
 from handlers.sandbox import Sandbox
+from tests.support.standing_proof import new_customer
 
 ROOT = Path(__file__).resolve().parents[2]
 SOP = "payment-processing"
@@ -40,14 +41,6 @@ def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Journal
         yield jr
 
 
-def _customer(sandbox: Sandbox) -> str:
-    client = sandbox.client()
-    customer = client.v1.customers.create({"name": "Conn", "email": "conn@example.invalid"})
-    pm = client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
-    client.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": pm.id}})
-    return str(customer.id)
-
-
 def _charge(journal: Journal, registry: Registry, customer: str) -> RunResult:
     params = {"operation": "charge", "customer_id": customer, "amount": 700}
     result = run(SOP, params, registry=registry, journal=journal)
@@ -62,7 +55,7 @@ def _connections(requests: list[dict[str, Any]]) -> list[int]:
 def test_two_charges_in_one_process_use_one_connection(
     sandbox: Sandbox, journal: Journal, registry: Registry
 ) -> None:
-    customer = _customer(sandbox)
+    customer = new_customer(sandbox)
     before = len(sandbox.requests())
     _charge(journal, registry, customer)
     first = _connections(sandbox.requests()[before:])
@@ -80,11 +73,11 @@ def test_a_connection_closed_between_runs_is_replaced(
     with Sandbox() as first:
         for name, value in first.env().items():
             monkeypatch.setenv(name, value)
-        _charge(journal, registry, _customer(first))
+        _charge(journal, registry, new_customer(first))
         port = first.port or int(first.url.rsplit(":", 1)[1])
     with Sandbox(port) as second:
         assert second.url == first.url
-        result = _charge(journal, registry, _customer(second))
+        result = _charge(journal, registry, new_customer(second))
         assert all(a.attempts <= 1 for a in result.actions), result.actions
         assert len(_connections(second.requests())) == 4 + 3  # the run's 4, set-up's 3
 
@@ -95,7 +88,7 @@ def test_concurrent_charges_share_the_gateway_safely(
     """Runs in several threads at once (an MCP host's calls) send through one session:
     each charge succeeds with its own PaymentIntent, made once."""
     monkeypatch.setenv("SOP_OUTBOX", str(tmp_path / "outbox"))
-    customers = [_customer(sandbox) for _ in range(6)]
+    customers = [new_customer(sandbox) for _ in range(6)]
     results: dict[str, RunResult] = {}
     failures: list[BaseException] = []
 
@@ -147,7 +140,7 @@ def test_the_gateway_returns_what_stripe_sent(sandbox: Sandbox) -> None:
     """Objects are read from the SDK's parsed body, the same dicts ``to_dict()`` rebuilds
     (an item inside a list has no response of its own and is converted)."""
     client = sandbox.client()
-    customer_id = _customer(sandbox)
+    customer_id = new_customer(sandbox)
     customer = client.v1.customers.retrieve(customer_id)
     listed = client.v1.payment_methods.list({"customer": customer_id, "type": "card"})
     assert body_of(customer) == customer.to_dict() and body_of(customer)["id"] == customer_id
