@@ -51,7 +51,9 @@ def test_timeout_and_amount_limits_are_each_sops_own(tmp_path: Path) -> None:
         assert amount_bounds(_ctx(tight)) == (1, 5000)  # type: ignore[arg-type]
 
 
-def test_an_sop_that_retries_payment_failures_is_refused_and_the_seed_is_not(tmp_path: Path) -> None:
+def test_an_sop_that_retries_payment_failures_is_refused_and_the_seed_is_not(
+    tmp_path: Path,
+) -> None:
     seed = load("payment-processing")
     step = next(s.number for s in seed.steps if any("retry payment" in a.text for a in s.actions))
     retrying = _variant(
