@@ -10,7 +10,14 @@ under an idempotency key), so the peer stays the same work if the pack changes.
 Rounds start from an emptied sandbox (localstripe slows as its store grows); the ratio
 is the median of the rounds' ratios of medians. Target: engine <= 1.25x the script.
 
+Wall time on this shared machine moves with the other processes' load more than most
+changes do, so ``--instructions`` counts what this process executes instead (valgrind's
+callgrind, switched on after the warm-up, the sandbox not traced): instructions per
+charge on each side and their ratio, the same from one run to the next whatever the
+load. It leaves out what the wall ratio includes (the sandbox's own time, waiting).
+
 Run: .venv/bin/python bench/bench_charge.py [rounds]
+     .venv/bin/python bench/bench_charge.py --instructions [charges]   (needs valgrind)
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import stripe
-from report import summary_line
+from report import skip_line, summary_line
 
 import engine
 from engine.storage.journal import Journal
@@ -36,6 +45,7 @@ from engine.storage.journal import Journal
 TARGET = "<=1.25"
 PACK = "handlers.payments"  # the payments pack's public module name (a package or a module)
 CHARGES_PER_ROUND = 10
+UNDER_CALLGRIND = "BENCH_CHARGE_UNDER_CALLGRIND"
 
 
 def sandbox_class() -> Any:
@@ -97,7 +107,69 @@ def requests_made(sandbox: Any, charge: Callable[[], object]) -> list[tuple[str,
     ]
 
 
+def instructions(charges: int) -> int:
+    """Run this script under callgrind and print instructions per charge, both sides."""
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        print(skip_line("charge_instructions", "valgrind (callgrind) is not installed"))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.%p")
+        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+        cmd += [sys.executable, __file__, "--instructions", str(charges)]
+        env = {**os.environ, UNDER_CALLGRIND: "1"}
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(done.stdout + done.stderr[-2000:])
+            return done.returncode
+        totals: dict[str, int] = {}
+        for dump in Path(tmp).iterdir():
+            text = dump.read_text(errors="replace")
+            side = re.search(r"^desc: Trigger: dump (engine|plain)$", text, re.M)
+            total = re.search(r"^totals: (\d+)", text, re.M)
+            if side and total:
+                totals[side.group(1)] = int(total.group(1))
+    e, p = totals["engine"] / charges, totals["plain"] / charges
+    print(f"instructions per charge (callgrind, {charges} charges each side, after warm-up):")
+    print(f"engine {e / 1e6:.2f}M   plain SDK script {p / 1e6:.2f}M   ratio {e / p:.3f}")
+    return 0
+
+
+def _counted(charges: int) -> int:
+    """Under callgrind: warm up, then count ``charges`` engine charges, then as many plain."""
+
+    def callgrind(*args: str) -> None:
+        subprocess.run(
+            ["callgrind_control", *args, str(os.getpid())], check=True, capture_output=True
+        )
+
+    importlib.import_module(PACK)
+    with tempfile.TemporaryDirectory() as tmp, sandbox_class()() as sandbox:
+        os.environ.update(sandbox.env())
+        os.environ["SOP_OUTBOX"] = os.path.join(tmp, "outbox")
+        os.environ.setdefault("SOP_KEY_FILE", os.path.join(tmp, "journal.key"))
+        client = sandbox.client(timeout=30.0)
+        journal = Journal(Path(tmp) / "journal.db")
+        customer = provision(client)
+        for _ in range(3):  # imports, first connections, caches
+            engine_charge(journal, customer, 100)
+            plain_charge(client, customer, 100)
+        callgrind("--instr=on")
+        for i in range(charges):
+            engine_charge(journal, customer, 200 + i)
+        callgrind("--dump=engine")
+        for i in range(charges):
+            plain_charge(client, customer, 200 + i)
+        callgrind("--dump=plain")
+        callgrind("--instr=off")
+        journal.close()
+    return 0
+
+
 def main() -> int:
+    if "--instructions" in sys.argv:
+        args = [a for a in sys.argv[1:] if a != "--instructions"]
+        charges = int(args[0]) if args else 5
+        return _counted(charges) if os.environ.get(UNDER_CALLGRIND) else instructions(charges)
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     importlib.import_module(PACK)  # the pack's handlers, as `--handlers handlers.payments`
     with tempfile.TemporaryDirectory() as tmp, sandbox_class()() as sandbox:

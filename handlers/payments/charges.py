@@ -649,15 +649,24 @@ def refund_status_is(ctx: RunContext, first: str, second: str) -> bool:
 
 @action("retry payment failures (only network/timeout errors)")
 def never_retry_payment_failures(ctx: RunContext) -> None:
-    """MUST NOT: prove from the SOP's own rules that no payment failure is ever retried."""
+    """MUST NOT: prove from the SOP's own rules that no payment failure is ever retried.
+
+    The answer depends on the SOP's text alone, so it is worked out once per SOP and step
+    and kept with the (immutable) Sop.
+    """
     from engine.execution.retry import policy_for
 
-    step = next((s for s in ctx.sop.steps if s.number == ctx.action.step), None)
-    retried = [
-        condition
-        for condition in (CARD_DECLINED, INSUFFICIENT_FUNDS, FRAUD_DETECTED, PAYMENT_FAILED)
-        if policy_for(SopFailure(condition, retryable=False), ctx.sop, step).retry
-    ]
+    sop, number = ctx.sop, ctx.action.step
+
+    def retried_conditions() -> tuple[str, ...]:
+        step = next((s for s in sop.steps if s.number == number), None)
+        return tuple(
+            condition
+            for condition in (CARD_DECLINED, INSUFFICIENT_FUNDS, FRAUD_DETECTED, PAYMENT_FAILED)
+            if policy_for(SopFailure(condition, retryable=False), sop, step).retry
+        )
+
+    retried = sop.derived(("payments", "retried-payment-failures", number), retried_conditions)
     if retried:
         raise SopFailure(
             "retry policy", "the SOP would retry payment failures: " + ", ".join(retried)

@@ -54,10 +54,14 @@ def subscription_action(ctx: RunContext) -> str:
 
 
 def amount_bounds(ctx: RunContext) -> tuple[int, int]:
-    """(minimum, maximum) of ``amount`` from the SOP's own Parameters (schema keywords)."""
-    from engine.language.params import schema_for
+    """(minimum, maximum) of ``amount`` from the SOP's own Parameters (schema keywords).
 
-    prop = schema_for(ctx.sop).get("properties", {}).get("amount", {})
+    Read from the shared, read-only properties (``declared``), not a deep copy of the
+    whole schema (``schema_for``: ~0.16 ms, twice a charge).
+    """
+    from engine.language.params import declared
+
+    prop = declared(ctx.sop).get("amount", {})
     low = 1
     if "minimum" in prop:
         low = max(low, int(prop["minimum"]))

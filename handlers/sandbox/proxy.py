@@ -6,7 +6,7 @@ forwarded to localstripe. Control routes live under ``/_sandbox/``:
 
     GET    /_sandbox/health     {"ok": true, "upstream": URL}
     GET    /_sandbox/requests   {"counts": {...}, "requests": [{method, path, idempotency_key,
-                                                        status, ...}]}
+                                                        status, ..., connection}]}
     POST   /_sandbox/faults     {"fault": "429", "match": "/v1/payment_intents",
                                  "method": "POST", "times": 1, "seconds": 120,
                                  "decline_code": "insufficient_funds" (fault "decline")}
@@ -22,6 +22,7 @@ import json
 import secrets
 import socket
 import struct
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -67,6 +68,27 @@ def stripe_error(
     if code is not None:
         error["code"] = code
     return web.json_response({"error": error}, status=status, headers=_ids())
+
+
+class Connections:
+    """Numbers the TCP connections requests arrive on (1, 2, ...), so a test can see
+    whether a client kept its connection open between requests (HTTP keep-alive)."""
+
+    def __init__(self) -> None:
+        self._numbers: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
+        self._count = 0
+
+    def number(self, request: web.Request) -> int | None:
+        transport = request.transport
+        if transport is None:
+            return None
+        if transport not in self._numbers:
+            self._count += 1
+            self._numbers[transport] = self._count
+        return self._numbers[transport]
+
+
+CONNECTIONS: web.AppKey[Connections] = web.AppKey("connections", Connections)
 
 
 def _ids() -> dict[str, str]:
@@ -176,6 +198,7 @@ async def handle_api(request: web.Request) -> web.StreamResponse:
         "forwarded": False,
         "replayed": False,
         "fault": None,
+        "connection": request.app[CONNECTIONS].number(request),
     }
     request.app[LOG].append(entry)
     fault = request.app[FAULTS].take(request.method, request.path)
@@ -300,6 +323,7 @@ def build_app(upstream: str, on_reset: Callable[[], None] | None = None) -> web.
     app[CACHE] = IdempotencyCache()
     app[FAULTS] = FaultTable()
     app[LOG] = []
+    app[CONNECTIONS] = Connections()
     app[STOPPING] = asyncio.Event()
     if on_reset is not None:
         app[ON_RESET] = on_reset

@@ -226,22 +226,31 @@ def test_reset_empties_customers_keys_faults_and_log(sandbox: Sandbox) -> None:
     sandbox.reset()
     assert client.v1.customers.list().data == []
     assert sandbox.faults() == []
-    assert sandbox.requests() == [
-        {
-            "method": "GET",
-            "path": "/v1/customers",
-            "idempotency_key": None,
-            "status": 200,
-            "upstream_status": 200,
-            "forwarded": True,
-            "replayed": False,
-            "fault": None,
-        }
-    ]
+    (logged,) = sandbox.requests()
+    assert isinstance(logged.pop("connection"), int)  # numbered per TCP connection
+    assert logged == {
+        "method": "GET",
+        "path": "/v1/customers",
+        "idempotency_key": None,
+        "status": 200,
+        "upstream_status": 200,
+        "forwarded": True,
+        "replayed": False,
+        "fault": None,
+    }
     again = client.v1.customers.create(
         params={"email": "b@example.com"}, options={"idempotency_key": "k"}
     )
     assert again.email == "b@example.com"  # the key was forgotten
+
+
+def test_the_log_numbers_the_connection_each_request_came_on(sandbox: Sandbox) -> None:
+    first, second = sandbox.client(), sandbox.client()
+    customer = first.v1.customers.create(params={"email": "c@example.com"})
+    first.v1.customers.retrieve(customer.id)  # the same client: its kept-alive connection
+    second.v1.customers.retrieve(customer.id)  # another client: a connection of its own
+    numbers = [r["connection"] for r in sandbox.requests()]
+    assert numbers[0] == numbers[1] != numbers[2], numbers
 
 
 # --- idempotency -----------------------------------------------------------------------
