@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 from engine.model import KEYWORDS, Level
 
-__all__ = ["LOWER_MODALS", "PUNCT", "Keyword", "find_keyword", "mentions_removed"]
+__all__ = [
+    "LOWER_MODALS",
+    "PUNCT",
+    "Keyword",
+    "find_keyword",
+    "may_hold_keyword",
+    "mentions_removed",
+]
 
 #: lower-case words an author may have meant as keywords (SOP021)
 LOWER_MODALS = frozenset({"must", "should", "may", "shall"})
@@ -42,6 +49,11 @@ _MENTIONS = re.compile(
 #: a keyword's letters anywhere (a cheap test before the word-exact regex)
 _HINTS = ("MUST", "SHALL", "SHOULD", "MAY", "REQUIRED", "RECOMMENDED", "OPTIONAL")
 _HINT = re.compile("|".join(_HINTS))
+
+
+def may_hold_keyword(text: str) -> bool:
+    """Whether ``text`` holds a keyword's letters: without them it holds no keyword."""
+    return any(hint in text for hint in _HINTS)
 
 
 @dataclass
@@ -76,7 +88,7 @@ _KEYWORD = re.compile(
 
 def _keywords(text: str) -> list[re.Match[str]]:
     """Each keyword of ``text`` (white space folded), in order; positions in ``" " + text``."""
-    if not any(hint in text for hint in _HINTS):
+    if not may_hold_keyword(text):
         return []
     return list(_KEYWORD.finditer(" " + text))
 
