@@ -68,13 +68,14 @@ def _walk(r: Reading, tok: Token, parent: Action, out: list[Action]) -> None:
     if kind == "list":
         for child in tok.get("children", ()):
             raw = first_text(child)
-            found = keyword_of(r, raw, r.plain(raw)) if raw else None
+            plain = r.plain(raw)
+            found = keyword_of(r, raw, plain) if raw else None
             under = parent
             if found is not None:
                 under = make_action(
                     r,
                     child,
-                    r.plain(raw),
+                    plain,
                     found,
                     parent.kind,
                     parent.step,
