@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 from engine.model import KEYWORDS, Level
 
-__all__ = ["LOWER_MODALS", "PUNCT", "Keyword", "find_keyword", "mentions_removed"]
+__all__ = [
+    "LOWER_MODALS",
+    "PUNCT",
+    "Keyword",
+    "find_keyword",
+    "may_hold_keyword",
+    "mentions_removed",
+]
 
 #: lower-case words an author may have meant as keywords (SOP021)
 LOWER_MODALS = frozenset({"must", "should", "may", "shall"})
@@ -44,6 +51,11 @@ _HINTS = ("MUST", "SHALL", "SHOULD", "MAY", "REQUIRED", "RECOMMENDED", "OPTIONAL
 _HINT = re.compile("|".join(_HINTS))
 
 
+def may_hold_keyword(text: str) -> bool:
+    """Whether ``text`` holds a keyword's letters: without them it holds no keyword."""
+    return any(hint in text for hint in _HINTS)
+
+
 @dataclass
 class Keyword:
     level: Level
@@ -64,18 +76,21 @@ def mentions_removed(raw: str) -> str | None:
 
 
 _P = r"[,.;:!?)(]*"  # punctuation a keyword may carry (PUNCT), as in "(MUST)" or "MUST:"
-#: one keyword as a whole word (RFC 8174: upper case), two-word forms first
+#: one keyword as a whole word (RFC 8174: upper case), two-word forms first. The texts
+#: are white space folded, so a word starts after a space: the pattern opens with that
+#: space and is matched on ``" " + text``, which lets the regex engine jump from space to
+#: space instead of trying every character (a lookbehind cannot be scanned for).
 _KEYWORD = re.compile(
-    rf"(?<!\S)\(?{_P}(?:(MUST|SHALL|SHOULD){_P} {_P}NOT|NOT {_P}RECOMMENDED"
+    rf" (?=[(,.;:!?)MSNRO])\(?{_P}(?:(MUST|SHALL|SHOULD){_P} {_P}NOT|NOT {_P}RECOMMENDED"
     rf"|(MUST|SHALL|SHOULD|MAY|REQUIRED|RECOMMENDED|OPTIONAL)){_P}(?!\S)"
 )
 
 
 def _keywords(text: str) -> list[re.Match[str]]:
-    """Each keyword of ``text`` (white space folded), in order."""
-    if not any(hint in text for hint in _HINTS):
+    """Each keyword of ``text`` (white space folded), in order; positions in ``" " + text``."""
+    if not may_hold_keyword(text):
         return []
-    return list(_KEYWORD.finditer(text))
+    return list(_KEYWORD.finditer(" " + text))
 
 
 def _written(m: re.Match[str]) -> str:
@@ -109,5 +124,5 @@ def find_keyword(plain: str, masked: str | None = None) -> Keyword | None:
 def _leading(text: str) -> int | None:
     """Where the text after a keyword leading ``text`` (after an optional "You") starts."""
     begin = 4 if text[:4] in ("You ", "you ") else 0
-    m = _KEYWORD.match(text, begin)
-    return None if m is None else m.end()
+    m = _KEYWORD.match(" " + text, begin)  # at the space before the word
+    return None if m is None else m.end() - 1

@@ -8,6 +8,7 @@ what mistune's parse alone does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import MutableMapping
 from functools import cache, lru_cache
 from typing import Any
@@ -20,8 +21,12 @@ __all__ = ["Token", "block_tokens", "clear_caches", "links", "plain"]
 Token = dict[str, Any]
 Env = MutableMapping[str, Any]
 
-#: characters that can start inline markup; a text without any is already plain
-_INLINE_MARKS = frozenset("*_`[]<>!\\&~")
+#: where inline markup can start: a character mistune's inline rules start on (its
+#: newline rules aside: white space is folded anyway), but not an underscore run between
+#: two letters or digits, which CommonMark never lets open or close emphasis (it is both
+#: left- and right-flanking with no punctuation beside it). A text without any is plain.
+#: (One character class first, so the regex engine skips plain text fast.)
+_MARKUP = re.compile(r"[\\`*!\[\]<_](?:(?<![A-Za-z0-9_]_)|(?![A-Za-z0-9_]))")
 
 
 @cache
@@ -43,7 +48,7 @@ def plain(raw: str, env: Env) -> str:
     raw = raw.strip()
     if not raw:
         return ""
-    if _INLINE_MARKS.isdisjoint(raw):
+    if _MARKUP.search(raw) is None:
         return " ".join(raw.split())
     if env.get("ref_links"):  # reference links: the answer depends on this file
         return _plain(raw, env)

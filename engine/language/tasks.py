@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from engine.language.actions import action_at, keyword_of, make_action
+from engine.language.keywords import may_hold_keyword
 from engine.language.markdown import Token
 from engine.language.reading import Reading, first_text
 from engine.model import Action, ActionKind
@@ -20,8 +21,6 @@ __all__ = ["loose_actions", "nested_tasks", "sentence_tasks"]
 
 #: a sentence ends at . ! or ? followed by space and an upper-case letter or a quote
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'`*_(\[])")
-#: a paragraph without any of these has no keyword (the common case: no split)
-_HINTS = ("MUST", "SHALL", "SHOULD", "MAY", "REQUIRED", "RECOMMENDED", "OPTIONAL")
 
 
 def sentence_tasks(
@@ -35,7 +34,7 @@ def sentence_tasks(
 ) -> list[Action]:
     """Each keyword sentence of a paragraph, an action at the sentence's own line."""
     raw = str(tok.get("text", ""))
-    if not any(hint in raw for hint in _HINTS):
+    if not may_hold_keyword(raw):  # the common case: no split
         return []
     by_line: dict[int, list[str]] = {}  # one task a line: an id is its line
     start = 0
@@ -44,7 +43,7 @@ def sentence_tasks(
         sentence = raw[start:end].strip()
         line = tok["_line"] + raw.count("\n", 0, start)
         start = len(raw) if m is None else m.end()
-        if sentence and any(hint in sentence for hint in _HINTS):
+        if sentence and may_hold_keyword(sentence):
             by_line.setdefault(line, []).append(sentence)
     out: list[Action] = []
     for line, sentences in by_line.items():
@@ -69,13 +68,14 @@ def _walk(r: Reading, tok: Token, parent: Action, out: list[Action]) -> None:
     if kind == "list":
         for child in tok.get("children", ()):
             raw = first_text(child)
-            found = keyword_of(r, raw, r.plain(raw)) if raw else None
+            plain = r.plain(raw)
+            found = keyword_of(r, raw, plain) if raw else None
             under = parent
             if found is not None:
                 under = make_action(
                     r,
                     child,
-                    r.plain(raw),
+                    plain,
                     found,
                     parent.kind,
                     parent.step,

@@ -70,3 +70,32 @@ def test_a_mention_beside_a_real_keyword() -> None:
     assert (action.level, action.text) == (Level.SHOULD, 'print "MUST NOT retry" when blocked')
     (coded,) = constraints("Use `MAY` only if you MUST").steps[0].actions
     assert (coded.level, coded.text) == (Level.MUST, "Use MAY only if you MUST")
+
+
+@pytest.mark.parametrize(
+    ("item", "keyword", "text"),
+    [
+        ("(MUST) keep the receipt", "MUST", "keep the receipt"),
+        ("MUST: keep the receipt", "MUST", "keep the receipt"),
+        ("You  MUST\tkeep the receipt", "MUST", "keep the receipt"),
+        ("The receipt is (REQUIRED).", "REQUIRED", "The receipt is (REQUIRED)."),
+        (
+            "It is NOT RECOMMENDED to print it",
+            "NOT RECOMMENDED",
+            "It is NOT RECOMMENDED to print it",
+        ),
+        ("SHALL, NOT print it", "SHALL NOT", "print it"),
+    ],
+)
+def test_a_keyword_is_a_whole_word_with_its_punctuation(item: str, keyword: str, text: str) -> None:
+    (action,) = constraints(item).steps[0].actions
+    assert (action.keyword, action.text) == (keyword, text)
+
+
+@pytest.mark.parametrize(
+    "item", ["MUSTER the team", "The XMUST flag", "Use MAYBE later", "a/MUST b"]
+)
+def test_keyword_letters_inside_a_word_are_no_keyword(item: str) -> None:
+    sop = constraints(item)
+    assert sop.steps[0].actions == ()
+    assert any(d.code == "SOP020" for d in sop.diagnostics)
