@@ -16,7 +16,7 @@ import sys
 
 from engine.errors import UsageError
 from engine.storage.journal import Journal
-from engine.storage.location import database_url, default_path
+from engine.storage.location import chosen, database_url
 
 
 def _logging() -> None:
@@ -36,14 +36,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from engine.distributed.settings import (
         DEFAULT_QUEUE,
         broker_url,
-        journal_location,
         shown_broker,
     )
     from engine.storage.lease import host
 
     if args.concurrency < 1:
         raise UsageError(f"--concurrency {args.concurrency}: expected 1 or more")
-    location = str(args.journal or default_path())
+    location = str(chosen(args.journal))
     url = database_url(location)
     if url is None:
         raise UsageError(
@@ -65,7 +64,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         args.concurrency,
         ", ".join(queues),
         shown_broker(broker_url()),
-        journal_location(journal),
+        journal.location,
     )
     worker = app.Worker(
         hostname=name,

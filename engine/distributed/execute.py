@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.distributed.health import Heartbeat
-from engine.distributed.settings import journal_location
 from engine.errors import SopError
 from engine.execution.redact import redact_text
 from engine.execution.result import FINAL, RunStatus
@@ -71,9 +70,7 @@ def execute(run_id: str) -> str:
     with JOURNALS.using(_location()) as journal:
         row = journal.run(run_id)
         if row is None:
-            LOG.warning(
-                "run %s: not in journal %s; nothing to do", run_id, journal_location(journal)
-            )
+            LOG.warning("run %s: not in journal %s; nothing to do", run_id, journal.location)
             return "not found"
         status = current_status(journal, row)
         if status in _FINAL or status in _NOT_MINE:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from engine.execution.settings import seconds
 from engine.storage.location import shown
@@ -38,9 +37,3 @@ def visibility_seconds() -> float:
 def shown_broker(url: str) -> str:
     """The broker URL without its password, for messages."""
     return shown(url)
-
-
-def journal_location(journal: Any) -> str:
-    """Where a journal lives as messages name it: a file, or its URL without the password
-    (``Store.location`` where the journal has it, else its ``path``)."""
-    return str(getattr(journal, "location", None) or getattr(journal, "path", ""))

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.canonical import canonical
-from engine.distributed.settings import DEFAULT_QUEUE, journal_location
+from engine.distributed.settings import DEFAULT_QUEUE
 from engine.errors import SopError, UsageError
 from engine.execution.performer import PLAN_EVENT
 from engine.execution.redact import redact, redact_text
@@ -95,7 +95,7 @@ def submit(
 
 
 def _shared(journal: Store) -> None:
-    where = journal_location(journal)
+    where = journal.location
     if database_url(where) is None:
         raise UsageError(
             f"--submit needs a journal the workers share: {where} is a SQLite file on"
