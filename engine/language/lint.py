@@ -20,7 +20,7 @@ SOP110  warning   MUST NOT / SHOULD NOT without a reason ("because ...") in an A
 SOP120  error     a parameter's Format (or an overlay pattern) is not a pattern RE2 compiles
                   (backreferences, lookaround): SOP patterns run in linear time
 SOP121  warning   a parameter phrase (type, attribute, constraint) is not enforced
-SOP124  error     a parameter default does not fit its type/Values, or a bad overlay
+SOP124  error     a parameter default breaks its own type/Values/Format/bounds, or a bad overlay
 SOP130  error     an example's input uses an undeclared parameter
 SOP131  error     an example's input violates the parameter schema
 SOP132  warning   an example's input uses a parameter only the overlay schema declares

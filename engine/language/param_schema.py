@@ -252,7 +252,31 @@ class Builder:
                 )
         if descriptions:
             prop["description"] = ". ".join(d.rstrip(".") for d in descriptions)
+        if "default" in prop:
+            self.default_fits(param, prop)
         return prop
+
+    def default_fits(self, param: Parameter, prop: dict[str, Any]) -> None:
+        """A default must pass its own property (Format, bounds, length): the engine applies
+        it after validating the caller's values, so a default that breaks its Format would
+        reach a handler unchecked. Such a default is an error and is not applied."""
+        from jsonschema import Draft202012Validator
+
+        rules = {k: v for k, v in prop.items() if k != "default"}
+        checker = Draft202012Validator.FORMAT_CHECKER
+        problem = next(Draft202012Validator(rules, format_checker=checker).iter_errors(
+            prop["default"]), None)  # fmt: skip
+        if problem is None:
+            return
+        line = next(
+            (a.line for a in param.attributes if a.key.strip().lower() == "default"), param.line
+        )
+        self.note(
+            line,
+            f"parameter '{param.name}': default {prop.pop('default')!r} breaks its own rules"
+            f" ({problem.message}); fix the default",
+            CODE_BAD_DEFAULT,
+        )
 
     def enum(
         self,

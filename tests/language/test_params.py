@@ -220,6 +220,25 @@ def test_default_not_in_values_is_an_error() -> None:
     assert [(d.code, d.severity) for d in notes] == [("SOP124", Severity.ERROR)]
 
 
+@pytest.mark.parametrize(
+    ("details", "broken"),
+    [
+        ((("Format", "`[a-z]{3}`"), ("Default", "US-DOLLARS")), "does not match"),
+        ((("Constraints", "between 1 and 5"), ("Default", "9")), "greater than the maximum"),
+        ((("Default", "toolongvalue"), ("Max length", "4")), "is too long"),
+    ],
+)
+def test_a_default_that_breaks_its_own_rules_is_an_error_and_not_applied(
+    details: tuple[tuple[str, str], ...], broken: str
+) -> None:
+    kind = "integer" if any(k == "Constraints" for k, _ in details) else "string"
+    sop = make_sop(param("x", kind, False, 1, *details))
+    notes = unenforced(sop)
+    assert [(d.code, d.severity) for d in notes] == [("SOP124", Severity.ERROR)]
+    assert broken in notes[0].message and "'x'" in notes[0].message
+    assert "default" not in schema_for(sop)["properties"]["x"]
+
+
 def test_overlay_adds_properties(tmp_path: Path) -> None:
     (tmp_path / "sops").mkdir()
     (tmp_path / "schemas").mkdir()
