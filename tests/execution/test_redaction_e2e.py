@@ -19,7 +19,7 @@ from typing import Any
 
 from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
-from tests.support.payments import new_customer
+from tests.support.standing_proof import new_customer
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = "4242 4242 4242 4242"
@@ -34,7 +34,7 @@ def _leaks(blob: bytes | str) -> list[str]:
 def test_card_number_and_cvv_never_reach_logs_journal_outbox_or_output(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    customer = new_customer("cus_REDACT")
+    customer = new_customer(sandbox)
     journal = tmp_path / "journal.db"
     outbox = tmp_path / "outbox"
     env: dict[str, Any] = {**os.environ, **sandbox.env(), "SOP_OUTBOX": str(outbox)}
@@ -147,7 +147,7 @@ def test_cvc_in_every_syntax_never_reaches_journal_outbox_output_or_stripe(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """Issue 9, defect 7: ``description={"cvc": "987", ...}`` used to be stored as is."""
-    customer = new_customer("cus_REDACT")
+    customer = new_customer(sandbox)
     journal = tmp_path / "journal.db"
     outbox = tmp_path / "outbox"
     env = {**sandbox.env(), "SOP_OUTBOX": str(outbox)}

@@ -14,7 +14,7 @@ from typing import Any
 
 from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
-from tests.support.payments import new_customer
+from tests.support.standing_proof import new_customer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def test_a_rejected_refund_never_reaches_stripe(sandbox: Sandbox, tmp_path: Path
     def sop(*args: str) -> Any:
         return sop_cli(*args, "--journal", journal, cwd=ROOT, env=env)
 
-    customer = new_customer()
+    customer = new_customer(sandbox)
     charge = sop("run", "payment-processing", "-p", "operation=charge", "-p",
                  f"customer_id={customer}", "-p", "amount=20000", "--json")  # fmt: skip
     assert charge.returncode == 0, charge.stderr
@@ -75,7 +75,7 @@ def test_confirm_journals_the_os_user_and_cancel_refuses_a_finished_run(
     def sop(*args: str) -> Any:
         return sop_cli(*args, "--journal", journal, cwd=ROOT, env=env)
 
-    customer = new_customer()
+    customer = new_customer(sandbox)
     charge = sop("run", "payment-processing", "-p", "operation=charge", "-p",
                  f"customer_id={customer}", "-p", "amount=20000", "--json")  # fmt: skip
     pi = json.loads(charge.stdout)["output"]["transaction_id"]

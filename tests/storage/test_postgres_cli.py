@@ -15,8 +15,8 @@ from typing import Any
 from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
 from tests.support.journal_sql import execute
-from tests.support.payments import new_customer
 from tests.support.postgres import Postgres
+from tests.support.standing_proof import new_customer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_seed_charge_runs_and_verifies_on_postgresql(
 ) -> None:
     url = postgres_cluster.database()
     env = {**sandbox.env(), "SOP_OUTBOX": str(tmp_path / "outbox")}
-    customer = new_customer()
+    customer = new_customer(sandbox)
 
     charge = sop_cli("run", "payment-processing", "-p", "operation=charge", "-p",
                      f"customer_id={customer}", "-p", "amount=20000", "--json",
