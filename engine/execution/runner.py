@@ -229,6 +229,8 @@ def _earlier_run(journal: Store, sop: str, params: Mapping[str, Any]) -> RunResu
             state, command = "is waiting for confirmation", command + " --confirm TOKEN"
         elif row.status == RunStatus.WAITING.value:
             state, command = "is waiting for its performer's reports", f"sop report {row.run_id}"
+        elif row.status == RunStatus.QUEUED.value:  # submitted: a worker will take it
+            state, command = "is queued for a worker", f"sop inspect {row.run_id} --follow"
         elif (owner := journal.lease(row.run_id)) and not may_take_over(owner, time.time()):
             state, command = f"is still running ({owner.owner()})", f"sop inspect {row.run_id}"
         else:

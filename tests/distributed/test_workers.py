@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -257,15 +258,19 @@ def test_a_broker_down_at_submit_is_one_line_and_the_run_resumes_here(
 ) -> None:
     env = _env(pg_journal, "redis://127.0.0.1:1/0", sandbox, tmp_path)
     customer = new_customer(sandbox)
-    argv = ["run", "payment-processing", "--submit", "-p", "operation=charge",
-            "-p", f"customer_id={customer}", "-p", "amount=700"]  # fmt: skip
-    proc = sop_cli(*argv, cwd=ROOT, env=env)
+    argv = ["run", "payment-processing", "-p", "operation=charge", "-p", f"customer_id={customer}",
+            "-p", "amount=700", "-p", f"idempotency_key={uuid.uuid4()}"]  # fmt: skip
+    proc = sop_cli(*argv, "--submit", cwd=ROOT, env=env)
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     found = re.search(r"unreachable .*run (\w+) is journaled \(queued\) but not enqueued; run it"
                       r" here with: sop resume (\w+)", proc.stderr)  # fmt: skip
     assert found is not None and found[1] == found[2], proc.stderr
     assert _intents(sandbox, customer) == []  # nothing ran
+    again = sop_cli(*argv, cwd=ROOT, env=env)  # the same key, run here: not a second charge
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    assert f"run {found[1]} with the same idempotency_key is queued for a worker" in again.stderr
+    assert _intents(sandbox, customer) == []
     resumed = sop_cli("resume", found[1], "-q", cwd=ROOT, env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert len(_intents(sandbox, customer)) == 1
