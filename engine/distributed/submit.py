@@ -17,14 +17,12 @@ Refused, nothing written:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.canonical import canonical
 from engine.distributed.settings import DEFAULT_QUEUE
 from engine.errors import SopError, UsageError
-from engine.execution.performer import PLAN_EVENT
 from engine.execution.redact import redact, redact_text
 from engine.storage.base import Store
 from engine.storage.journal import IDEMPOTENCY_PARAM, params_match
@@ -55,7 +53,7 @@ def submit(
     PlanRefused, ...), and also a SQLite journal or parameters redaction would alter. An
     ``idempotency_key`` already used with the same parameters returns that run's id.
     """
-    from engine.execution.runner import checked_plan, new_run_id
+    from engine.execution.runner import checked_plan, new_run_id, start_journaled
     from engine.language.catalog import load
 
     owned = journal is None
@@ -70,19 +68,7 @@ def submit(
             return earlier
         where = queue or DEFAULT_QUEUE
         rid = new_run_id()
-        jr.start_run(
-            rid,
-            sop=loaded.name,
-            sop_path=os.path.abspath(loaded.path) if loaded.path else None,
-            version=loaded.version,
-            content_hash=loaded.content_hash,
-            params=planned.params,
-            handlers=list(handlers or []),
-        )
-        skipped = [
-            {"id": b.action.id, "reason": b.reason} for b in planned.bindings if b.status != "bound"
-        ]
-        jr.append(rid, PLAN_EVENT, data={"skipped": skipped, "performer": performer}, defer=True)
+        start_journaled(jr, rid, loaded, planned, handlers, performer)
         # one commit: the run, its plan and "queued"; the lease the start took is released
         jr.append(rid, SUBMITTED, data={"queue": where}, status=QUEUED)
         from engine.distributed.queue import enqueue

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,20 +123,7 @@ def run(
         if earlier is not None:
             return earlier
         rid = run_id or new_run_id()
-        jr.start_run(  # the run's lease rides with its first commit, released by its end
-            rid,
-            sop=loaded.name,
-            sop_path=os.path.abspath(loaded.path) if loaded.path else None,
-            version=loaded.version,
-            content_hash=loaded.content_hash,
-            params=planned.params,
-            handlers=list(handlers or []),
-            parent_run_id=parent_run_id,
-        )
-        skipped = [
-            {"id": b.action.id, "reason": b.reason} for b in planned.bindings if b.status != "bound"
-        ]
-        jr.append(rid, PLAN_EVENT, data={"skipped": skipped, "performer": performer}, defer=True)
+        start_journaled(jr, rid, loaded, planned, handlers, performer, parent_run_id)
         walk = Walk(
             plan=planned,
             run_id=rid,
@@ -154,6 +141,33 @@ def run(
         finally:
             if owned:
                 JOURNALS.release(jr)
+
+
+def start_journaled(
+    jr: Store,
+    rid: str,
+    loaded: Sop,
+    planned: Plan,
+    handlers: Sequence[str] | None,
+    performer: str | None,
+    parent_run_id: str | None = None,
+) -> None:
+    """Journal a new run and its plan (deferred: they commit with the run's next event, and
+    the run's lease rides with that first commit, released by its end)."""
+    jr.start_run(
+        rid,
+        sop=loaded.name,
+        sop_path=os.path.abspath(loaded.path) if loaded.path else None,
+        version=loaded.version,
+        content_hash=loaded.content_hash,
+        params=planned.params,
+        handlers=list(handlers or []),
+        parent_run_id=parent_run_id,
+    )
+    skipped = [
+        {"id": b.action.id, "reason": b.reason} for b in planned.bindings if b.status != "bound"
+    ]
+    jr.append(rid, PLAN_EVENT, data={"skipped": skipped, "performer": performer}, defer=True)
 
 
 def _run_confirmed(

@@ -20,24 +20,13 @@ from handlers.sandbox import Sandbox
 from tests.support.cli import sop_cli
 from tests.support.redis import queue_length
 from tests.support.standing_proof import new_customer
-from tests.support.workers import ROOT, Worker, worker_env
+from tests.support.workers import ROOT, Worker, submit, worker_env
 
 CHARGE = "/v1/payment_intents"
 
 
 def _env(pg_journal: str, broker: str, sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
     return worker_env(pg_journal, broker, {**sandbox.env(), "SOP_OUTBOX": str(tmp_path / "outbox")})
-
-
-def _submit(env: dict[str, str], *params: str) -> str:
-    argv = ["run", "payment-processing", "--submit", "-q"]
-    for param in params:
-        argv += ["-p", param]
-    proc = sop_cli(*argv, cwd=ROOT, env=env)
-    assert proc.returncode == 0, proc.stderr
-    run_id = proc.stdout.strip()
-    assert re.fullmatch(r"[0-9a-f]{32}", run_id), proc.stdout
-    return run_id
 
 
 def _follow(
@@ -77,7 +66,7 @@ def test_a_submitted_run_is_executed_by_a_worker(
         "amount=2500",
         f"idempotency_key={key}",
     )
-    run_id = _submit(env, *charge)
+    run_id = submit(env, *charge)
     assert queue_length(broker) == 1  # enqueued; no worker yet
     listed = sop_cli("runs", "--json", cwd=ROOT, env=env)
     assert [(r["run_id"], r["status"]) for r in json.loads(listed.stdout)] == [(run_id, "queued")]
@@ -115,7 +104,7 @@ def test_a_worker_killed_mid_run_is_replaced_without_a_second_charge(
     customer = new_customer(sandbox)
     # the PaymentIntent request is held 2 s by the sandbox: the worker dies inside it
     sandbox.inject("delay", match=CHARGE, method="POST", seconds=2.0)
-    run_id = _submit(env, "operation=charge", f"customer_id={customer}", "amount=4200")
+    run_id = submit(env, "operation=charge", f"customer_id={customer}", "amount=4200")
     first = Worker(env, name="first")
     try:
         first.wait_for(f"run {run_id}: taken")
@@ -158,10 +147,10 @@ def test_a_paused_submitted_run_goes_on_on_a_worker_once_confirmed(
     env = _env(pg_journal, broker, sandbox, tmp_path)
     customer = new_customer(sandbox)
     with Worker(env) as worker:
-        charge = _submit(env, "operation=charge", f"customer_id={customer}", "amount=20000")
+        charge = submit(env, "operation=charge", f"customer_id={customer}", "amount=20000")
         worker.wait_for(f"run {charge}: succeeded")
         pi = _inspect(env, charge)["result"]["output"]["transaction_id"]
-        refund = _submit(env, "operation=refund", f"customer_id={customer}",
+        refund = submit(env, "operation=refund", f"customer_id={customer}",
                          f"payment_intent={pi}", "amount=15000")  # fmt: skip
         log = worker.wait_for(f"run {refund}: paused")
         token = re.search(rf"sop resume {refund} --confirm (\S+)", log)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+from tests.support.cli import sop_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,3 +75,15 @@ class Worker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def submit(env: dict[str, str], *params: str) -> str:
+    """``sop run payment-processing --submit -q -p ...``: the run id it printed."""
+    argv = ["run", "payment-processing", "--submit", "-q"]
+    for param in params:
+        argv += ["-p", param]
+    proc = sop_cli(*argv, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{32}", run_id), proc.stdout
+    return run_id
