@@ -13,7 +13,6 @@ Run: .venv/bin/python bench/bench_run.py [runs]
 from __future__ import annotations
 
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from floors import BareCommits, ContractFloor
 from report import summary_line  # bench/ is first on sys.path when run as a script
 from seed_noop import PARAMS, registry_for_every_line
 
@@ -30,25 +30,6 @@ from engine.language.catalog import load
 from engine.storage.journal import Journal
 
 TARGET_RATIO = 4.0
-
-
-class BareCommits:
-    """The cheapest durable append there is: one row, one WAL commit, no engine at all
-    (SQLite's defaults, automatic checkpoints included)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.db = sqlite3.connect(directory / "floor.db", isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, run_id TEXT, data TEXT)")
-        self.row = ("r" * 32, '{"attempt":1,"idempotency_key":"18d07684-7671-5030-b327-03fa5454"}')
-
-    def seconds_each(self, count: int) -> float:
-        db, row = self.db, self.row
-        started = time.perf_counter()
-        for _ in range(count):
-            db.execute("INSERT INTO events(run_id, data) VALUES (?, ?)", row)
-        return (time.perf_counter() - started) / count
 
 
 def main() -> int:
@@ -81,10 +62,12 @@ def main() -> int:
     rounds, per_round = max(runs // 20, 5), 20
     engine_us: list[float] = []
     commit_us: list[float] = []
+    contract_us: list[float] = []
     engine_cpu: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(Path(tmp) / "bench.db")
         floor_db = BareCommits(Path(tmp))
+        contract = ContractFloor(Path(tmp))
         executed = 0
         for _ in range(5):  # warm-up
             run(sop, PARAMS, registry=registry, journal=journal)
@@ -101,16 +84,19 @@ def main() -> int:
             engine_us.append(statistics.mean(times) * 1e6)
             engine_cpu.append(statistics.mean(cpu) * 1e6)
             commit_us.append(floor_db.seconds_each(per_round * executed) * 1e6)
+            contract_us.append(contract.seconds_each(per_round * executed) * 1e6)
         events = sum(len(journal.events(r.run_id)) for r in journal.runs(limit=1))
         problems = journal.verify()
         journal.close()
         floor_db.db.close()
+        contract.db.close()
 
     n = executed
     floor = statistics.median(direct) * 1e6
     total = statistics.median(engine_us)
     planning = statistics.median(plan_times) * 1e6
     commit = statistics.median(commit_us)
+    contract_floor = statistics.median(contract_us)
     per_action = (total - floor) / n
     per_action_exec = (total - planning - floor) / n
     cpu_per_action = (statistics.median(engine_cpu) - floor) / n
@@ -130,6 +116,7 @@ def main() -> int:
         ("engine overhead per action", per_action, "incl. planning"),
         ("  of which execution + journal", per_action_exec, "without planning"),
         ("bare SQLite WAL commit", commit, "one per action: the durability floor"),
+        ("journal contract, plain Python", contract_floor, "key, JSON, hash chain, commit"),
         ("CPU per action, engine", cpu_per_action, "all threads; less load-sensitive"),
     ]
     for label, value, note in lines:
@@ -138,6 +125,11 @@ def main() -> int:
     print(f"per round, overhead us/action: {[round((e - floor) / n) for e in engine_us]}")
     ratio = per_action / commit
     print(f"ratio overhead/bare commit: {ratio:.1f}x (target <= {TARGET_RATIO:g}x)")
+    print(
+        f"journal contract alone / bare commit: {contract_floor / commit:.1f}x; engine / journal"
+        f" contract: {per_action / contract_floor:.1f}x; the target leaves"
+        f" {TARGET_RATIO * commit - contract_floor:.0f} us/action for everything but the contract"
+    )
     print(
         f"load average (1 min) while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
