@@ -7,7 +7,10 @@ the timeout from the SOP's own "set appropriate timeout (N seconds)" line, and t
 SDK's own retries are off (``max_network_retries=0``) because retries belong to
 the runner, which follows the SOP's Error Recovery table and re-sends the same
 idempotency key on every attempt. Runs with the same configuration share one
-gateway and its open connection (``Gateways``).
+gateway and its open connection (``Gateways``). A proxy named by the environment
+(``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, either case) is chosen for
+the base address once, when the gateway is made, not on every request
+(``environment_proxies``).
 
 ``map_stripe_error`` turns an SDK exception into a ``SopFailure`` whose condition
 is the name of an Error Recovery row ("Card declined", "Rate limited", ...), so the
@@ -89,6 +92,13 @@ FRAUD_DECLINE_CODES = frozenset(
 INSUFFICIENT_CODES = frozenset({"insufficient_funds", "card_velocity_exceeded"})
 #: How many objects a reconciliation lookup scans (newest first) for the run's metadata.
 LOOKUP_LIMIT = 1000
+#: The variables requests reads to pick a proxy for an http(s) address (see
+#: ``environment_proxies``); a gateway is kept while they are unchanged.
+PROXY_VARIABLES = tuple(
+    name
+    for lower in ("https_proxy", "http_proxy", "all_proxy", "no_proxy", "request_method")
+    for name in (lower, lower.upper())
+)
 
 
 def _is_loopback(base: str | None) -> bool:
@@ -126,6 +136,20 @@ def _timeout_line(sop: Sop) -> float | None:
         if found is not None:
             return float(found.captures["seconds"])
     return None
+
+
+def environment_proxies(api_base: str | None) -> dict[str, str]:
+    """The proxies the process environment names for ``api_base`` (none when ``NO_PROXY``
+    covers its host), as requests itself picks them.
+
+    Picked once per gateway: a session that trusts the environment rescans all of
+    ``os.environ`` twice on every request (~7% of a charge), for an answer that only
+    changes with the variables ``Gateways`` keys its gateways by.
+    """
+    import stripe  # lazy, see make_client
+    from requests.utils import get_environ_proxies
+
+    return get_environ_proxies(api_base or stripe.DEFAULT_API_BASE)
 
 
 def make_client(
@@ -210,6 +234,8 @@ class StripeGateway:
         base = env.get(ENV_BASE) or None
         seconds = timeout or SDK_DEFAULT_TIMEOUT
         session = requests.Session()
+        session.trust_env = False  # no per-request look at the environment (or ~/.netrc)
+        session.proxies = environment_proxies(base)
         client = make_client(key, api_base=base, timeout=seconds, session=session)
         return cls(client, seconds, _is_loopback(base), base, session)
 
@@ -480,7 +506,8 @@ def translate_errors(*, write: bool = False) -> Iterator[None]:
 
 
 class Gateways:
-    """One gateway per configuration (key, base address, timeout) for the life of the process.
+    """One gateway per configuration (key, base address, timeout, the process's proxy
+    variables) for the life of the process.
 
     Runs share it, so the connection to Stripe stays open between them (HTTP keep-alive),
     as a plain SDK script's long-lived client does. A gateway per run paid for a new
@@ -501,9 +528,15 @@ class Gateways:
     def get(
         self, timeout: float | None = None, env: Mapping[str, str] | None = None
     ) -> StripeGateway:
-        """The gateway the environment configures (the same object while it is unchanged)."""
+        """The gateway the environment configures (the same object while it is unchanged).
+
+        Key and base come from ``env``; proxies, as requests has always read them, from
+        the process environment (a few lookups a run, where requests scanned it all
+        twice a request).
+        """
         env = os.environ if env is None else env
-        config = (os.getpid(), env.get(ENV_KEY), env.get(ENV_BASE), timeout)
+        proxies = tuple(os.environ.get(name) for name in PROXY_VARIABLES)
+        config = (os.getpid(), env.get(ENV_KEY), env.get(ENV_BASE), timeout, proxies)
         with self._lock:
             found = self._made.get(config)
             if found is not None:
