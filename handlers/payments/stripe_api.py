@@ -10,7 +10,8 @@ idempotency key on every attempt. Runs with the same configuration share one
 gateway and its open connection (``Gateways``). A proxy named by the environment
 (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, either case) is chosen for
 the base address once, when the gateway is made, not on every request
-(``environment_proxies``).
+(``new_session``). Requests go through the SDK's ``raw_request`` and answers stay
+Stripe's parsed JSON (``StripeGateway.call``): the handlers read dicts, never SDK objects.
 
 ``map_stripe_error`` turns an SDK exception into a ``SopFailure`` whose condition
 is the name of an Error Recovery row ("Card declined", "Rate limited", ...), so the
@@ -93,7 +94,7 @@ INSUFFICIENT_CODES = frozenset({"insufficient_funds", "card_velocity_exceeded"})
 #: How many objects a reconciliation lookup scans (newest first) for the run's metadata.
 LOOKUP_LIMIT = 1000
 #: The variables requests reads to pick a proxy for an http(s) address (see
-#: ``environment_proxies``); a gateway is kept while they are unchanged.
+#: ``new_session``); a gateway is kept while they are unchanged.
 PROXY_VARIABLES = tuple(
     name
     for lower in ("https_proxy", "http_proxy", "all_proxy", "no_proxy", "request_method")
