@@ -7,7 +7,11 @@ the timeout from the SOP's own "set appropriate timeout (N seconds)" line, and t
 SDK's own retries are off (``max_network_retries=0``) because retries belong to
 the runner, which follows the SOP's Error Recovery table and re-sends the same
 idempotency key on every attempt. Runs with the same configuration share one
-gateway and its open connection (``Gateways``).
+gateway and its open connection (``Gateways``). A proxy named by the environment
+(``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, either case) is chosen for
+the base address once, when the gateway is made, not on every request
+(``new_session``). Requests go through the SDK's ``raw_request`` and answers stay
+Stripe's parsed JSON (``StripeGateway.call``): the handlers read dicts, never SDK objects.
 
 ``map_stripe_error`` turns an SDK exception into a ``SopFailure`` whose condition
 is the name of an Error Recovery row ("Card declined", "Rate limited", ...), so the
@@ -47,7 +51,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 from engine.binding.registry import Registry, default_registry
 from engine.errors import OutcomeUnknown, SopFailure, UsageError
@@ -89,6 +93,13 @@ FRAUD_DECLINE_CODES = frozenset(
 INSUFFICIENT_CODES = frozenset({"insufficient_funds", "card_velocity_exceeded"})
 #: How many objects a reconciliation lookup scans (newest first) for the run's metadata.
 LOOKUP_LIMIT = 1000
+#: The variables requests reads to pick a proxy for an http(s) address (see
+#: ``new_session``); a gateway is kept while they are unchanged.
+PROXY_VARIABLES = tuple(
+    name
+    for lower in ("https_proxy", "http_proxy", "all_proxy", "no_proxy", "request_method")
+    for name in (lower, lower.upper())
+)
 
 
 def _is_loopback(base: str | None) -> bool:
@@ -128,6 +139,31 @@ def _timeout_line(sop: Sop) -> float | None:
     return None
 
 
+def environment_proxies(api_base: str | None) -> dict[str, str]:
+    """The proxies the process environment names for ``api_base`` (none when ``NO_PROXY``
+    covers its host), as requests itself picks them."""
+    import stripe  # lazy, see make_client
+    from requests.utils import get_environ_proxies
+
+    return get_environ_proxies(api_base or stripe.DEFAULT_API_BASE)
+
+
+def new_session(api_base: str | None) -> requests.Session:
+    """An HTTP session for ``api_base`` whose proxy was picked from the environment now.
+
+    A session that trusts the environment rescans all of ``os.environ`` twice on every
+    request (~10% of a charge's instructions) for an answer that only changes with the
+    variables ``Gateways`` keys its gateways by. It also stops ``~/.netrc`` from
+    replacing the Stripe key's ``Authorization`` header.
+    """
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = environment_proxies(api_base)
+    return session
+
+
 def make_client(
     api_key: str,
     *,
@@ -137,12 +173,11 @@ def make_client(
 ) -> stripe.StripeClient:
     """A StripeClient that never retries on its own (the runner does, per the SOP).
 
-    It has one HTTP session (``session``, else a new one) for every thread that uses it:
+    It has one HTTP session (``session``, else ``new_session``) for every thread that uses it:
     the SDK's ``RequestsClient`` otherwise opens a session per thread, and each run
     walks in a thread of its own, so a client kept between runs would still open a new
     connection on every run.
     """
-    import requests
     import stripe  # lazy: only a payment run pays the ~0.3 s import of the SDK
 
     addresses: dict[str, str] = {}
@@ -154,30 +189,14 @@ def make_client(
         base_addresses=addresses,  # type: ignore[arg-type]
         max_network_retries=0,
         http_client=stripe.RequestsClient(
-            timeout=timeout or SDK_DEFAULT_TIMEOUT, session=session or requests.Session()
+            timeout=timeout or SDK_DEFAULT_TIMEOUT, session=session or new_session(api_base)
         ),
     )
 
 
-def body_of(obj: Any) -> dict[str, Any]:
-    """An object as Stripe sent it: the SDK's parsed response body.
-
-    The same dict ``to_dict()`` rebuilds from the objects the SDK made of that body
-    (~1M instructions a charge, the only work the gateway added to a plain SDK
-    script's four requests). An object that came inside a list has no response of
-    its own, so it is converted.
-    """
-    data = getattr(getattr(obj, "last_response", None), "data", None)
-    if isinstance(data, dict):
-        return data
-    converted: dict[str, Any] = obj.to_dict()
-    return converted
-
-
-def items_of(listed: Any) -> list[dict[str, Any]]:
-    """The objects of one page of a list, as Stripe sent them (see ``body_of``)."""
-    page = body_of(listed).get("data")
-    return [item for item in page if isinstance(item, dict)] if isinstance(page, list) else []
+def object_path(collection: str, object_id: str) -> str:
+    """``/v1/customers/cus_123``: the id quoted as the SDK's typed services quote it."""
+    return f"{collection}/{quote_plus(object_id)}"
 
 
 @dataclass
@@ -205,11 +224,9 @@ class StripeGateway:
             raise UsageError(
                 f"{ENV_KEY} environment variable is not set (prerequisite of the payment SOPs)"
             )
-        import requests
-
         base = env.get(ENV_BASE) or None
         seconds = timeout or SDK_DEFAULT_TIMEOUT
-        session = requests.Session()
+        session = new_session(base)
         client = make_client(key, api_base=base, timeout=seconds, session=session)
         return cls(client, seconds, _is_loopback(base), base, session)
 
@@ -218,77 +235,75 @@ class StripeGateway:
         if self.session is not None:
             self.session.close()
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """One request to Stripe; its answer as Stripe sent it (the parsed JSON body).
+
+        Sent by ``raw_request``, the same request the SDK's typed services send (the
+        same encoder, headers, client and error classes), without building the SDK's
+        ``StripeObject`` tree from the answer, which the pack never reads: that was
+        7.8M instructions for a charge's four answers, a sixth of the charge. A write
+        (``idempotency_key``) whose outcome may be unknown is ``OutcomeUnknown``.
+        """
+        options = {} if idempotency_key is None else {"idempotency_key": idempotency_key}
+        with translate_errors(write=idempotency_key is not None):
+            response = self.client.raw_request(method, path, **(params or {}), **options)
+        data = response.data
+        return data if isinstance(data, dict) else {}
+
+    def _found(self, path: str) -> dict[str, Any] | None:
+        """The object at ``path``, or None when Stripe has no such object (404)."""
+        try:
+            return self.call("get", path)
+        except SopFailure as failure:
+            if failure.details.get("http_status") == 404:
+                return None
+            raise
+
+    def _listed(self, collection: str, query: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The objects of the first page of a list."""
+        page = self.call("get", collection, query).get("data")
+        return [item for item in page if isinstance(item, dict)] if isinstance(page, list) else []
+
     # -- reads (no idempotency key: GET is naturally idempotent) ----------------------------
 
     def get_customer(self, customer_id: str) -> dict[str, Any] | None:
         """The customer, or None when Stripe has no such (or a deleted) customer."""
-        try:
-            with translate_errors():
-                customer = self.client.v1.customers.retrieve(customer_id)
-        except SopFailure as failure:
-            if failure.details.get("http_status") == 404:
-                return None
-            raise
-        data = body_of(customer)
-        return None if data.get("deleted") else data
+        customer = self._found(object_path("/v1/customers", customer_id))
+        return None if customer is None or customer.get("deleted") else customer
 
     def card_payment_methods(self, customer_id: str) -> list[dict[str, Any]]:
-        with translate_errors():
-            listed = self.client.v1.payment_methods.list({"customer": customer_id, "type": "card"})
-        return items_of(listed)
+        return self._listed("/v1/payment_methods", {"customer": customer_id, "type": "card"})
 
     def get_payment_method(self, pm_id: str) -> dict[str, Any] | None:
-        try:
-            with translate_errors():
-                return body_of(self.client.v1.payment_methods.retrieve(pm_id))
-        except SopFailure as failure:
-            if failure.details.get("http_status") == 404:
-                return None
-            raise
+        return self._found(object_path("/v1/payment_methods", pm_id))
 
     def get_payment_intent(self, pi_id: str) -> dict[str, Any] | None:
-        try:
-            with translate_errors():
-                return body_of(self.client.v1.payment_intents.retrieve(pi_id))
-        except SopFailure as failure:
-            if failure.details.get("http_status") == 404:
-                return None
-            raise
+        return self._found(object_path("/v1/payment_intents", pi_id))
 
     def refunds_for(self, pi_id: str) -> list[dict[str, Any]]:
-        with translate_errors():
-            listed = self.client.v1.refunds.list({"payment_intent": pi_id, "limit": 100})
-        return items_of(listed)
+        return self._listed("/v1/refunds", {"payment_intent": pi_id, "limit": 100})
 
     def latest_charge_outcome(self, customer_id: str) -> dict[str, Any] | None:
         """The Radar outcome of the customer's latest charge, when Stripe reports one."""
-        with translate_errors():
-            listed = self.client.v1.charges.list({"customer": customer_id, "limit": 1})
-        for charge in items_of(listed):
+        for charge in self._listed("/v1/charges", {"customer": customer_id, "limit": 1}):
             outcome = charge.get("outcome")
             if isinstance(outcome, dict) and outcome:
                 return outcome
         return None
 
     def get_plan(self, plan_id: str) -> dict[str, Any] | None:
-        try:
-            with translate_errors():
-                if plan_id.startswith("price_"):
-                    return body_of(self.client.v1.prices.retrieve(plan_id))
-                return body_of(self.client.v1.plans.retrieve(plan_id))
-        except SopFailure as failure:
-            if failure.details.get("http_status") == 404:
-                return None
-            raise
+        collection = "/v1/prices" if plan_id.startswith("price_") else "/v1/plans"
+        return self._found(object_path(collection, plan_id))
 
     def get_subscription(self, sub_id: str) -> dict[str, Any] | None:
-        try:
-            with translate_errors():
-                return body_of(self.client.v1.subscriptions.retrieve(sub_id))
-        except SopFailure as failure:
-            if failure.details.get("http_status") == 404:
-                return None
-            raise
+        return self._found(object_path("/v1/subscriptions", sub_id))
 
     # -- reconciliation: what a run already made, by the sop_run_id in its metadata --------
 
@@ -345,38 +360,20 @@ class StripeGateway:
         body = self._fold(
             dict(params), ("description", "statement_descriptor_suffix", "receipt_email")
         )
-        with translate_errors(write=True):
-            intent = self.client.v1.payment_intents.create(
-                body,  # type: ignore[arg-type]
-                {"idempotency_key": idempotency_key},
-            )
-        return body_of(intent)
+        return self.call("post", "/v1/payment_intents", body, idempotency_key=idempotency_key)
 
     def create_refund(self, params: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]:
         body = self._fold(dict(params), ("reason",))
-        with translate_errors(write=True):
-            refund = self.client.v1.refunds.create(
-                body,  # type: ignore[arg-type]
-                {"idempotency_key": idempotency_key},
-            )
-        return body_of(refund)
+        return self.call("post", "/v1/refunds", body, idempotency_key=idempotency_key)
 
     def create_subscription(
         self, params: Mapping[str, Any], idempotency_key: str
     ) -> dict[str, Any]:
-        with translate_errors(write=True):
-            sub = self.client.v1.subscriptions.create(
-                dict(params),  # type: ignore[arg-type]
-                {"idempotency_key": idempotency_key},
-            )
-        return body_of(sub)
+        return self.call("post", "/v1/subscriptions", params, idempotency_key=idempotency_key)
 
     def cancel_subscription(self, sub_id: str, idempotency_key: str) -> dict[str, Any]:
-        with translate_errors(write=True):
-            sub = self.client.v1.subscriptions.cancel(
-                sub_id, None, {"idempotency_key": idempotency_key}
-            )
-        return body_of(sub)
+        path = object_path("/v1/subscriptions", sub_id)
+        return self.call("delete", path, idempotency_key=idempotency_key)
 
 
 def _error_field(exc: stripe.StripeError, name: str) -> str | None:
@@ -480,7 +477,8 @@ def translate_errors(*, write: bool = False) -> Iterator[None]:
 
 
 class Gateways:
-    """One gateway per configuration (key, base address, timeout) for the life of the process.
+    """One gateway per configuration (key, base address, timeout, the process's proxy
+    variables) for the life of the process.
 
     Runs share it, so the connection to Stripe stays open between them (HTTP keep-alive),
     as a plain SDK script's long-lived client does. A gateway per run paid for a new
@@ -501,9 +499,15 @@ class Gateways:
     def get(
         self, timeout: float | None = None, env: Mapping[str, str] | None = None
     ) -> StripeGateway:
-        """The gateway the environment configures (the same object while it is unchanged)."""
+        """The gateway the environment configures (the same object while it is unchanged).
+
+        Key and base come from ``env``; proxies, as requests has always read them, from
+        the process environment (a few lookups a run, where requests scanned it all
+        twice a request).
+        """
         env = os.environ if env is None else env
-        config = (os.getpid(), env.get(ENV_KEY), env.get(ENV_BASE), timeout)
+        proxies = tuple(os.environ.get(name) for name in PROXY_VARIABLES)
+        config = (os.getpid(), env.get(ENV_KEY), env.get(ENV_BASE), timeout, proxies)
         with self._lock:
             found = self._made.get(config)
             if found is not None:

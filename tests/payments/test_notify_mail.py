@@ -45,3 +45,36 @@ def test_a_line_break_in_an_address_is_refused_and_nothing_is_written(tmp_path: 
     with pytest.raises(ValueError, match="mail header To: a line break"):
         notifier.send("receipt", "a@b.invalid\nBcc: c@d.invalid", CONTEXT, run_id="r", key="k")
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+HEADER_VALUES = [
+    "",
+    "a",
+    "Your receipt for 25.00 EUR",
+    "payments@sop-engine.invalid",
+    "<run_0123456789abcdef-receipt-0123456789abcdef0123456789abcdef@sop-engine.invalid>",
+    "two  spaces",
+    " leading",
+    "trailing ",
+    " ",
+    "x" * 68 + " ",
+    "y  " * 23,
+    "tab\there",
+    "bell\x07",
+    "=?utf-8?q?looks_encoded?=",
+    "Zahlungen Müller <pay@example.invalid>",
+    "x" * 69,  # "Subject: " + 69 = 78, the longest line left as it is
+    "x" * 70,  # one more: compat32's own business
+    " ".join(["word"] * 40),  # folded at spaces
+]
+
+
+@pytest.mark.parametrize("value", HEADER_VALUES)
+def test_the_outbox_policy_writes_what_compat32_writes(value: str) -> None:
+    """The notifier's policy skips compat32's refolding only where it changes nothing."""
+    from handlers.payments.notify import POLICY, message
+
+    mail = message({"Subject": value, "To": "ada@example.invalid"}, "Hello.\n")
+    assert mail.policy is POLICY
+    assert mail.as_bytes() == mail.as_bytes(policy=policy.compat32)
+    assert mail.as_string() == mail.as_string(policy=policy.compat32)

@@ -21,7 +21,7 @@ from engine.binding.registry import Registry
 from engine.errors import UsageError
 from engine.execution.runner import RunResult, RunStatus, run
 from engine.storage.journal import Journal
-from handlers.payments.stripe_api import Gateways, body_of, items_of
+from handlers.payments.stripe_api import Gateways
 from handlers.sandbox import Sandbox
 from tests.support.standing_proof import new_customer
 
@@ -136,16 +136,44 @@ def test_gateways_keep_a_bounded_number_of_configurations() -> None:
     assert gateways.get(30.0, {"STRIPE_API_KEY": "sk_test_a", "STRIPE_API_BASE": last}) is made[-1]
 
 
-def test_the_gateway_returns_what_stripe_sent(sandbox: Sandbox) -> None:
-    """Objects are read from the SDK's parsed body, the same dicts ``to_dict()`` rebuilds
-    (an item inside a list has no response of its own and is converted)."""
+def test_the_gateway_sends_and_returns_what_the_typed_sdk_does(sandbox: Sandbox) -> None:
+    """The gateway sends through ``raw_request`` and reads Stripe's answer as sent: the
+    same requests as the SDK's typed services (the sandbox replays the typed call's
+    PaymentIntent for the gateway's request under the same key, so path and parameters
+    are the same), and the same dicts ``to_dict()`` makes of the typed answers."""
     client = sandbox.client()
     customer_id = new_customer(sandbox)
+    gateway = Gateways().get(30.0)
     customer = client.v1.customers.retrieve(customer_id)
     listed = client.v1.payment_methods.list({"customer": customer_id, "type": "card"})
-    assert body_of(customer) == customer.to_dict() and body_of(customer)["id"] == customer_id
-    assert items_of(listed) == [pm.to_dict() for pm in listed.data] and len(listed.data) == 1
-    assert body_of(listed.data[0]) == listed.data[0].to_dict()
-    gateway = Gateways().get(30.0)
+    pm = listed.data[0]
     assert gateway.get_customer(customer_id) == customer.to_dict()
-    assert gateway.card_payment_methods(customer_id) == [pm.to_dict() for pm in listed.data]
+    assert gateway.card_payment_methods(customer_id) == [m.to_dict() for m in listed.data]
+    assert gateway.get_payment_method(pm.id) == client.v1.payment_methods.retrieve(pm.id).to_dict()
+    assert gateway.get_customer("cus_missing0000") is None  # Stripe's 404
+    assert gateway.get_payment_intent("pi_missing0000") is None
+
+    params = {
+        "amount": 700,
+        "currency": "usd",
+        "customer": customer_id,
+        "payment_method": pm.id,
+        "payment_method_types": ["card"],
+        "confirm": True,
+        "off_session": True,
+        "metadata": {"sop_run_id": "run_typed", "sop_name": "payment-processing"},
+    }
+    typed = client.v1.payment_intents.create(params, {"idempotency_key": "typed-and-raw"})  # type: ignore[arg-type]
+    before = len(sandbox.requests())
+    made = gateway.create_payment_intent(params, "typed-and-raw")
+    [sent] = sandbox.requests()[before:]
+    assert (sent["method"], sent["path"]) == ("POST", "/v1/payment_intents")
+    assert sent["replayed"] and sent.get("idempotency") != "mismatch", sent
+    assert made == typed.to_dict() and made["status"] == "succeeded"
+    assert (
+        gateway.get_payment_intent(typed.id)
+        == client.v1.payment_intents.retrieve(typed.id).to_dict()
+    )
+    charges = client.v1.charges.list({"customer": customer_id, "limit": 1}).data
+    outcome = charges[0].to_dict().get("outcome") or None
+    assert gateway.latest_charge_outcome(customer_id) == outcome
