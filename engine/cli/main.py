@@ -15,7 +15,6 @@ from typing import Any
 from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, use_sop_paths
 from engine.cli.plugins import PluginCommand, plugin_commands
 from engine.errors import SopError, UsageError
-from engine.execution.redact import redact_text
 
 # command -> "module:function"; each function takes the parsed args, returns an exit code.
 # Commands of installed distributions (``sop sandbox``) come from engine.cli.plugins.
@@ -438,6 +437,15 @@ def _resolve(
     return func
 
 
+def _redacted(text: str) -> str:
+    """``text`` redacted for the terminal (engine.execution.redact)."""
+    # imported here, not at the top: only an error message needs it, and its regexes
+    # would cost every start-up ~4 ms (the `sop lint` cold start is a target, README "Speed")
+    from engine.execution.redact import redact_text
+
+    return redact_text(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -450,12 +458,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         # one line, every problem in it ("invalid parameters: a: ...; b: ...")
-        print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
+        print(f"sop: error: {_redacted(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except SopError as exc:
         if debug:
             raise
-        print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
+        print(f"sop: error: {_redacted(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except ModuleNotFoundError as exc:
         if debug:
@@ -480,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(
-            f"sop: internal error: {type(exc).__name__}: {redact_text(str(exc))}"
+            f"sop: internal error: {type(exc).__name__}: {_redacted(str(exc))}"
             " (rerun with --debug)",
             file=sys.stderr,
         )
