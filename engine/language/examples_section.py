@@ -17,6 +17,8 @@ __all__ = ["read_examples"]
 
 @dataclass
 class _Draft:
+    """An example while its section is read (an :class:`engine.model.Example` at the end)."""
+
     title: str
     line: int
     number: int | None
