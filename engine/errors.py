@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.execution.redact import redact_text
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -21,6 +19,10 @@ def shown(text: str) -> str:
     Error messages quote what the caller sent; a card number given as an amount, or a
     parameter name holding a newline, must not reach a terminal, a log or an agent raw.
     """
+    # imported here, not at the top: every `import engine` (the `sop lint` cold start is a
+    # target, README "Speed") would compile the redaction regexes, ~4 ms, for no error
+    from engine.execution.redact import redact_text
+
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", redact_text(text))
 
 

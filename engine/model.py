@@ -114,6 +114,8 @@ class ParamAttribute:
 
 @dataclass(frozen=True)
 class Parameter:
+    """One item of the Parameters section: what a caller passes in and how it is checked."""
+
     name: str
     type: str | None  # as written: string, integer, number, boolean, ...; None if absent
     description: str
@@ -133,6 +135,8 @@ class Parameter:
 
 @dataclass(frozen=True)
 class CodeBlock:
+    """A fenced code block inside a step's branch, kept as written."""
+
     info: str  # the fence's info string ("python")
     code: str
     line: int
@@ -191,6 +195,8 @@ class SubStep:
 
 @dataclass(frozen=True)
 class Step:
+    """A ``### Step N: Title`` of the Steps section, with every line the runner may bind."""
+
     number: int
     title: str
     line: int
@@ -207,6 +213,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Example:
+    """An Examples entry: input parameters and the expected outcome ``sop test`` checks."""
+
     title: str
     line: int
     input: dict[str, Any] = field(default_factory=dict)
@@ -220,6 +228,8 @@ class Example:
 
 @dataclass(frozen=True)
 class Link:
+    """A Related SOPs / references link, as written."""
+
     title: str
     target: str
     line: int
@@ -239,6 +249,8 @@ class Section:
 
 @dataclass(frozen=True)
 class Sop:
+    """One parsed SOP file: what every command reads instead of the markdown."""
+
     name: str  # file name without .sop.md; else a slug of the title
     title: str
     path: str | None

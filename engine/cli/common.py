@@ -115,6 +115,8 @@ def emit_json(obj: Any, schema_name: str | None = None) -> None:
 def use_sop_paths(specs: list[str]) -> None:
     """``--sop-paths A:B`` (repeatable): put the folders in front of SOP_PATH for this
     process and the processes it starts; a missing folder is one warning line and skipped."""
+    if not specs:  # the common case: no catalog import (`sop lint PATH` never needs it)
+        return
     from engine.language.catalog import path_list
 
     found: list[str] = []

@@ -15,7 +15,6 @@ from typing import Any
 from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, use_sop_paths
 from engine.cli.plugins import PluginCommand, plugin_commands
 from engine.errors import SopError, UsageError
-from engine.execution.redact import redact_text
 
 # command -> "module:function"; each function takes the parsed args, returns an exit code.
 # Commands of installed distributions (``sop sandbox``) come from engine.cli.plugins.
@@ -197,7 +196,20 @@ def _performer(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse.ArgumentParser:
+class _NotInvoked(_Parser):
+    """Stands in for every command but the one invoked: argparse never parses their
+    arguments then, so they are not built (about 100 arguments over 22 commands, ~8 ms of
+    every start-up; the `sop lint` cold start is a target, README "Speed")."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        return argparse.Action([], argparse.SUPPRESS)
+
+
+def build_parser(
+    plugins: Mapping[str, PluginCommand] | None = None, only: str | None = None
+) -> argparse.ArgumentParser:
+    """The ``sop`` parser; with ``only``, that command's arguments alone (``--help`` and
+    an unknown command need them all: see :func:`_invoked`)."""
     common = _common()
     parser = _Parser(
         prog="sop",
@@ -215,7 +227,11 @@ def build_parser(plugins: Mapping[str, PluginCommand] | None = None) -> argparse
         metavar="command",
     )
 
+    not_invoked = _NotInvoked(add_help=False)
+
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return not_invoked
         return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
 
     def json_flag(p: argparse.ArgumentParser) -> None:
@@ -426,6 +442,16 @@ def _plugins(argv: Sequence[str]) -> dict[str, PluginCommand]:
     return plugin_commands(frozenset(COMMANDS))
 
 
+def _invoked(argv: Sequence[str]) -> str | None:
+    """The built-in command ``argv`` invokes, if the parser may leave out the others:
+    not for ``sop --help`` (before the command word), which lists them all."""
+    word = _command_word(argv)
+    if word not in COMMANDS:
+        return None
+    before = argv[: list(argv).index(word)]
+    return None if "-h" in before or "--help" in before else word
+
+
 def _resolve(
     command: str, plugins: Mapping[str, PluginCommand]
 ) -> Callable[[argparse.Namespace], int]:
@@ -438,24 +464,33 @@ def _resolve(
     return func
 
 
+def _redacted(text: str) -> str:
+    """``text`` redacted for the terminal (engine.execution.redact)."""
+    # imported here, not at the top: only an error message needs it, and its regexes
+    # would cost every start-up ~4 ms (the `sop lint` cold start is a target, README "Speed")
+    from engine.execution.redact import redact_text
+
+    return redact_text(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
         plugins = _plugins(argv)
-        args = _merge_globals(build_parser(plugins).parse_args(argv))
+        args = _merge_globals(build_parser(plugins, _invoked(argv)).parse_args(argv))
         use_sop_paths(args.sop_paths)
         return _resolve(args.command, plugins)(args)
     except UsageError as exc:
         if debug:
             raise
         # one line, every problem in it ("invalid parameters: a: ...; b: ...")
-        print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
+        print(f"sop: error: {_redacted(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except SopError as exc:
         if debug:
             raise
-        print(f"sop: error: {redact_text(str(exc))}", file=sys.stderr)
+        print(f"sop: error: {_redacted(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except ModuleNotFoundError as exc:
         if debug:
@@ -480,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(
-            f"sop: internal error: {type(exc).__name__}: {redact_text(str(exc))}"
+            f"sop: internal error: {type(exc).__name__}: {_redacted(str(exc))}"
             " (rerun with --debug)",
             file=sys.stderr,
         )

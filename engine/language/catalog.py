@@ -28,6 +28,8 @@ _CACHE_LIMIT = 256
 
 @dataclass(frozen=True)
 class CatalogEntry:
+    """One SOP the catalog found, as `sop list` shows it."""
+
     name: str
     title: str
     version: str | None

@@ -15,8 +15,10 @@ from engine.model import Example
 __all__ = ["read_examples"]
 
 
-@dataclass
+@dataclass(eq=False)  # a draft is one object being filled: identity is its equality
 class _Draft:
+    """An example while its section is read (an :class:`engine.model.Example` at the end)."""
+
     title: str
     line: int
     number: int | None

@@ -58,6 +58,8 @@ def may_hold_keyword(text: str) -> bool:
 
 @dataclass
 class Keyword:
+    """The RFC 2119 keyword found at the start of a list item, and the item without it."""
+
     level: Level
     keyword: str
     text: str  # the item's plain text; a leading keyword (and a "You" before it) cut

@@ -57,7 +57,6 @@ Infos, warnings and errors are all printed; exit 1 on errors, or on warnings wit
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import gc
 import os
 import re
@@ -218,6 +217,10 @@ def _stray_steps(sop: Sop) -> Iterator[Diagnostic]:
         if key in KNOWN_SECTIONS:
             continue
         heading = _STEP_HEADING.search(section.text)
+        # imported here, not at the top: only an SOP with an unknown section gets here,
+        # and the `sop lint` cold start (a target, README "Speed") would pay for it
+        import difflib
+
         near = difflib.get_close_matches(key.strip(" :"), ["steps"], n=1, cutoff=0.75)
         if heading is None and not (near and section.actions):
             continue

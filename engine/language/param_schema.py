@@ -80,7 +80,7 @@ DETAIL_KEYS: dict[str, tuple[str, ...]] = {
 _NUM = r"[-+]?\d[\d,_]*(?:\.\d+)?"
 
 
-@dataclass
+@dataclass(eq=False)  # one per SOP, filled by Builder: identity is its equality
 class Interpretation:
     """Everything derived from one SOP's Parameters: schema, why each keyword exists, notes."""
 

@@ -29,7 +29,7 @@ __all__ = ["ERROR", "INFO", "WARNING", "Reading", "StepDraft", "child_texts", "f
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 
-@dataclass
+@dataclass(eq=False)  # a draft is one object being filled: identity is its equality
 class StepDraft:
     """A step while its section is read (frozen into :class:`engine.model.Step` at the end)."""
 
@@ -46,7 +46,7 @@ class StepDraft:
     substeps: list[SubStep] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)  # a draft is one object being filled: identity is its equality
 class Reading:
     """One file being read: its diagnostics and what the sections contribute to the model."""
 

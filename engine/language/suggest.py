@@ -6,7 +6,6 @@ all build their messages from here.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 #: difflib's ratio a candidate must reach: "amuont" -> "amount", "refund" -/-> "run".
@@ -19,6 +18,10 @@ def close_match(word: str, choices: Iterable[str]) -> str | None:
     """The choice closest to ``word``, if one is close enough (never ``word`` itself)."""
     if len(word) > MAX_WORD:
         return None
+    # imported here, not at the top: only a refused name needs difflib, and every
+    # start-up (the `sop lint` cold start is a target, README "Speed") would pay for it
+    import difflib
+
     candidates = sorted({c for c in choices if c != word and len(c) <= MAX_WORD})
     found = difflib.get_close_matches(word, candidates, n=1, cutoff=CUTOFF)
     return found[0] if found else None

@@ -51,6 +51,27 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert done.stderr.count("\n") == 1
 
 
+def _sop(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *argv], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_help_lists_every_command_and_a_command_takes_only_its_own_options() -> None:
+    """The parser builds only the invoked command (start-up cost); what a user sees is
+    unchanged: -h before a command word is the main help, after it the command's own."""
+    main_help = _sop("-h", "lint")
+    assert main_help.returncode == 0
+    for name in ("lint", "run", "resume", "report", "worker", "rule"):
+        assert f"\n    {name} " in main_help.stdout
+    lint_help = _sop("--journal", "x.db", "lint", "--help")
+    assert lint_help.stdout.startswith("usage: sop lint ")
+    assert "--strict" in lint_help.stdout and "--confirm" not in lint_help.stdout
+    foreign = _sop("lint", "--confirm", "tok")  # run's option, not lint's
+    assert foreign.returncode == 2
+    assert foreign.stderr == "sop: error: sop: unrecognized arguments: --confirm\n"
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
