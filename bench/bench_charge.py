@@ -32,7 +32,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,19 @@ def sandbox_class() -> Any:
         except (ImportError, AttributeError):
             continue
     raise SystemExit("bench_charge: cannot import the Stripe sandbox's Sandbox class")
+
+
+@contextmanager
+def bench_setup() -> Iterator[tuple[Any, stripe.StripeClient, Journal]]:
+    """The pack's handlers, a fresh sandbox (its address in the environment), a client on
+    it, and an open journal in a temporary folder that the receipts' outbox shares."""
+    importlib.import_module(PACK)  # the pack's handlers, as `--handlers handlers.payments`
+    with tempfile.TemporaryDirectory() as tmp, sandbox_class()() as sandbox:
+        os.environ.update(sandbox.env())
+        os.environ["SOP_OUTBOX"] = os.path.join(tmp, "outbox")
+        os.environ.setdefault("SOP_KEY_FILE", os.path.join(tmp, "journal.key"))
+        with Journal(Path(tmp) / "journal.db") as journal:
+            yield sandbox, sandbox.client(timeout=30.0), journal
 
 
 def provision(client: stripe.StripeClient) -> str:
@@ -142,13 +156,7 @@ def _counted(charges: int) -> int:
             ["callgrind_control", *args, str(os.getpid())], check=True, capture_output=True
         )
 
-    importlib.import_module(PACK)
-    with tempfile.TemporaryDirectory() as tmp, sandbox_class()() as sandbox:
-        os.environ.update(sandbox.env())
-        os.environ["SOP_OUTBOX"] = os.path.join(tmp, "outbox")
-        os.environ.setdefault("SOP_KEY_FILE", os.path.join(tmp, "journal.key"))
-        client = sandbox.client(timeout=30.0)
-        journal = Journal(Path(tmp) / "journal.db")
+    with bench_setup() as (_sandbox, client, journal):
         customer = provision(client)
         for _ in range(3):  # imports, first connections, caches
             engine_charge(journal, customer, 100)
@@ -161,7 +169,6 @@ def _counted(charges: int) -> int:
             plain_charge(client, customer, 200 + i)
         callgrind("--dump=plain")
         callgrind("--instr=off")
-        journal.close()
     return 0
 
 
@@ -171,13 +178,7 @@ def main() -> int:
         charges = int(args[0]) if args else 5
         return _counted(charges) if os.environ.get(UNDER_CALLGRIND) else instructions(charges)
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    importlib.import_module(PACK)  # the pack's handlers, as `--handlers handlers.payments`
-    with tempfile.TemporaryDirectory() as tmp, sandbox_class()() as sandbox:
-        os.environ.update(sandbox.env())
-        os.environ["SOP_OUTBOX"] = os.path.join(tmp, "outbox")
-        os.environ.setdefault("SOP_KEY_FILE", os.path.join(tmp, "journal.key"))
-        client = sandbox.client(timeout=30.0)
-        journal = Journal(Path(tmp) / "journal.db")
+    with bench_setup() as (sandbox, client, journal):
         customer = provision(client)
         engine_charge(journal, customer, 100)  # warm-up: imports, first connections
         plain_charge(client, customer, 100)
@@ -206,7 +207,6 @@ def main() -> int:
             engine_ms.append(e * 1e3)
             plain_ms.append(p * 1e3)
             ratios.append(e / p)
-        journal.close()
 
     e, p = statistics.median(engine_ms), statistics.median(plain_ms)
     ratio = statistics.median(ratios)
